@@ -1,0 +1,80 @@
+"""The interface every stream extractor implements, and the registry that names them."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from extractors.decode import DecodeConfig, VideoProbe
+from extractors.grid import SnippetGrid
+
+ProgressCallback = Callable[[int], None]  # called with the number of snippets just finished
+
+
+@dataclass
+class StreamFeatures:
+    """What one extractor produced for one video.
+
+    features: (T, D) float32, one row per snippet.
+    mask: (T,) float32 in [0, 1]: how much real signal each snippet had (0 = none, e.g. no
+        sound or no face); None when the stream always has signal.
+    extras: further (T, k) float32 arrays cached beside the features (e.g. emotion
+        probabilities), keyed by a short name.
+    """
+
+    features: np.ndarray
+    mask: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class StreamExtractor(ABC):
+    """One stream: a function from a decoded video on a snippet grid to a (T, D) array.
+
+    Subclasses set `name` (also the name of their config section), `version` (bumped
+    when the output changes for the same config), and `runtime_fields` (config fields that
+    change speed but never the numbers, left out of the identity).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    runtime_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: Any, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+        self.settings = settings
+        self.decode = decode
+        self.device = device
+        self.allow_random_weights = allow_random_weights
+
+    @property
+    @abstractmethod
+    def output_dim(self) -> int:
+        """D, the width of each feature row."""
+
+    def weights_identity(self) -> dict | None:
+        """{"sha256": ..., "source": ...} of the weights used, {"random": True, ...} for
+        random weights, None for extractors without weights."""
+        return None
+
+    def identity(self) -> dict:
+        """Everything that decides the numbers: recorded in the cache, compared on reruns."""
+        config = {
+            key: value
+            for key, value in dataclasses.asdict(self.settings).items()
+            if key not in self.runtime_fields
+        }
+        return {
+            "name": self.name,
+            "version": self.version,
+            "output_dim": self.output_dim,
+            "config": config,
+            "weights": self.weights_identity(),
+        }
+
+    @abstractmethod
+    def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
+        """Features for every snippet of `grid` (exactly grid.num_snippets rows)."""
