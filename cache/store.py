@@ -113,6 +113,10 @@ class FeatureCache:
             return None
         return meta
 
+    def drop_meta(self, video_id: str) -> None:
+        """Remove an entry's meta: its arrays stop counting (they are removed as strays)."""
+        (self.entry_dir(video_id) / META_NAME).unlink(missing_ok=True)
+
     def write_meta(self, video_id: str, meta: dict) -> None:
         atomic_write_json(self.entry_dir(video_id) / META_NAME, meta)
 
@@ -189,6 +193,8 @@ class FeatureCache:
                     check.problems.append("source file changed since extraction")
             except OSError as error:
                 check.problems.append(f"source unreadable ({error.strerror})")
+        if not meta["streams"]:
+            check.problems.append("no streams")
         for stream, record in sorted(meta["streams"].items()):
             problem = self.stream_files_problem(video_id, record)
             if problem:
@@ -200,7 +206,10 @@ class FeatureCache:
         """Drop a stream from the meta (atomically) before its files are replaced."""
         if stream in meta["streams"]:
             del meta["streams"][stream]
-            self.write_meta(video_id, meta)
+            if meta["streams"]:
+                self.write_meta(video_id, meta)
+            else:
+                self.drop_meta(video_id)
 
     def write_stream(
         self,

@@ -181,6 +181,11 @@ def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] 
         raise ConfigError(f"{source}{error}") from None
 
 
+def config_from_dict(data: dict) -> Config:
+    """A Config from nested plain data (as saved by save_config), validated."""
+    return _build(Config, data)
+
+
 def with_overrides(config: Config, overrides: dict) -> Config:
     """A copy of `config` with nested overrides applied (validated like any other)."""
     return _build(Config, _merge(config_to_dict(config), overrides))

@@ -78,8 +78,9 @@ def _extract_video(
     outcome = VideoOutcome(video.video_id, str(video.path), "up to date", num_snippets=grid.num_snippets)
     meta = cache.read_meta(video.video_id)
     if meta is None or not cache.source_matches(meta, source) or meta["grid"] != grid.to_dict():
+        # Stale or absent: the entry disappears until its first stream is written again.
+        cache.drop_meta(video.video_id)
         meta = cache.new_meta(video.video_id, source, probe.to_dict(), grid.to_dict())
-        cache.write_meta(video.video_id, meta)
     elif meta["source"] != source:  # same content, moved or touched: refresh the record
         meta["source"] = source
         cache.write_meta(video.video_id, meta)

@@ -1,0 +1,55 @@
+"""The typed config: defaults, YAML, --set, validation messages, round trip."""
+
+import pytest
+
+from pipeline.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, save_config
+
+
+def test_defaults_match_the_method():
+    config = load_config()
+    assert config.grid.snippet_seconds == pytest.approx(0.64)
+    assert config.audio.n_mfcc == 40
+    assert config.extract.device == "auto"
+
+
+def test_yaml_then_set_overrides_in_that_order(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("audio:\n  n_mfcc: 20\n  hop_seconds: 0.02\ngrid:\n  frame_rate: 30\n")
+    config = load_config(path, ["audio.n_mfcc=13", "extract.streams=audio"])
+    assert config.audio.n_mfcc == 13
+    assert config.audio.hop_seconds == 0.02
+    assert config.grid.frame_rate == 30.0 and isinstance(config.grid.frame_rate, float)
+    assert config.extract.streams == ("audio",)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("audio.n_mfc=20", "unknown setting audio.n_mfc (did you mean audio.n_mfcc?)"),
+        ("audio.n_mfcc=many", "audio.n_mfcc: expected int, got 'many'"),
+        ("audio.n_mfcc=0", "audio.n_mfcc must be in [1, n_mels=64], got 0"),
+        ("extract.streams=audio,smell", "unknown stream 'smell'"),
+        ("nonsense", "expected KEY=VALUE"),
+        ("audio=3", "audio: expected a mapping"),
+    ],
+)
+def test_bad_settings_stop_with_one_line_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("audio:\n  n_mfcc: [1,\n")
+    with pytest.raises(ConfigError, match="broken.yaml"):
+        load_config(path)
+
+
+def test_saved_config_loads_back_identically(tmp_path):
+    config = load_config(None, ["audio.n_mfcc=13", "decode.threads=2"])
+    save_config(config, tmp_path / "config.yaml", "extract")
+    assert load_config(tmp_path / "config.yaml") == config
+    assert config_from_dict(config_to_dict(config)) == config
+    assert isinstance(Config(), Config)
