@@ -1,0 +1,48 @@
+"""FSENet: face-guided sentiment boundary enhancement for point-supervised TSL.
+
+Public API:
+    FSENetConfig (+ BSPGConfig, PSSCConfig, LossConfig)  settings with method.md defaults
+    FSENet, FSENetOutput                                  the model (tensors in, tensors out)
+    fsenet_loss                                           every loss term, incl. "total"
+    PointLabels, FrameLabels, make_frame_labels           supervision containers / targets
+    bspg_pseudo_labels, hard_pseudo_labels,
+    point_only_labels, segment_frame_labels               frame-target generators
+    pssc_loss, focal_bce, video_base_loss                 individual losses
+    masked_topk_mean                                      padding-aware top-k pooling
+"""
+
+from model.bspg import (
+    FrameLabels,
+    PointLabels,
+    bspg_pseudo_labels,
+    hard_pseudo_labels,
+    point_only_labels,
+    segment_frame_labels,
+)
+from model.config import BSPGConfig, FSENetConfig, LossConfig, PSSCConfig
+from model.fsenet import FSENet, FSENetOutput
+from model.losses import LOSS_TERMS, focal_bce, fsenet_loss, make_frame_labels, video_base_loss
+from model.pssc import pssc_loss
+from model.temporal_pooling import masked_topk_mean
+
+__all__ = [
+    "BSPGConfig",
+    "FSENet",
+    "FSENetConfig",
+    "FSENetOutput",
+    "FrameLabels",
+    "LOSS_TERMS",
+    "LossConfig",
+    "PSSCConfig",
+    "PointLabels",
+    "bspg_pseudo_labels",
+    "focal_bce",
+    "fsenet_loss",
+    "hard_pseudo_labels",
+    "make_frame_labels",
+    "masked_topk_mean",
+    "point_only_labels",
+    "pssc_loss",
+    "segment_frame_labels",
+    "video_base_loss",
+]

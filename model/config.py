@@ -1,0 +1,303 @@
+"""Settings of the FSENet model, its pseudo-labels and its losses.
+
+Every number of ``docs/method.md`` lives here with the method's default. The
+dataclasses are frozen and hold only plain values (int, float, bool, str, tuples of
+str), so the project's single YAML config can carry them as its ``model`` section;
+:meth:`FSENetConfig.from_dict` builds one from such a mapping (nested mappings for
+``bspg``, ``pssc`` and ``loss``; lists become tuples) and rejects unknown keys.
+
+Class names are not a model setting: the model only knows ``num_classes`` C
+sentiment classes (index 0..C-1) plus the non-sentiment (background) class at index C.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+KNOWN_STREAMS: tuple[str, ...] = ("visual", "audio", "face")
+PSEUDO_LABEL_KINDS: tuple[str, ...] = ("bspg", "hard", "none")
+SUPERVISION_KINDS: tuple[str, ...] = ("point", "video", "full")
+OVERLAP_RULES: tuple[str, ...] = ("max", "nearest")
+OUTSIDE_WINDOW_RULES: tuple[str, ...] = ("unlabelled", "background")
+SINGLE_CLASS_NEGATIVE_RULES: tuple[str, ...] = ("lowest_w_sent", "lowest_similarity", "none")
+
+
+def _check_int(owner: str, name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}.{name}: expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{owner}.{name}={value!r} is out of range; allowed: {allowed}")
+
+
+def _check_float(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{owner}.{name}: expected a number, got {value!r}")
+    bad_low = value <= low if low_open else value < low
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high or value != value:  # value != value catches NaN
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        allowed = f"{left}{low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"{owner}.{name}={value!r} is out of range; allowed: {allowed}")
+
+
+def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{owner}.{name}={value!r} is not allowed; allowed: {', '.join(choices)}")
+
+
+def _check_bool(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}.{name}: expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BSPGConfig:
+    """Boundary-aware sentiment pseudo-labels (method.md section 3).
+
+    Attributes:
+        window: half-width w of a point's mound, in snippets (|t - t_p| <= w).
+        beta: mound floor; s_t = beta + (1 - beta) * (1 - |t - t_p| / w).
+        tau: non-sentiment score above which the sentiment target is zeroed.
+        overlap: where mounds overlap, "max" (each class channel takes the max over
+            its class's mounds; background is 1 - the max over all mounds) or
+            "nearest" (the nearest point's mound alone labels the snippet).
+        outside: snippets outside every window are "unlabelled" (masked out of the
+            frame losses unless the model's background score exceeds tau, then they
+            become background targets) or "background" (always background targets,
+            the literal "snippets outside every window get 0").
+        point_keeps_label: the annotated snippet always keeps its class (target 1),
+            even when the tau rule would zero it.
+        hard_threshold: for ``pseudo_labels="hard"``: inside a window the class
+            target is 1 where s_t >= hard_threshold and 0 (background 1) elsewhere;
+            with beta = 0.6 >= 0.5 the whole window gets a hard 1.
+    """
+
+    window: int = 7
+    beta: float = 0.6
+    tau: float = 0.95
+    overlap: str = "max"
+    outside: str = "unlabelled"
+    point_keeps_label: bool = True
+    hard_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        owner = "model.bspg"
+        _check_int(owner, "window", self.window, 0)
+        _check_float(owner, "beta", self.beta, 0.0, 1.0)
+        _check_float(owner, "tau", self.tau, 0.0, 1.0)
+        _check_choice(owner, "overlap", self.overlap, OVERLAP_RULES)
+        _check_choice(owner, "outside", self.outside, OUTSIDE_WINDOW_RULES)
+        _check_bool(owner, "point_keeps_label", self.point_keeps_label)
+        _check_float(owner, "hard_threshold", self.hard_threshold, 0.0, 1.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class PSSCConfig:
+    """Point-aware sentiment semantics contrast (method.md section 2).
+
+    Attributes:
+        topk_divisor: K = max(1, T // topk_divisor) positives per class, T the
+            video's real length in snippets; K is also capped at T - N (N points).
+        temperature: softmax temperature t of f . p_c / t.
+        single_class_negatives: negatives of a video whose points have one class:
+            "lowest_w_sent" (the K real, non-point, non-positive snippets of lowest
+            W_sent; with ``use_gsp=False`` the lowest similarity d_t^c instead),
+            "lowest_similarity" (the K of lowest d_t^c) or "none" (such videos add
+            no contrast term).
+    """
+
+    topk_divisor: int = 8
+    temperature: float = 0.1
+    single_class_negatives: str = "lowest_w_sent"
+
+    def __post_init__(self) -> None:
+        owner = "model.pssc"
+        _check_int(owner, "topk_divisor", self.topk_divisor, 1)
+        _check_float(owner, "temperature", self.temperature, 0.0, low_open=True)
+        _check_choice(
+            owner, "single_class_negatives", self.single_class_negatives, SINGLE_CLASS_NEGATIVE_RULES
+        )
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and shapes of the training losses.
+
+    L_total = L_base + lambda_frame * (L_frame + L_frame_glo) + lambda_sc * L_sc.
+
+    Attributes:
+        focal_gamma: gamma of the focal binary cross-entropy of L_frame, L_frame_glo.
+        lambda_frame: lambda1 in method.md.
+        lambda_sc: lambda2 in method.md.
+        base_includes_background: the video-level target of L_base also marks the
+            non-sentiment class as present (every untrimmed video has non-sentiment
+            snippets); False restricts L_base to the C sentiment classes.
+    """
+
+    focal_gamma: float = 2.0
+    lambda_frame: float = 1.0
+    lambda_sc: float = 0.05
+    base_includes_background: bool = True
+
+    def __post_init__(self) -> None:
+        owner = "model.loss"
+        _check_float(owner, "focal_gamma", self.focal_gamma, 0.0)
+        _check_float(owner, "lambda_frame", self.lambda_frame, 0.0)
+        _check_float(owner, "lambda_sc", self.lambda_sc, 0.0)
+        _check_bool(owner, "base_includes_background", self.base_includes_background)
+
+
+_NESTED: dict[str, type] = {"bspg": BSPGConfig, "pssc": PSSCConfig, "loss": LossConfig}
+
+
+@dataclass(frozen=True)
+class FSENetConfig:
+    """Every setting of FSENet (architecture, supervision, ablation switches).
+
+    Attributes:
+        streams: input streams the model consumes, a subset of
+            ("visual", "audio", "face") holding "visual" or "audio" or both;
+            leaving out "face" is the "no face stream" setting.
+        d_model: width d every stream is projected to.
+        num_heads: attention heads of every FCI attention (must divide d_model).
+        dropout: dropout on the attention weights and on the classifier input.
+        projection_kernel: temporal kernel (snippets, odd) of the per-stream Conv1d.
+        gsp_kernel: temporal kernel (snippets, odd) of GSP's convolution E.
+        num_classes: C sentiment classes; the model outputs C + 1 scores (the last
+            one is non-sentiment).
+        embedding_dim: width of the PSSC frame embeddings; 0 uses F_mix itself
+            (L2-normalised), > 0 adds a learned 1x1 projection to that width.
+        video_topk_divisor: video scores average the top max(1, T // divisor) CAS
+            values of each class (T the video's real length).
+        use_fci: False is the "GSP only" ablation: F_mix = [F_v; F_a] without any
+            attention.
+        fci_stages: 1 skips FCI stage 2 (F_mix = [F_v'; F_a']), 2 runs both.
+        use_gsp: False removes GSP: W_sent is the constant 1, the global CAS is the
+            CAS itself and L_frame_glo is 0 (it would duplicate L_frame).
+        pseudo_labels: frame targets under point supervision: "bspg" (soft mounds
+            plus the tau rule), "hard" (binary windows plus the tau rule), "none"
+            (the annotated snippets only).
+        use_frame_losses: False zeroes L_frame and L_frame_glo.
+        supervision: "point" (default), "video" (video labels only, L_base alone)
+            or "full" (segment masks give every real snippet's target).
+        bspg, pssc, loss: nested settings, see their classes.
+    """
+
+    streams: tuple[str, ...] = KNOWN_STREAMS
+    d_model: int = 512
+    num_heads: int = 8
+    dropout: float = 0.1
+    projection_kernel: int = 3
+    gsp_kernel: int = 3
+    num_classes: int = 2
+    embedding_dim: int = 0
+    video_topk_divisor: int = 8
+    use_fci: bool = True
+    fci_stages: int = 2
+    use_gsp: bool = True
+    pseudo_labels: str = "bspg"
+    use_frame_losses: bool = True
+    supervision: str = "point"
+    bspg: BSPGConfig = field(default_factory=BSPGConfig)
+    pssc: PSSCConfig = field(default_factory=PSSCConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        owner = "model"
+        if not isinstance(self.streams, tuple) or not self.streams:
+            raise ValueError(
+                f"{owner}.streams={self.streams!r} must be a non-empty tuple; allowed names: "
+                f"{', '.join(KNOWN_STREAMS)}"
+            )
+        for name in self.streams:
+            if name not in KNOWN_STREAMS:
+                raise ValueError(
+                    f"{owner}.streams has unknown stream {name!r}; allowed: {', '.join(KNOWN_STREAMS)}"
+                )
+        if len(set(self.streams)) != len(self.streams):
+            raise ValueError(f"{owner}.streams={self.streams!r} names a stream twice")
+        if "visual" not in self.streams and "audio" not in self.streams:
+            raise ValueError(
+                f"{owner}.streams={self.streams!r} needs 'visual' or 'audio' (the face alone "
+                "only guides them)"
+            )
+        _check_int(owner, "d_model", self.d_model, 1)
+        _check_int(owner, "num_heads", self.num_heads, 1)
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"{owner}.num_heads={self.num_heads} must divide d_model={self.d_model}"
+            )
+        _check_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+        for name in ("projection_kernel", "gsp_kernel"):
+            value = getattr(self, name)
+            _check_int(owner, name, value, 1)
+            if value % 2 == 0:
+                raise ValueError(f"{owner}.{name}={value} must be odd (same-length convolution)")
+        _check_int(owner, "num_classes", self.num_classes, 1)
+        _check_int(owner, "embedding_dim", self.embedding_dim, 0)
+        _check_int(owner, "video_topk_divisor", self.video_topk_divisor, 1)
+        _check_bool(owner, "use_fci", self.use_fci)
+        _check_int(owner, "fci_stages", self.fci_stages, 1, 2)
+        _check_bool(owner, "use_gsp", self.use_gsp)
+        _check_choice(owner, "pseudo_labels", self.pseudo_labels, PSEUDO_LABEL_KINDS)
+        _check_bool(owner, "use_frame_losses", self.use_frame_losses)
+        _check_choice(owner, "supervision", self.supervision, SUPERVISION_KINDS)
+        for name, kind in _NESTED.items():
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{owner}.{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+
+    @property
+    def has_face(self) -> bool:
+        """True when the face stream is one of the inputs."""
+        return "face" in self.streams
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> FSENetConfig:
+        """Build a config from a plain mapping (e.g. the ``model`` section of a YAML file).
+
+        Missing keys keep their defaults; lists become tuples; ``bspg``, ``pssc`` and
+        ``loss`` may be nested mappings. Unknown keys raise ``ValueError``.
+        """
+        return _from_mapping(cls, values, "model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (tuples become lists), ready for YAML."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {key: plain(item) for key, item in value.items()}
+            if isinstance(value, (tuple, list)):
+                return [plain(item) for item in value]
+            return value
+
+        return plain(dataclasses.asdict(self))
+
+
+def _from_mapping(kind: type, values: Mapping[str, Any], owner: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{owner}: expected a mapping of settings, got {values!r}")
+    known = {item.name for item in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{owner}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    arguments: dict[str, Any] = {}
+    for key, value in values.items():
+        if kind is FSENetConfig and key in _NESTED and isinstance(value, Mapping):
+            value = _from_mapping(_NESTED[key], value, f"{owner}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        arguments[key] = value
+    return kind(**arguments)

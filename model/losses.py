@@ -1,0 +1,204 @@
+"""FSENet's training losses.
+
+L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (method.md)
+
+All terms are computed in float32 (also under autocast), vectorised over batch and
+time, and respect the padding mask. :func:`fsenet_loss` returns every term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from model.bspg import (
+    FrameLabels,
+    PointLabels,
+    bspg_pseudo_labels,
+    point_only_labels,
+    segment_frame_labels,
+    valid_point_mask,
+)
+from model.config import FSENetConfig
+from model.fsenet import FSENetOutput
+from model.pssc import pssc_loss
+
+_EPS = 1e-6
+LOSS_TERMS: tuple[str, ...] = ("base", "frame", "frame_glo", "sc", "total")
+
+
+def focal_bce(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0) -> Tensor:
+    """Focal binary cross-entropy with soft targets, over labelled snippets.
+
+    loss_{t,k} = -[ y^ (1 - p)^gamma log p + (1 - y^) p^gamma log(1 - p) ],
+    summed over the K channels and averaged over the labelled snippets of the batch.
+
+    Args:
+        probabilities: (B, T, K) scores p in [0, 1].
+        targets: (B, T, K) targets y^ in [0, 1].
+        label_mask: (B, T) bool, snippets that count.
+        gamma: focusing exponent (0 gives plain BCE).
+
+    Returns:
+        scalar float32 (0 when nothing is labelled).
+    """
+    p = probabilities.float().clamp(_EPS, 1.0 - _EPS)
+    y = targets.float()
+    per_channel = -(y * (1.0 - p).pow(gamma) * torch.log(p) + (1.0 - y) * p.pow(gamma) * torch.log1p(-p))
+    mask = label_mask.to(per_channel.dtype)
+    per_snippet = per_channel.sum(dim=-1) * mask
+    return per_snippet.sum() / mask.sum().clamp(min=1.0)
+
+
+def video_base_loss(video_scores: Tensor, video_labels: Tensor, include_background: bool = True) -> Tensor:
+    """L_base = -sum_c q_c log p_c with both sides normalised over classes.
+
+    Args:
+        video_scores: (B, C+1) top-k averaged CAS scores in [0, 1].
+        video_labels: (B, C) multi-hot (or soft) sentiment classes present in each video.
+        include_background: the target also marks non-sentiment as present; False
+            drops channel C from both sides.
+
+    Returns:
+        scalar float32, the mean over the videos of the batch.
+    """
+    labels = video_labels.float()
+    scores = video_scores.float()
+    if include_background:
+        labels = torch.cat([labels, torch.ones_like(labels[:, :1])], dim=-1)
+    else:
+        scores = scores[:, : labels.shape[1]]
+    target = labels / labels.sum(dim=-1, keepdim=True).clamp(min=_EPS)
+    predicted = scores / scores.sum(dim=-1, keepdim=True).clamp(min=_EPS)
+    return -(target * torch.log(predicted.clamp(min=_EPS))).sum(dim=-1).mean()
+
+
+def video_labels_from_points(point_labels: PointLabels, padding_mask: Tensor, num_classes: int) -> Tensor:
+    """(B, C) float32 multi-hot: 1 for every class with at least one valid point."""
+    valid = valid_point_mask(point_labels, padding_mask, num_classes)  # (B, P)
+    one_hot = F.one_hot(point_labels.class_ids.clamp(0, num_classes - 1), num_classes).float()
+    counts = (one_hot * valid.unsqueeze(-1).float()).sum(dim=1)  # (B, C); also fine for P = 0
+    return (counts > 0).float()
+
+
+def make_frame_labels(
+    config: FSENetConfig,
+    output: FSENetOutput,
+    point_labels: PointLabels | None = None,
+    segment_masks: Tensor | None = None,
+) -> FrameLabels | None:
+    """The frame targets the configured supervision uses (None under video supervision).
+
+    point supervision: ``config.pseudo_labels`` picks "bspg" (soft mounds + tau),
+    "hard" (binary windows + tau) or "none" (annotated snippets only); the tau rule
+    reads ``output.cas[..., C]``, detached. full supervision: the segment masks.
+    """
+    padding_mask = output.padding_mask
+    num_classes = config.num_classes
+    if config.supervision == "video":
+        return None
+    if config.supervision == "full":
+        if segment_masks is None:
+            raise ValueError("supervision 'full' needs segment_masks (B, T, C)")
+        return segment_frame_labels(segment_masks, padding_mask)
+    if point_labels is None:
+        raise ValueError("supervision 'point' needs point_labels")
+    if config.pseudo_labels == "none":
+        return point_only_labels(point_labels, padding_mask, num_classes)
+    settings = config.bspg
+    return bspg_pseudo_labels(
+        point_labels,
+        output.cas[..., num_classes],
+        padding_mask,
+        num_classes,
+        window=settings.window,
+        beta=settings.beta,
+        tau=settings.tau,
+        overlap=settings.overlap,
+        outside=settings.outside,
+        point_keeps_label=settings.point_keeps_label,
+        hard_threshold=settings.hard_threshold if config.pseudo_labels == "hard" else None,
+    )
+
+
+def fsenet_loss(
+    output: FSENetOutput,
+    config: FSENetConfig,
+    point_labels: PointLabels | None = None,
+    video_labels: Tensor | None = None,
+    segment_masks: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """Every loss term of FSENet for one batch.
+
+    Args:
+        output: the model's output (carries the padding mask).
+        config: the settings (supervision, pseudo-labels, switches, weights).
+        point_labels: points; required for "point" supervision; under "full"
+            supervision they enable L_sc (without them L_sc is 0).
+        video_labels: (B, C) multi-hot classes per video; required for "video"
+            supervision, otherwise derived from the points / segment masks when None.
+        segment_masks: (B, T, C) ground-truth segment masks for "full" supervision.
+
+    Returns:
+        dict of scalar float32 tensors: "base", "frame", "frame_glo", "sc" and
+        "total" = base + lambda_frame * (frame + frame_glo) + lambda_sc * sc.
+        Under "video" supervision frame, frame_glo and sc are 0; without GSP
+        frame_glo is 0; under "full" supervision without points sc is 0.
+        Autocast is switched off inside: every term is float32.
+    """
+    with torch.autocast(device_type=output.cas.device.type, enabled=False):
+        return _fsenet_loss_float32(output, config, point_labels, video_labels, segment_masks)
+
+
+def _fsenet_loss_float32(
+    output: FSENetOutput,
+    config: FSENetConfig,
+    point_labels: PointLabels | None,
+    video_labels: Tensor | None,
+    segment_masks: Tensor | None,
+) -> dict[str, Tensor]:
+    padding_mask = output.padding_mask
+    num_classes = config.num_classes
+    weights = config.loss
+    zero = output.cas.new_zeros(())
+
+    if video_labels is None:
+        if config.supervision == "video":
+            raise ValueError("supervision 'video' needs video_labels (B, C)")
+        if config.supervision == "full":
+            if segment_masks is None:
+                raise ValueError("supervision 'full' needs segment_masks (B, T, C)")
+            real = padding_mask.unsqueeze(-1).float()
+            video_labels = (segment_masks.float() * real).amax(dim=1).clamp(0.0, 1.0)
+        else:
+            if point_labels is None:
+                raise ValueError("supervision 'point' needs point_labels")
+            video_labels = video_labels_from_points(point_labels, padding_mask, num_classes)
+    base = video_base_loss(output.video_scores, video_labels, weights.base_includes_background)
+
+    frame = zero
+    frame_glo = zero
+    contrast = zero
+    if config.supervision != "video":
+        labels = make_frame_labels(config, output, point_labels, segment_masks)
+        if config.use_frame_losses and labels is not None:
+            frame = focal_bce(output.cas, labels.targets, labels.label_mask, weights.focal_gamma)
+            if config.use_gsp:
+                frame_glo = focal_bce(output.global_cas, labels.targets, labels.label_mask, weights.focal_gamma)
+        if point_labels is not None:
+            negatives = config.pssc.single_class_negatives
+            if negatives == "lowest_w_sent" and not config.use_gsp:
+                negatives = "lowest_similarity"
+            contrast = pssc_loss(
+                output.embeddings,
+                output.w_sent,
+                point_labels,
+                padding_mask,
+                num_classes,
+                topk_divisor=config.pssc.topk_divisor,
+                temperature=config.pssc.temperature,
+                single_class_negatives=negatives,
+            )
+    total = base + weights.lambda_frame * (frame + frame_glo) + weights.lambda_sc * contrast
+    return {"base": base, "frame": frame, "frame_glo": frame_glo, "sc": contrast, "total": total}
