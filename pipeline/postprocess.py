@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.evaluation import segment_tiou
+
 DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in range(10))  # 0 .. 0.225
 DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 3) for i in range(14))  # 0.4 .. 0.725
 UPSAMPLE_ALIGNMENTS = ("center", "start")
@@ -206,16 +208,6 @@ def contrast_scores(
     outer_count = (starts - left) + (right - stops)
     outer = np.divide(outer_sum, outer_count, out=np.zeros_like(outer_sum), where=outer_count > 0)
     return inner - outer
-
-
-def segment_tiou(segment: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Temporal IoU of one segment (2,) [start, end] against others (M, 2), in any time unit.
-
-    A zero union (two empty segments) gives 0. Returns (M,) float64.
-    """
-    intersection = np.clip(np.minimum(segment[1], others[:, 1]) - np.maximum(segment[0], others[:, 0]), 0.0, None)
-    union = (segment[1] - segment[0]) + (others[:, 1] - others[:, 0]) - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
 def hard_nms(segments: np.ndarray, scores: np.ndarray, tiou_threshold: float) -> np.ndarray:
