@@ -1,0 +1,432 @@
+"""Visual stream: one I3D R50 (Kinetics-400) feature per snippet, batched and pipelined.
+
+For snippet i (centre c_i = (i + 0.5) * snippet_seconds) the clip is `frames_per_clip`
+frames spaced `frame_spacing` frames apart at `sampling_fps`, centred on c_i: frame k
+(k = 0 .. F-1) is the video at c_i + (k - (F - 1) / 2) * frame_spacing / sampling_fps
+seconds, taken as the nearest frame of the video resampled to `sampling_fps` by ffmpeg.
+Clips reaching past either end of the video repeat the edge frame (indices clamp).
+
+The defaults are the checkpoint's own sampling and preprocessing, checked against
+PySlowFast's configs for this checkpoint and pytorchvideo's own hub tutorial:
+- SlowFast configs/Kinetics/pytorchvideo/I3D_8x8_R50.yaml and configs/Kinetics/
+  I3D_8x8_R50.yaml: DATA.NUM_FRAMES 8, DATA.SAMPLING_RATE 8, TRAIN_JITTER_SCALES
+  [256, 320], TEST_CROP_SIZE 256; slowfast/config/defaults.py: DATA.TARGET_FPS 30,
+  DATA.MEAN [0.45] * 3, DATA.STD [0.225] * 3 (RGB order, INPUT_CHANNEL_NUM [3]).
+- SlowFast slowfast/datasets/ptv_datasets.py (Ptvkinetics, the dataset the pytorchvideo
+  zoo numbers were measured with), test mode: clip_duration = NUM_FRAMES * SAMPLING_RATE
+  / TARGET_FPS (64 / 30 = 2.13 s), UniformTemporalSubsample(8), x / 255,
+  NormalizeVideo(MEAN, STD), ShortSideScale(TRAIN_JITTER_SCALES[0] = 256),
+  UniformCropVideo(TEST_CROP_SIZE = 256).
+- pytorchvideo docs tutorial_torchhub_inference.md: side_size 256, crop_size 256,
+  mean [0.45] * 3, std [0.225] * 3, num_frames 8, sampling_rate 8, frames_per_second 30.
+Two deliberate differences, both documented: ffmpeg scales with its `area` filter
+(antialiased) on uint8 frames before normalizing, where the tutorial normalizes then
+scales bilinearly (scaling and per-channel normalizing commute, up to uint8 rounding);
+and one centre crop per snippet instead of three spatial crops per clip.
+
+Speed: a background thread reads frames from the ffmpeg decoder, keeps only the frames
+some clip needs (memory is flat in video length), and packs uint8 clips into batches,
+across snippets and across videos (`extract_many`), while the main thread runs the
+network. The network has its BatchNorms folded into the convolutions and its ReLUs in
+place, runs in channels-last-3d layout, and in bf16 where the hardware does it natively (CUDA; CPUs with
+AVX512-BF16/AMX), fp16 on older GPUs, fp32 otherwise; on CPU torch uses every core this
+process may run on. uint8 frames travel to the device and are normalized there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
+from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
+from extractors.grid import SnippetGrid
+from extractors.weights import ResolvedWeights, resolve_weights
+
+if TYPE_CHECKING:
+    import torch
+
+FEATURE_LAYER_WIDTHS = {"head_pool": 2048, "res5": 2048, "res4": 1024, "res3": 512, "res2": 256}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class VisualConfig:
+    weights_path: str = ""  # I3D_8x8_R50.pyth; empty: $TORCH_HOME/hub/checkpoints (downloaded when online)
+    random_seed: int = 0  # seed of the random weights used with --random-weights and no checkpoint
+    sampling_fps: float = 30.0  # frames per second the video is resampled to before sampling clips
+    frames_per_clip: int = 8  # F
+    frame_spacing: int = 8  # frames (at sampling_fps) between two sampled frames: 8 / 30 s
+    short_side: int = 256  # pixels; frames are scaled so their shorter side has this length
+    crop_size: int = 256  # pixels; square centre crop
+    mean: tuple[float, ...] = (0.45, 0.45, 0.45)  # per RGB channel, on pixels / 255
+    std: tuple[float, ...] = (0.225, 0.225, 0.225)
+    layer: str = "head_pool"  # head_pool (the vector the classifier projects, 2048) | res5 | res4 | res3 | res2
+    batch_clips: int = 0  # clips per forward pass; 0: 8 on CPU, 32 on CUDA (speed only)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where native, else fp16 on CUDA, else fp32)
+    torch_threads: int = 0  # CPU threads for the network; 0: every core this process may use (speed only)
+    channels_last: bool = True  # channels-last-3d memory layout (speed only)
+    prefetch_batches: int = 2  # batches decoded ahead of the network (speed only)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.sampling_fps > 0 and math.isfinite(self.sampling_fps), f"visual.sampling_fps must be a positive number, got {self.sampling_fps}"),
+            (self.frames_per_clip >= 2, f"visual.frames_per_clip must be >= 2 (the network halves time once), got {self.frames_per_clip}"),
+            (self.frame_spacing >= 1, f"visual.frame_spacing must be >= 1, got {self.frame_spacing}"),
+            (self.crop_size >= 32, f"visual.crop_size must be >= 32 pixels, got {self.crop_size}"),
+            (self.short_side >= self.crop_size, f"visual.short_side must be >= crop_size={self.crop_size}, got {self.short_side}"),
+            (len(self.mean) == 3, f"visual.mean must have 3 values (R, G, B), got {list(self.mean)}"),
+            (len(self.std) == 3 and all(s > 0 for s in self.std), f"visual.std must be 3 positive values (R, G, B), got {list(self.std)}"),
+            (self.layer in FEATURE_LAYER_WIDTHS, f"visual.layer must be one of {', '.join(FEATURE_LAYER_WIDTHS)}, got {self.layer!r}"),
+            (self.batch_clips >= 0, f"visual.batch_clips must be >= 0 (0: automatic), got {self.batch_clips}"),
+            (self.precision in PRECISIONS, f"visual.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.torch_threads >= 0, f"visual.torch_threads must be >= 0 (0: all cores), got {self.torch_threads}"),
+            (self.prefetch_batches >= 1, f"visual.prefetch_batches must be >= 1, got {self.prefetch_batches}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.layer == "head_pool":
+            # The head's AvgPool3d (4, 7, 7) needs a res5 map at least that large:
+            # time = F // 2, side = ceil(crop / 32).
+            if self.frames_per_clip // 2 < 4 or -(-self.crop_size // 32) < 7:
+                raise ValueError(
+                    "visual.layer=head_pool needs frames_per_clip >= 8 and crop_size >= 193 (the head pools "
+                    f"4 x 7 x 7 of res5), got {self.frames_per_clip} frames and crop {self.crop_size}; "
+                    "use visual.layer=res5 for smaller clips"
+                )
+
+    @property
+    def clip_seconds(self) -> float:
+        """Time the clip's sampled frames span, first to last (1.87 s by default)."""
+        return (self.frames_per_clip - 1) * self.frame_spacing / self.sampling_fps
+
+
+def frame_count(duration_seconds: float, frame_rate: float) -> int:
+    """Frames at `frame_rate` whose time k / frame_rate lies inside [0, duration)."""
+    return max(1, math.ceil(round(duration_seconds * frame_rate, 6)))
+
+
+def clip_frame_indices(grid: SnippetGrid, num_frames: int, config: VisualConfig) -> np.ndarray:
+    """(T, F) int64: for each snippet, the indices (at sampling_fps) of its clip's frames.
+
+    Centred on the snippet centre, `frame_spacing` apart, nearest frame, clamped to
+    [0, num_frames - 1] (so clips past either end repeat the edge frame). Each row is
+    non-decreasing and the rows' first (and last) indices never decrease.
+    """
+    centres = grid.snippet_center_seconds() * config.sampling_fps  # in frames
+    offsets = (np.arange(config.frames_per_clip) - (config.frames_per_clip - 1) / 2) * config.frame_spacing
+    indices = np.floor(centres[:, None] + offsets[None, :] + 0.5).astype(np.int64)
+    return np.clip(indices, 0, num_frames - 1)
+
+
+def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W, 3) -> (N, size, size, 3) view of the centre (H, W >= size)."""
+    height, width = frames.shape[1:3]
+    top, left = (height - size) // 2, (width - size) // 2
+    return frames[:, top : top + size, left : left + size]
+
+
+# -- the decoding side: runs in a background thread ------------------------------------
+@dataclass
+class ClipBatch:
+    """What the decoder thread hands to the network: up to B clips and bookkeeping.
+
+    clips: (B, F, S, S, 3) uint8 RGB (a torch tensor, pinned for CUDA), or None.
+    owners: (job, snippet) of each row. events, applied after the rows: ("start", job,
+    T), ("done", job, None), ("fail", job, exception); starts come before rows.
+    """
+
+    clips: Any = None
+    owners: list[tuple[int, int]] = field(default_factory=list)
+    starts: list[tuple[int, int]] = field(default_factory=list)
+    events: list[tuple[str, int, BaseException | None]] = field(default_factory=list)
+
+
+class _Stopped(Exception):
+    """The consumer went away; the decoder thread ends quietly."""
+
+
+class ClipDecoder(threading.Thread):
+    """Decodes videos one after another and packs their clips into ClipBatches."""
+
+    def __init__(
+        self,
+        jobs: Iterable[tuple[VideoProbe, SnippetGrid]],
+        config: VisualConfig,
+        decode: DecodeConfig,
+        batch_clips: int,
+        pin_memory: bool,
+    ):
+        super().__init__(name="visual-decoder", daemon=True)
+        self.jobs = jobs
+        self.config = config
+        self.decode = decode
+        self.batch_clips = batch_clips
+        self.pin_memory = pin_memory
+        self.output: queue.Queue = queue.Queue(maxsize=config.prefetch_batches)
+        self.stop_requested = threading.Event()
+        self._batch = ClipBatch()
+        self._rows = 0
+        self.peak_frames_held = 0  # most decoded frames held at once (memory stays flat in video length)
+
+    # -- batch assembly -----------------------------------------------------------------
+    def _new_clip_buffer(self):
+        import torch
+
+        shape = (self.batch_clips, self.config.frames_per_clip, self.config.crop_size, self.config.crop_size, 3)
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=self.pin_memory)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            if self.stop_requested.is_set():
+                raise _Stopped
+            try:
+                self.output.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _flush(self) -> None:
+        batch = self._batch
+        if batch.clips is not None:
+            batch.clips = batch.clips[: self._rows]
+        if batch.clips is not None or batch.starts or batch.events:
+            self._put(batch)
+        self._batch, self._rows = ClipBatch(), 0
+
+    def _add_clip(self, job: int, snippet: int, frames: list[np.ndarray]) -> None:
+        if self._batch.clips is None:
+            self._batch.clips = self._new_clip_buffer()
+        row = self._batch.clips[self._rows].numpy()
+        for k, frame in enumerate(frames):
+            row[k] = frame
+        self._batch.owners.append((job, snippet))
+        self._rows += 1
+        if self._rows == self.batch_clips:
+            self._flush()
+
+    # -- one video ----------------------------------------------------------------------
+    def _decode_video(self, job: int, probe: VideoProbe, grid: SnippetGrid) -> None:
+        config = self.config
+        num_frames = frame_count(probe.duration_seconds, config.sampling_fps)
+        indices = clip_frame_indices(grid, num_frames, config)
+        needed = np.zeros(num_frames, dtype=bool)
+        needed[indices.ravel()] = True
+        kept: dict[int, np.ndarray] = {}  # frame index -> (S, S, 3) uint8, only frames some clip still needs
+        next_snippet = 0
+        decoded = 0
+        reader = iter_video_frames(
+            probe, self.decode, config.sampling_fps, num_frames, short_side=config.short_side, chunk_frames=16
+        )
+        try:
+            for chunk in reader:
+                if self.stop_requested.is_set():
+                    raise _Stopped
+                cropped = centre_crop(chunk, config.crop_size)
+                for offset in np.flatnonzero(needed[decoded : decoded + len(chunk)]):
+                    kept[decoded + int(offset)] = np.ascontiguousarray(cropped[offset])
+                decoded += len(chunk)
+                self.peak_frames_held = max(self.peak_frames_held, len(kept))
+                while next_snippet < grid.num_snippets and indices[next_snippet, -1] < decoded:
+                    self._add_clip(job, next_snippet, [kept[i] for i in indices[next_snippet]])
+                    next_snippet += 1
+                    if next_snippet < grid.num_snippets:
+                        oldest_needed = indices[next_snippet, 0]
+                        for index in [i for i in kept if i < oldest_needed]:
+                            del kept[index]
+        finally:
+            reader.close()  # stops ffmpeg when we leave early
+        if next_snippet < grid.num_snippets:  # the decoder delivers exactly num_frames, so never
+            raise RuntimeError(f"decoder stopped at frame {decoded} of {num_frames}")
+
+    def run(self) -> None:
+        try:
+            for job, (probe, grid) in enumerate(self.jobs):
+                self._batch.starts.append((job, grid.num_snippets))
+                try:
+                    self._decode_video(job, probe, grid)
+                except _Stopped:
+                    raise
+                except Exception as error:  # this video fails, the next one goes on
+                    self._batch.events.append(("fail", job, error))
+                else:
+                    self._batch.events.append(("done", job, None))
+            self._flush()
+            self._put(None)
+        except _Stopped:
+            return
+        except BaseException as error:  # a bug in this thread: hand it to the consumer
+            try:
+                self._put(error)
+            except _Stopped:
+                return
+
+
+# -- the network side -------------------------------------------------------------------
+def native_bf16(device: str) -> bool:
+    """Does `device` run bf16 convolutions natively (CUDA with bf16, CPU with AVX512-BF16/AMX)?"""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in checks)
+
+
+def resolve_precision(choice: str, device: str) -> str:
+    """The precision actually used on `device` for the config value `choice`."""
+    if choice == "auto":
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if device.startswith("cuda") else "fp32"
+    if choice == "fp16" and not device.startswith("cuda"):
+        raise ValueError("visual.precision=fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+    return choice
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class VisualExtractor(StreamExtractor):
+    name = "visual"
+    version = 1
+    runtime_fields = (
+        "weights_path",  # the weights' sha256 identifies them, wherever the file is
+        "random_seed",  # recorded in the weights identity when random weights are used
+        "batch_clips",
+        "precision",
+        "torch_threads",
+        "channels_last",
+        "prefetch_batches",
+    )
+    settings: VisualConfig
+
+    def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+        super().__init__(settings, decode, device, allow_random_weights)
+        from extractors.i3d import I3D_CHECKPOINT  # torch and pytorchvideo load here, not at import
+
+        try:
+            self.precision = resolve_precision(settings.precision, device)
+        except ValueError as error:
+            from pipeline.config import ConfigError  # here: pipeline.config imports the registry
+
+            raise ConfigError(str(error)) from None
+
+        self.weights: ResolvedWeights = resolve_weights(
+            I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed
+        )
+        self.batch_clips = settings.batch_clips or (32 if device.startswith("cuda") else 8)
+        self.network = self._build_network()
+
+    @property
+    def output_dim(self) -> int:
+        return FEATURE_LAYER_WIDTHS[self.settings.layer]
+
+    def weights_identity(self) -> dict:
+        return self.weights.identity()
+
+    # -- network ------------------------------------------------------------------------
+    def _build_network(self):
+        import torch
+
+        from extractors.i3d import (
+            I3DFeatureNet,
+            build_i3d_r50,
+            fold_batch_norms,
+            load_i3d_checkpoint,
+            use_inplace_relu,
+        )
+
+        settings = self.settings
+        if self.device == "cpu":
+            torch.set_num_threads(settings.torch_threads or available_cores())
+        elif self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True  # fixed clip shapes: let cuDNN pick its fastest kernels
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.random_seed)
+            model = build_i3d_r50()
+        if not self.weights.is_random:
+            load_i3d_checkpoint(model, self.weights.path)
+        model.eval()
+        network = use_inplace_relu(fold_batch_norms(I3DFeatureNet(model, settings.layer))).eval()
+        self.compute_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        self.memory_format = torch.channels_last_3d if settings.channels_last else torch.contiguous_format
+        network = network.to(self.device, dtype=self.compute_dtype, memory_format=self.memory_format)
+        for parameter in network.parameters():
+            parameter.requires_grad_(False)
+        shape = (1, 3, 1, 1, 1)
+        self._pixel_offset = torch.tensor([255.0 * m for m in settings.mean], device=self.device).view(shape)
+        self._pixel_scale = torch.tensor([1.0 / (255.0 * s) for s in settings.std], device=self.device).view(shape)
+        return network
+
+    def embed_clips(self, clips: torch.Tensor) -> np.ndarray:
+        """(B, F, S, S, 3) uint8 RGB clips (any device) -> (B, D) float32 features."""
+        import torch
+
+        with torch.inference_mode():
+            pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)  # (B, 3, F, S, S), channels-last strides
+            normalized = ((pixels.float() - self._pixel_offset) * self._pixel_scale).to(
+                self.compute_dtype, memory_format=self.memory_format
+            )
+            return self.network(normalized).cpu().numpy()
+
+    # -- extraction ---------------------------------------------------------------------
+    def extract_many(
+        self,
+        jobs: Iterable[tuple[VideoProbe, SnippetGrid]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[int, StreamFeatures | Exception]]:
+        """Features of several videos, their clips batched together.
+
+        jobs: (probe, grid) per video, read lazily by the decoder thread. Yields (job
+        index, StreamFeatures) in job order as each video completes, or (job index,
+        exception) for a video that could not be decoded (the others go on).
+        progress(job, snippets) is called as snippets finish.
+        """
+        decoder = ClipDecoder(
+            jobs, self.settings, self.decode, self.batch_clips, pin_memory=self.device.startswith("cuda")
+        )
+        decoder.start()
+        features: dict[int, np.ndarray] = {}
+        try:
+            while True:
+                batch = decoder.output.get()
+                if batch is None:
+                    return
+                if isinstance(batch, BaseException):
+                    raise batch
+                for job, num_snippets in batch.starts:
+                    features[job] = np.zeros((num_snippets, self.output_dim), dtype=np.float32)
+                if batch.clips is not None and len(batch.owners):
+                    rows = self.embed_clips(batch.clips)
+                    finished: dict[int, int] = {}
+                    for (job, snippet), row in zip(batch.owners, rows, strict=True):
+                        if job in features:
+                            features[job][snippet] = row
+                            finished[job] = finished.get(job, 0) + 1
+                    if progress is not None:
+                        for job, count in finished.items():
+                            progress(job, count)
+                for kind, job, error in batch.events:
+                    result = features.pop(job, None)
+                    yield job, (StreamFeatures(result) if kind == "done" else error)
+        finally:
+            decoder.stop_requested.set()
+            decoder.join(timeout=10)
+
+    def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
+        for _, result in self.extract_many([(probe, grid)], lambda job, count: progress(count)):
+            if isinstance(result, Exception):
+                raise result
+            return result
+        raise RuntimeError("the visual decoder ended without a result")
