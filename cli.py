@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from cache.store import CacheError
@@ -19,9 +20,15 @@ from pipeline.config import ConfigError, load_config
 from pipeline.devices import DeviceError
 from pipeline.discovery import DiscoveryError
 from extractors.weights import WeightsError
+from pipeline.annotations import AnnotationError
+from pipeline.datasets import DatasetError
+from pipeline.inference import CheckpointError
+from pipeline.synth import SynthError
+from pipeline.train import RunError
 
 USER_ERRORS = (
     ConfigError, CacheError, DiscoveryError, DeviceError, VideoReadError, WeightsError, FileNotFoundError,
+    DatasetError, AnnotationError, SynthError, RunError, CheckpointError,
 )
 
 
@@ -64,10 +71,83 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import run_bench
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.devices import resolve_device
+    from pipeline.train import run_train
 
-    run_bench(args.what, _config(args), args.workdir, args.doc, [float(d) for d in args.durations.split(",")])
+    extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    config = _config(args, extra)
+    summary = run_train(args.features, args.annotations, args.out, config, resolve_device(args.device),
+                        show_progress=not args.no_progress)
+    best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
+    print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
+    print(f"checkpoint: {summary.run_dir / 'best.pt'} (resume state: {summary.run_dir / 'last.pt'})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.evaluation import format_report
+
+    if args.run is not None:
+        from pipeline.devices import resolve_device
+        from pipeline.evaluate import evaluate_run
+
+        if args.predictions or args.ground_truth:
+            raise ConfigError("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
+        out = args.out or args.run / f"predictions_{args.split}.json"
+        result = evaluate_run(args.run, args.split, out, resolve_device(args.device))
+        print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+        if not args.json:
+            print(f"predictions: {out}; figures: {out.with_suffix('.metrics.json')}")
+        return 0
+    if not (args.predictions and args.ground_truth):
+        raise ConfigError("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
+    from pipeline.evaluate import evaluate_files
+
+    result = evaluate_files(args.predictions, args.ground_truth, args.subset)
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from pipeline.synth import write_synthetic_release
+
+    config = _config(args)
+    summary = write_synthetic_release(args.out, config.synth, args.annotations)
+    print(
+        f"wrote {summary.videos} videos ({summary.train_videos} train, {summary.test_videos} test; features for "
+        f"{summary.feature_videos}), {summary.segments} segments, {summary.points} points, "
+        f"{summary.bytes_written / 2**20:.0f} MiB to {summary.out} (annotations: {summary.source})"
+    )
+    return 0
+
+
+BENCH_DEFAULT_DURATIONS = {"decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": ""}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
+    config = _config(args)
+    if args.what == "train":
+        from pipeline.bench_train import run_train_bench
+        from pipeline.devices import resolve_device
+
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        variants = args.variants.split(",") if args.variants else None
+        run_train_bench(config, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
+                        command=" ".join(["python cli.py", *sys.argv[1:]]))
+    elif args.what == "visual":
+        from pipeline.bench_visual import run_visual_bench
+
+        run_visual_bench(config, args.workdir, args.doc, durations)
+    elif args.what == "face":
+        from pipeline.bench_face import run_face_bench
+
+        run_face_bench(config, args.workdir, args.doc, durations)
+    else:
+        from pipeline.bench import run_bench
+
+        run_bench(args.what, config, args.workdir, args.doc, durations)
     return 0
 
 
@@ -97,9 +177,50 @@ def build_parser() -> argparse.ArgumentParser:
     _common(info)
     info.set_defaults(handler=cmd_cache_info)
 
+    train = commands.add_parser("train", help="features + annotations -> checkpoint (resumable)")
+    train.add_argument("--features", type=Path, required=True, metavar="PATH",
+                       help="a feature cache (from extract) or a folder in the released TSL-300 layout")
+    train.add_argument("--annotations", type=Path, metavar="FILE_OR_DIR",
+                       help="points CSV, segments CSV/JSON, video labels CSV (a file or a folder of them)")
+    train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder (rerun to resume)")
+    train.add_argument("--epochs", type=int, help="override train.epochs")
+    train.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a run on a split, or a results file against a ground truth")
+    evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
+    evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
+    evaluate.add_argument("--out", type=Path, metavar="PREDICTIONS_JSON", help="where to write ActivityNet-format results")
+    evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="ActivityNet-format results to score")
+    evaluate.add_argument("--ground-truth", type=Path, metavar="FILE", help="ActivityNet-style ground truth (e.g. TSL-300 gt.json)")
+    evaluate.add_argument("--subset", help="keep only ground-truth videos of this subset (e.g. test)")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    _common(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    synth = commands.add_parser("synth", help="write a TSL-300-shaped synthetic dataset in the released layout")
+    synth.add_argument("--annotations", type=Path, metavar="DIR",
+                       help="TSL-300 annotation folder (e.g. ../shared/tsl300); without it a random generator")
+    synth.add_argument("--out", type=Path, required=True, metavar="DIR")
+    _common(synth)
+    synth.set_defaults(handler=cmd_synth)
+
     bench = commands.add_parser("bench", help="measure speed and memory; writes docs/benchmarks.md")
-    bench.add_argument("what", choices=["decode", "extract"], help="decode: decode-only throughput; extract: audio extraction")
-    bench.add_argument("--durations", default="300,1200,3600", metavar="SECONDS", help="lengths of the generated test videos")
+    bench.add_argument(
+        "what", choices=list(BENCH_DEFAULT_DURATIONS),
+        help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; train: ablations",
+    )
+    bench.add_argument(
+        "--durations", metavar="SECONDS",
+        help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
+    )
+    bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
+    bench.add_argument("--variants", help="train: comma-separated variants (default all: full, gsp_only, ...)")
+    bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")
+    bench.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="train/visual/face: where models run")
     bench.add_argument("--workdir", type=Path, default=Path("bench_work"), help="where test videos are generated (reused)")
     bench.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file to update")
     _common(bench)
@@ -113,8 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        warnings.formatwarning = _one_line_warning
     try:
         return args.handler(args)
     except USER_ERRORS as error:

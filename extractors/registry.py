@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from extractors.audio import AudioExtractor
 from extractors.base import StreamExtractor
+from extractors.face import FaceExtractor
+from extractors.visual import VisualExtractor
 
 EXTRACTORS: dict[str, type[StreamExtractor]] = {
     AudioExtractor.name: AudioExtractor,
+    VisualExtractor.name: VisualExtractor,
+    FaceExtractor.name: FaceExtractor,
 }
 
-# Streams the method uses whose extractors have not landed yet (refused with this note).
-PLANNED_STREAMS: dict[str, str] = {
-    "visual": "the I3D visual extractor (issue 3)",
-    "face": "the DeepFace + ResEmoteNet face extractor (issue 4)",
-}
-
-STREAM_NAMES: tuple[str, ...] = ("audio", "visual", "face")
+STREAM_NAMES: tuple[str, ...] = tuple(EXTRACTORS)

@@ -10,9 +10,11 @@ tone) and reused by later runs.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,11 +30,75 @@ HD = (1280, 720)
 HD_SECONDS = 60.0
 
 
+class ChildPeakMemory:
+    """Largest peak RSS (VmHWM, MiB) of this process's child processes, polled from /proc.
+
+    getrusage(RUSAGE_CHILDREN) cannot be used: a child's maxrss includes the parent's
+    memory at fork time, before ffmpeg was exec'd.
+    """
+
+    def __init__(self, interval_seconds: float = 0.05):
+        self.interval_seconds = interval_seconds
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _poll(self) -> None:
+        me = str(os.getpid())
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[1] != me:
+                    continue
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024)
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._poll()
+            self._stop.wait(self.interval_seconds)
+
+    def __enter__(self) -> ChildPeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _current_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _measure(mode: str, video: Path, config: Config) -> dict:
-    """Run one measurement in this process; returns seconds and peak memory (MiB)."""
+    """Run one measurement in this process; returns seconds and memory figures (MiB)."""
+    baseline_mib = _current_rss_mib()
     probe = probe_video(video)
     grid = SnippetGrid.for_duration(probe.duration_seconds, config.grid)
     start = time.perf_counter()
+    with ChildPeakMemory() as children:
+        _run_mode(mode, probe, grid, config)
+    seconds = time.perf_counter() - start
+    return {
+        "mode": mode,
+        "seconds": seconds,
+        "duration_seconds": probe.duration_seconds,
+        "baseline_rss_mib": baseline_mib,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "ffmpeg_peak_rss_mib": children.peak_mib,
+    }
+
+
+def _run_mode(mode: str, probe, grid: SnippetGrid, config: Config) -> None:
     if mode == "video-decode":
         frames = sum(len(chunk) for chunk in iter_video_frames(probe, config.decode, grid.frame_rate, grid.num_frames))
         assert frames == grid.num_frames
@@ -47,14 +113,6 @@ def _measure(mode: str, video: Path, config: Config) -> dict:
         AudioExtractor(config.audio, config.decode).extract(probe, grid, lambda n: None)
     else:
         raise ValueError(f"unknown mode {mode}")
-    seconds = time.perf_counter() - start
-    return {
-        "mode": mode,
-        "seconds": seconds,
-        "duration_seconds": probe.duration_seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "ffmpeg_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }
 
 
 def _measure_in_fresh_process(mode: str, video: Path, config: Config, config_file: Path) -> dict:
@@ -81,12 +139,15 @@ def _row(label: str, measured: dict) -> list[str]:
         f"{measured['duration_seconds'] / 60:.1f}",
         f"{measured['seconds']:.1f}",
         f"{measured['duration_seconds'] / measured['seconds']:.1f}x",
+        f"{measured['baseline_rss_mib']:.0f}",
         f"{measured['peak_rss_mib']:.0f}",
         f"{measured['ffmpeg_peak_rss_mib']:.0f}",
     ]
 
 
-HEADER = ["what", "video min", "wall s", "x real time", "peak RSS MiB (python)", "peak RSS MiB (ffmpeg)"]
+HEADER = [
+    "what", "video min", "wall s", "x real time", "python RSS before, MiB", "python peak RSS, MiB", "ffmpeg peak RSS, MiB",
+]
 
 
 def run_bench(what: str, config: Config, workdir: Path, doc: Path, durations: list[float]) -> None:
@@ -110,8 +171,8 @@ def run_bench(what: str, config: Config, workdir: Path, doc: Path, durations: li
         title = "Decoding: throughput and peak memory (`bench decode`)"
         notes = (
             "Decode-only: frames are read from the ffmpeg pipe and dropped; audio is decoded to mono float32. "
-            "Peak memory is per process (the Python side and the ffmpeg child are separate processes); "
-            "it should not grow with the video's length."
+            "Memory per process: the Python side (RSS after its imports, then its peak) and the ffmpeg child "
+            "(its own peak, VmHWM polled from /proc); neither should grow with the video's length."
         )
     elif what == "extract":
         for video in low_res:

@@ -29,6 +29,7 @@ def cache_records(cache_dir: Path) -> list[dict]:
                         "has_mask": bool(record.get("mask_file")),
                         "extras": {k: v["shape"] for k, v in record.get("extras", {}).items()},
                         "extractor": record["extractor"],
+                        "random_weights": bool((record["extractor"].get("weights") or {}).get("random")),
                     }
                     for name, record in sorted(meta.get("streams", {}).items())
                 },
@@ -43,7 +44,10 @@ def format_records(records: list[dict]) -> str:
     """A plain-text table: id, duration, snippets, streams with widths, validity."""
     rows = [("id", "duration_s", "snippets", "streams", "valid")]
     for record in records:
-        streams = " ".join(f"{name}[{info['shape'][1]}]" for name, info in record["streams"].items())
+        streams = " ".join(
+            f"{name}[{info['shape'][1]}{', RANDOM weights' if info['random_weights'] else ''}]"
+            for name, info in record["streams"].items()
+        )
         duration = record["duration_seconds"]
         rows.append(
             (

@@ -23,8 +23,14 @@ import yaml
 from cache.atomic import atomic_write_text
 from extractors.audio import AudioConfig
 from extractors.decode import DecodeConfig
+from extractors.face import FaceConfig
 from extractors.grid import GridConfig
 from extractors.registry import STREAM_NAMES
+from extractors.visual import VisualConfig
+from model.config import FSENetConfig
+from pipeline.datasets import DataConfig
+from pipeline.postprocess import PostprocessConfig
+from pipeline.synth import SynthConfig
 
 
 class ConfigError(Exception):
@@ -36,7 +42,7 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".m
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    streams: tuple[str, ...] = ("audio",)  # which streams `extract` computes
+    streams: tuple[str, ...] = ("audio", "visual", "face")  # which streams `extract` computes
     device: str = "auto"  # auto | cpu | cuda (| cuda:N)
     video_extensions: tuple[str, ...] = VIDEO_EXTENSIONS  # matched case-insensitively
 
@@ -56,11 +62,50 @@ class ExtractConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 600  # the paper's schedule
+    batch_size: int = 8  # videos per batch (the authors' code)
+    learning_rate: float = 1e-5  # Adam (paper)
+    weight_decay: float = 5e-4  # the authors' code
+    seed: int = 123  # the authors' code
+    validate_every_epochs: int = 10
+    selection_metric: str = "auto"  # auto: validation mAP when the split has segments, else validation loss
+    max_train_snippets: int = 0  # crop longer videos to a random window of this many snippets (0: never)
+    grad_clip_norm: float = 0.0  # 0: no clipping
+    amp_dtype: str = "bfloat16"  # autocast dtype on CUDA: bfloat16 | float16 | none
+    num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
+            (self.learning_rate > 0, f"train.learning_rate must be > 0, got {self.learning_rate}"),
+            (self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.validate_every_epochs >= 1, f"train.validate_every_epochs must be >= 1, got {self.validate_every_epochs}"),
+            (self.selection_metric in ("auto", "map", "loss"), f"train.selection_metric must be auto, map or loss, got {self.selection_metric!r}"),
+            (self.max_train_snippets >= 0, f"train.max_train_snippets must be >= 0, got {self.max_train_snippets}"),
+            (self.grad_clip_norm >= 0, f"train.grad_clip_norm must be >= 0, got {self.grad_clip_norm}"),
+            (self.amp_dtype in ("bfloat16", "float16", "none"), f"train.amp_dtype must be bfloat16, float16 or none, got {self.amp_dtype!r}"),
+            (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+@dataclass(frozen=True)
 class Config:
     grid: GridConfig = field(default_factory=GridConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    model: FSENetConfig = field(default_factory=FSENetConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
+    visual: VisualConfig = field(default_factory=VisualConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
 
 
 # -- loading ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def make_demo_videos(folder: Path, config: Config) -> list[Path]:
     if not face.exists():
         fps, seconds = 30, 12.0
         write_video(
-            face, astronaut_frames(int(fps * seconds), (320, 240), 160), fps, (320, 240),
+            face, astronaut_frames(int(fps * seconds), (320, 240), 240), fps, (320, 240),
             audio=speech_like_audio(seconds, 16000), ffmpeg_binary=ffmpeg,
         )
     paths.append(face)

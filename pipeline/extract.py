@@ -22,8 +22,9 @@ from cache.store import FeatureCache
 from extractors.base import StreamExtractor
 from extractors.decode import VideoReadError, probe_video
 from extractors.grid import SnippetGrid
-from extractors.registry import EXTRACTORS, PLANNED_STREAMS
-from pipeline.config import Config, ConfigError, save_config
+from extractors.registry import EXTRACTORS
+from pipeline.config import Config, save_config
+from pipeline.console import to_stderr
 from pipeline.devices import resolve_device
 from pipeline.discovery import VideoFile, discover_videos
 
@@ -50,18 +51,18 @@ class ExtractSummary:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def make_extractors(config: Config, device: str, allow_random_weights: bool) -> dict[str, StreamExtractor]:
+def make_extractors(
+    config: Config, device: str, allow_random_weights: bool, log=to_stderr
+) -> dict[str, StreamExtractor]:
     """One extractor per requested stream (weights loaded now, so a missing file stops early)."""
     extractors = {}
     for stream in config.extract.streams:
-        if stream not in EXTRACTORS:
-            available = ", ".join(EXTRACTORS)
-            raise ConfigError(
-                f"stream '{stream}' is not implemented yet ({PLANNED_STREAMS.get(stream, 'no extractor')}); "
-                f"available: {available}; pass --streams {available}"
-            )
-        settings = getattr(config, stream)
-        extractors[stream] = EXTRACTORS[stream](settings, config.decode, device, allow_random_weights)
+        extractor = EXTRACTORS[stream](getattr(config, stream), config.decode, device, allow_random_weights)
+        weights = extractor.weights_identity()
+        if weights and weights.get("random"):
+            log(f"warning: the {stream} stream runs with RANDOM weights (--random-weights); its features carry no "
+                "learned meaning, and the cache records this")
+        extractors[stream] = extractor
     return extractors
 
 

@@ -1,0 +1,123 @@
+"""Videos of different lengths -> one padded batch of tensors for FSENet.
+
+The dataset hands out one VideoSample per video (features on that video's snippet grid,
+points, segments, video labels); this module pads them to the longest video in the
+batch, with a padding mask the model and losses respect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from model import PointLabels
+from pipeline.datasets import VideoSample
+
+
+@dataclass
+class Batch:
+    video_ids: list[str]
+    features: dict[str, torch.Tensor]  # stream -> (B, T, D_s) float32
+    padding_mask: torch.Tensor  # (B, T) bool, True at real snippets
+    face_mask: torch.Tensor | None  # (B, T) float32
+    point_labels: PointLabels  # (B, P) each
+    video_labels: torch.Tensor  # (B, C) float32 multi-hot
+    segment_masks: torch.Tensor  # (B, T, C) float32, 1 inside ground-truth segments (zeros when unknown)
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            video_ids=self.video_ids,
+            features={name: values.to(device, non_blocking=True) for name, values in self.features.items()},
+            padding_mask=self.padding_mask.to(device),
+            face_mask=self.face_mask.to(device) if self.face_mask is not None else None,
+            point_labels=PointLabels(*(tensor.to(device) for tensor in self.point_labels)),
+            video_labels=self.video_labels.to(device),
+            segment_masks=self.segment_masks.to(device),
+        )
+
+
+def segment_snippet_mask(sample: VideoSample, num_classes: int) -> np.ndarray:
+    """(T, C) float32: 1 where a snippet's centre lies inside a segment of class c."""
+    mask = np.zeros((sample.num_snippets, num_classes), dtype=np.float32)
+    if len(sample.segments) == 0:
+        return mask
+    centres = (np.arange(sample.num_snippets) + 0.5) * sample.snippet_seconds
+    for start, end, class_index in sample.segments:
+        mask[(centres >= start) & (centres < end), int(class_index)] = 1.0
+    return mask
+
+
+def crop_sample(sample: VideoSample, max_snippets: int, generator: torch.Generator) -> VideoSample:
+    """A random window of at most `max_snippets` snippets (points and segments shifted)."""
+    if max_snippets <= 0 or sample.num_snippets <= max_snippets:
+        return sample
+    start = int(torch.randint(0, sample.num_snippets - max_snippets + 1, (1,), generator=generator))
+    stop = start + max_snippets
+    offset_seconds = start * sample.snippet_seconds
+    inside = (sample.points[:, 0] >= start) & (sample.points[:, 0] < stop)
+    points = sample.points[inside].copy()
+    points[:, 0] -= start
+    segments = sample.segments.copy()
+    if len(segments):
+        segments[:, :2] = np.clip(segments[:, :2] - offset_seconds, 0.0, max_snippets * sample.snippet_seconds)
+        segments = segments[segments[:, 1] > segments[:, 0]]
+    return replace(
+        sample,
+        features={name: values[start:stop] for name, values in sample.features.items()},
+        face_mask=sample.face_mask[start:stop] if sample.face_mask is not None else None,
+        duration_seconds=max_snippets * sample.snippet_seconds,
+        points=points,
+        point_seconds=sample.point_seconds[inside] - offset_seconds,
+        segments=segments,
+    )
+
+
+def collate(samples: Sequence[VideoSample], streams: Sequence[str], num_classes: int) -> Batch:
+    """Pad `samples` to the longest one; streams in `streams` only."""
+    batch_size = len(samples)
+    longest = max(sample.num_snippets for sample in samples)
+    most_points = max(1, max(len(sample.points) for sample in samples))
+    features = {
+        name: torch.zeros(batch_size, longest, samples[0].features[name].shape[1]) for name in streams
+    }
+    padding_mask = torch.zeros(batch_size, longest, dtype=torch.bool)
+    has_face = "face" in streams
+    face_mask = torch.zeros(batch_size, longest) if has_face else None
+    point_indices = torch.zeros(batch_size, most_points, dtype=torch.long)
+    point_classes = torch.zeros(batch_size, most_points, dtype=torch.long)
+    point_mask = torch.zeros(batch_size, most_points, dtype=torch.bool)
+    video_labels = torch.zeros(batch_size, num_classes)
+    segment_masks = torch.zeros(batch_size, longest, num_classes)
+    for row, sample in enumerate(samples):
+        length = sample.num_snippets
+        for name in streams:
+            features[name][row, :length] = torch.from_numpy(sample.features[name])
+        padding_mask[row, :length] = True
+        if face_mask is not None:
+            presence = sample.face_mask if sample.face_mask is not None else np.ones(length, np.float32)
+            face_mask[row, :length] = torch.from_numpy(np.asarray(presence, dtype=np.float32))
+        count = len(sample.points)
+        if count:
+            point_indices[row, :count] = torch.from_numpy(sample.points[:, 0])
+            point_classes[row, :count] = torch.from_numpy(sample.points[:, 1])
+            point_mask[row, :count] = True
+        video_labels[row] = torch.from_numpy(sample.video_labels)
+        segment_masks[row, :length] = torch.from_numpy(segment_snippet_mask(sample, num_classes))
+    return Batch(
+        video_ids=[sample.video_id for sample in samples],
+        features=features,
+        padding_mask=padding_mask,
+        face_mask=face_mask,
+        point_labels=PointLabels(point_indices, point_classes, point_mask),
+        video_labels=video_labels,
+        segment_masks=segment_masks,
+    )
+
+
+def length_sorted_batches(video_ids: Sequence[str], lengths: dict[str, int], batch_size: int) -> list[list[str]]:
+    """Deterministic batches of similar length (for inference: less padding)."""
+    ordered = sorted(video_ids, key=lambda video_id: (lengths[video_id], video_id))
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]

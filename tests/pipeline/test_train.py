@@ -1,0 +1,126 @@
+"""`train` and `evaluate` end to end on small datasets made in the test: a synthetic
+release (the released TSL-300 layout) and a feature cache made by the real `extract`."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, cli
+
+TINY_MODEL = [
+    "--set", "model.d_model=32", "--set", "model.num_heads=2", "--set", "train.learning_rate=0.002",
+    "--set", "train.validate_every_epochs=2", "--set", "train.batch_size=4", "--no-progress", "--device", "cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "synthetic"
+    result = cli(
+        "synth", "--out", str(out), "--set", "synth.num_videos=18", "--set", "synth.scale=0.2",
+        "--set", "synth.visual_width=48", "--set", "synth.face_width=40", "--set", "synth.audio_row_width=6",
+        "--set", "synth.seed=3",
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def history(run_dir):
+    return json.loads((run_dir / "history.json").read_text())
+
+
+def test_training_lowers_the_loss_and_writes_a_self_contained_checkpoint(release, tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL)
+    assert result.returncode == 0, result.stderr
+    losses = [record["loss_total"] for record in history(run_dir)]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.9 * sum(losses[:3]) / 3
+    assert any("validation_map" in record for record in history(run_dir))
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+    assert checkpoint["class_names"] == ["n", "p"]
+    assert set(checkpoint["stream_dims"]) == {"visual", "audio", "face"}
+    assert checkpoint["stream_dims"]["visual"] == 48
+    assert checkpoint["config"]["model"]["d_model"] == 32
+    assert checkpoint["feature_spec"]["source"] == "release"
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "tensorboard").is_dir()
+
+    out = tmp_path / "preds.json"
+    evaluated = cli("evaluate", "--run", str(run_dir), "--split", "test", "--out", str(out), "--device", "cpu")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "mAP" in evaluated.stdout and "F2" in evaluated.stdout
+    results = json.loads(out.read_text())["results"]
+    test_ids = (release / "split_test.txt").read_text().split()
+    assert set(results) == set(test_ids)
+    assert all(entry["label"] in ("n", "p") and entry["segment"][0] < entry["segment"][1]
+               for entries in results.values() for entry in entries)
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    rescored = cli("evaluate", "--predictions", str(out), "--ground-truth", str(release / "gt.json"),
+                   "--subset", "test", "--json")
+    assert rescored.returncode == 0, rescored.stderr
+    assert json.loads(rescored.stdout)["average_mAP"] == pytest.approx(metrics["average_mAP"], abs=1e-9)
+
+
+def test_same_seed_same_run_and_sigkill_resume_gives_the_same_result(release, tmp_path):
+    command = ["train", "--features", str(release), "--epochs", "8", *TINY_MODEL]
+    straight = tmp_path / "straight"
+    assert cli(*command, "--out", str(straight)).returncode == 0
+
+    resumed = tmp_path / "resumed"
+    process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *command, "--out", str(resumed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        path = resumed / "history.json"
+        if path.exists() and len(json.loads(path.read_text() or "[]")) >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    again = cli(*command, "--out", str(resumed))
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    losses = lambda run: [round(r["loss_total"], 6) for r in history(run)]  # noqa: E731
+    assert losses(resumed) == losses(straight)
+    for name in ("best.pt", "last.pt"):
+        a = torch.load(straight / name, weights_only=True)["model_state"]
+        b = torch.load(resumed / name, weights_only=True)["model_state"]
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def test_a_run_folder_refuses_another_config(release, tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "1", *TINY_MODEL).returncode == 0
+    other = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL,
+                "--set", "model.dropout=0.3")
+    assert other.returncode == 2
+    assert "another config" in other.stderr
+
+
+def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
+    videos = tmp_path / "videos"
+    for index, hz in enumerate((300.0, 500.0, 700.0, 900.0)):
+        pattern_video(f"videos/clip {index}.mp4", 4.0, size=(64, 48), tone_hz=hz)
+    cache = tmp_path / "cache"
+    assert cli("extract", str(videos), "--cache", str(cache), "--streams", "audio", "--no-progress").returncode == 0
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "video_id,time_s,label\nclip 0,1.0,positive\nclip 1,2.0,negative\nclip 2,0.5,positive\n"
+        "clip 3,3.0,negative\nclip 3,9.0,negative\nnobody,1.0,positive\n"
+    )
+    run_dir = tmp_path / "run"
+    result = cli("train", "--features", str(cache), "--annotations", str(points), "--out", str(run_dir),
+                 "--epochs", "3", *TINY_MODEL)
+    assert result.returncode == 0, result.stderr
+    assert "training on streams ['audio']" in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("nobody" in line for line in warnings)
+    assert any("9.0" in line or "outside" in line for line in warnings)
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+    assert checkpoint["stream_dims"] == {"audio": 160}
+    assert checkpoint["feature_spec"]["extractors"]["audio"]["name"] == "audio"
