@@ -173,7 +173,7 @@ class FSENetConfig:
             leaving out "face" is the "no face stream" setting.
         d_model: width d every stream is projected to.
         num_heads: attention heads of every FCI attention (must divide d_model).
-        dropout: dropout on the attention weights and on the classifier input.
+        dropout: dropout on the attention outputs and on the classifier input.
         projection_kernel: temporal kernel (snippets, odd) of the per-stream Conv1d.
         gsp_kernel: temporal kernel (snippets, odd) of GSP's convolution E.
         num_classes: C sentiment classes; the model outputs C + 1 scores (the last

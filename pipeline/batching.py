@@ -121,3 +121,25 @@ def length_sorted_batches(video_ids: Sequence[str], lengths: dict[str, int], bat
     """Deterministic batches of similar length (for inference: less padding)."""
     ordered = sorted(video_ids, key=lambda video_id: (lengths[video_id], video_id))
     return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+
+
+def training_batches(
+    lengths: Sequence[int], batch_size: int, bucket_batches: int, generator: torch.Generator
+) -> list[list[int]]:
+    """One epoch's batches of indices into `lengths` (snippets per video), in random order.
+
+    With `bucket_batches` > 0 the shuffled videos are cut into buckets of
+    batch_size * bucket_batches, each bucket sorted by length before it is cut into
+    batches: videos of similar length share a batch, so little attention is spent on
+    padding (attention costs T^2), while the epoch stays random. 0: plain random batches.
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if bucket_batches <= 0:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    bucket = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), bucket):
+        by_length = sorted(order[start : start + bucket], key=lambda index: lengths[index])
+        batches += [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]

@@ -72,7 +72,8 @@ class TrainConfig:
     selection_metric: str = "auto"  # auto: validation mAP when the split has segments, else validation loss
     max_train_snippets: int = 0  # crop longer videos to a random window of this many snippets (0: never)
     grad_clip_norm: float = 0.0  # 0: no clipping
-    amp_dtype: str = "bfloat16"  # autocast dtype on CUDA: bfloat16 | float16 | none
+    length_bucket_batches: int = 8  # batches per length bucket (similar lengths share a batch); 0: plain random batches
+    amp_dtype: str = "auto"  # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
     num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
 
     def __post_init__(self) -> None:
@@ -85,7 +86,8 @@ class TrainConfig:
             (self.selection_metric in ("auto", "map", "loss"), f"train.selection_metric must be auto, map or loss, got {self.selection_metric!r}"),
             (self.max_train_snippets >= 0, f"train.max_train_snippets must be >= 0, got {self.max_train_snippets}"),
             (self.grad_clip_norm >= 0, f"train.grad_clip_norm must be >= 0, got {self.grad_clip_norm}"),
-            (self.amp_dtype in ("bfloat16", "float16", "none"), f"train.amp_dtype must be bfloat16, float16 or none, got {self.amp_dtype!r}"),
+            (self.amp_dtype in ("auto", "bfloat16", "float16", "none"), f"train.amp_dtype must be auto, bfloat16, float16 or none, got {self.amp_dtype!r}"),
+            (self.length_bucket_batches >= 0, f"train.length_bucket_batches must be >= 0, got {self.length_bucket_batches}"),
             (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
         ]
         for ok, message in checks:

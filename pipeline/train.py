@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
 from model import FSENet, fsenet_loss
-from pipeline.batching import Batch, collate, crop_sample
+from extractors.visual import native_bf16
+from pipeline.batching import Batch, collate, crop_sample, training_batches
 from pipeline.config import Config, ConfigError, TrainConfig, config_to_dict, save_config, with_overrides
 from pipeline.console import to_stderr
 from pipeline.datasets import SentimentDataset, load_dataset
@@ -50,10 +51,21 @@ class TrainSummary:
 
 
 def autocast_dtype(config: TrainConfig, device: str) -> torch.dtype | None:
-    """The autocast dtype for `device` (None: full precision; CPU always runs float32)."""
-    if torch.device(device).type != "cuda" or config.amp_dtype == "none":
+    """The autocast dtype for `device` (None: full precision).
+
+    auto: bf16 where the hardware runs it natively (CUDA with bf16; CPUs with AVX512-BF16
+    or AMX), else full precision. float16 only on CUDA.
+    """
+    on_cuda = torch.device(device).type == "cuda"
+    if config.amp_dtype == "none":
         return None
-    return torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
+    if config.amp_dtype == "auto":
+        return torch.bfloat16 if native_bf16(device) else None
+    if config.amp_dtype == "float16":
+        if not on_cuda:
+            raise ConfigError("train.amp_dtype=float16 needs a CUDA device; use bfloat16, auto or none on CPU")
+        return torch.float16
+    return torch.bfloat16
 
 
 def set_cpu_threads(requested: int) -> None:
@@ -214,18 +226,17 @@ def run_train(
         "class_names": list(dataset.class_names),
         "config": config_to_dict(config),
     }
+    train_lengths = [dataset.samples[video_id].num_snippets for video_id in train_ids]
     epochs = range(start_epoch, config.train.epochs)
     bar = tqdm(epochs, initial=start_epoch, total=config.train.epochs, unit="epoch", desc="train", disable=not show_progress, file=sys.stderr)
     for epoch in bar:
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(len(train_ids), generator=generator).tolist()
         sums: dict[str, float] = {}
         batches = 0
-        for first in range(0, len(order), config.train.batch_size):
+        for indices in training_batches(train_lengths, config.train.batch_size, config.train.length_bucket_batches, generator):
             samples = [
-                crop_sample(dataset.samples[train_ids[i]], config.train.max_train_snippets, generator)
-                for i in order[first : first + config.train.batch_size]
+                crop_sample(dataset.samples[train_ids[i]], config.train.max_train_snippets, generator) for i in indices
             ]
             batch = collate(samples, config.model.streams, config.model.num_classes).to(device)
             losses = _loss(model, batch, config, amp, device)
