@@ -157,6 +157,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, _config(args), show_progress=not args.no_progress)
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipeline.config import config_to_dict
+
+    print(yaml.safe_dump(config_to_dict(_config(args)), sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -225,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file to update")
     _common(bench)
     bench.set_defaults(handler=cmd_bench)
+
+    show = commands.add_parser("config", help="print the resolved config (defaults, --config, --set) as YAML")
+    _common(show)
+    show.set_defaults(handler=cmd_config)
 
     demo = commands.add_parser("demo", help="generate a few videos and run the pipeline on them, offline")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")

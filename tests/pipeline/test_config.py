@@ -53,3 +53,14 @@ def test_saved_config_loads_back_identically(tmp_path):
     assert load_config(tmp_path / "config.yaml") == config
     assert config_from_dict(config_to_dict(config)) == config
     assert isinstance(Config(), Config)
+
+
+def test_config_command_prints_yaml_that_loads_back(tmp_path):
+    from tests.conftest import cli
+
+    result = cli("config", "--set", "audio.n_mfcc=13", "--set", "model.bspg.beta=0.5")
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "printed.yaml").write_text(result.stdout)
+    loaded = load_config(tmp_path / "printed.yaml")
+    assert loaded.audio.n_mfcc == 13 and loaded.model.bspg.beta == 0.5
+    assert loaded == load_config(None, ["audio.n_mfcc=13", "model.bspg.beta=0.5"])
