@@ -21,12 +21,11 @@ import torch
 from extractors.decode import iter_video_frames, probe_video
 from extractors.face import FaceExtractor
 from extractors.grid import SnippetGrid
-from extractors.weights import WeightsError
 from pipeline.benchmark_doc import markdown_table, section_stamp, update_section
 from pipeline.config import Config
-from pipeline.demo import astronaut_frames
 from pipeline.devices import resolve_device
-from pipeline.synthetic_videos import write_video
+from pipeline.extract import extractor_preferring_checkpoint
+from pipeline.synthetic_videos import astronaut_video
 
 BENCH_COMMAND = "python cli.py bench face"
 VIDEO_FPS = 25.0
@@ -35,27 +34,6 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 360),
 }
-
-
-def face_bench_video(workdir: Path, resolution: str, duration_seconds: float, ffmpeg_binary: str = "") -> Path:
-    """The test video for one resolution and duration (generated when missing)."""
-    size, photo_side = RESOLUTIONS[resolution]
-    path = Path(workdir) / f"face_{resolution}_{duration_seconds:g}s.mp4"
-    if not path.exists():
-        frames = astronaut_frames(round(VIDEO_FPS * duration_seconds), size, photo_side)
-        write_video(path, frames, VIDEO_FPS, size, ffmpeg_binary=ffmpeg_binary)
-    return path
-
-
-def _make_extractor(config: Config, device: str) -> tuple[FaceExtractor, str]:
-    """The face extractor with the checkpoint when one is found, else with random weights
-    (a configured face.weights_path that does not load is an error, not a fallback)."""
-    try:
-        return FaceExtractor(config.face, config.decode, device, allow_random_weights=False), "checkpoint"
-    except WeightsError:
-        if config.face.weights_path:
-            raise
-        return FaceExtractor(config.face, config.decode, device, allow_random_weights=True), "random weights"
 
 
 def measure_face_stream(video: Path, config: Config, extractor: FaceExtractor) -> dict:
@@ -99,12 +77,16 @@ def run_face_bench(
     the "face" section of `doc`. `device`: a torch device; None: config.extract.device."""
     workdir = Path(workdir)
     device = device or resolve_device(config.extract.device)
-    extractor, weights = _make_extractor(config, device)
+    extractor, weights = extractor_preferring_checkpoint("face", config.face, config, device)
     load_before = os.getloadavg()[0]
     rows, results = [], []
     for resolution in RESOLUTIONS:
         for duration in durations:
-            video = face_bench_video(workdir, resolution, duration, config.decode.ffmpeg_binary)
+            size, photo_side = RESOLUTIONS[resolution]
+            video = astronaut_video(
+                workdir / f"face_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
+                config.decode.ffmpeg_binary,
+            )
             measured = measure_face_stream(video, config, extractor)
             measured["resolution"] = resolution
             results.append(measured)

@@ -10,6 +10,7 @@ its epoch on a validation split carved from train, and is scored on the test spl
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -63,6 +64,15 @@ def _spread(values: list[float]) -> str:
 
 def prepare_dataset(workdir: Path, config: Config, features: Path | None) -> tuple[Path, str]:
     if features is not None:
+        marker = Path(features) / "synth.json"
+        if marker.is_file():
+            made = json.loads(marker.read_text())
+            settings = made["config"]
+            return Path(features), (
+                f"synthetic release `{features}` from {made['source']} ({settings['num_videos']} videos, "
+                f"durations x{settings['scale']}, seed {settings['seed']}, planted strengths face/audio/visual = "
+                f"{settings['face_strength']}/{settings['audio_strength']}/{settings['visual_strength']})"
+            )
         return Path(features), f"features given: {features}"
     annotations = SHARED_TSL300 if SHARED_TSL300.is_dir() else None
     out = workdir / ("synthetic_tsl300" if annotations else "synthetic_generated")
@@ -116,3 +126,33 @@ def run_train_bench(
     update_section(doc, "train", "Training: ablations and baselines on TSL-300-shaped data (`bench train`)", body)
     print(markdown_table(header, rows))
     return rows
+
+
+def run_epoch_bench(
+    config: Config, workdir: Path, doc: Path, epochs: int, device: str, features: Path | None = None,
+    command: str = "python cli.py bench epoch",
+) -> dict:
+    """Epoch time of the configured model on the TSL-300-shaped dataset (`epochs` epochs)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    dataset_path, dataset_note = prepare_dataset(workdir, config, features)
+    run_config = with_overrides(config, {"train": {"epochs": epochs, "validate_every_epochs": epochs + 1}})
+    run_dir = workdir / "runs" / f"epoch_time_{time.strftime('%Y%m%d_%H%M%S')}"
+    summary = run_train(dataset_path, None, run_dir, run_config, device, show_progress=False, log=lambda *_: None)
+    seconds = [record["seconds"] for record in summary.history]
+    steady = seconds[1:] or seconds
+    figures = {"epochs": len(seconds), "first_epoch_seconds": seconds[0], "epoch_seconds": statistics.fmean(steady)}
+    rows = [[
+        device, str(config.model.d_model), str(config.train.batch_size), str(config.train.max_train_snippets or "whole videos"),
+        config.train.amp_dtype, f"{seconds[0]:.1f}", f"{statistics.fmean(steady):.1f}",
+        f"{600 * statistics.fmean(steady) / 60:.0f}",
+    ]]
+    header = ["device", "d_model", "batch", "train crop", "autocast", "first epoch s", "epoch s", "600 epochs, min"]
+    body = (
+        section_stamp(command) + "\n" + markdown_table(header, rows) + "\n\n"
+        f"Dataset: {dataset_note}; training split only ({len(seconds)} epochs timed, validation excluded). "
+        "The paper's schedule is 600 epochs.\n"
+    )
+    update_section(doc, f"epoch-{device.split(':')[0]}", f"Training speed on {device.split(':')[0].upper()} (`bench epoch`)", body)
+    print(markdown_table(header, rows))
+    return figures

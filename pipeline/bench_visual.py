@@ -26,12 +26,11 @@ import numpy as np
 from extractors.decode import iter_video_frames, probe_video
 from extractors.grid import SnippetGrid
 from extractors.visual import VisualConfig, VisualExtractor, frame_count
-from extractors.weights import WeightsError
 from pipeline.benchmark_doc import markdown_table, section_stamp, update_section
 from pipeline.config import Config
-from pipeline.demo import astronaut_frames
 from pipeline.devices import resolve_device
-from pipeline.synthetic_videos import write_video
+from pipeline.extract import extractor_preferring_checkpoint
+from pipeline.synthetic_videos import astronaut_video
 
 BENCH_COMMAND = "python cli.py bench visual"
 VIDEO_FPS = 30.0
@@ -40,31 +39,6 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 320),
 }
-
-
-def visual_bench_video(workdir: Path, resolution: str, duration_seconds: float, ffmpeg_binary: str = "") -> Path:
-    """The test video for one resolution and duration (generated when missing)."""
-    size, photo_side = RESOLUTIONS[resolution]
-    path = Path(workdir) / f"visual_{resolution}_{duration_seconds:g}s.mp4"
-    if not path.exists():
-        frames = astronaut_frames(round(VIDEO_FPS * duration_seconds), size, photo_side)
-        write_video(path, frames, VIDEO_FPS, size, ffmpeg_binary=ffmpeg_binary)
-    return path
-
-
-def _make_extractor(config: Config, settings: VisualConfig, device: str) -> tuple[VisualExtractor, str]:
-    """The extractor with the checkpoint when one is found, else with random weights (a
-    configured visual.weights_path that does not load is an error, not a fallback)."""
-    try:
-        return VisualExtractor(settings, config.decode, device, allow_random_weights=False), "checkpoint"
-    except WeightsError:
-        if settings.weights_path:
-            raise
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return VisualExtractor(settings, config.decode, device, allow_random_weights=True), "random weights"
 
 
 def _rss_mib() -> float:
@@ -162,12 +136,16 @@ def run_visual_bench(
     weights = "?"
     for precision in precisions:
         settings = replace(config.visual, precision=precision)
-        extractor, weights = _make_extractor(config, settings, device)
+        extractor, weights = extractor_preferring_checkpoint("visual", settings, config, device)
         for resolution in RESOLUTIONS:
             for duration in durations:
                 if precision != precisions[0] and (resolution != "720p" or duration != min(durations)):
                     continue
-                video = visual_bench_video(workdir, resolution, duration, config.decode.ffmpeg_binary)
+                size, photo_side = RESOLUTIONS[resolution]
+                video = astronaut_video(
+                    workdir / f"visual_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
+                    config.decode.ffmpeg_binary,
+                )
                 decode_seconds = measure_decode(video, config, settings)
                 network_rate = config.grid.snippet_seconds / measure_network(extractor)  # video seconds per second
                 measured = measure_visual_stream(video, config, extractor)

@@ -59,5 +59,5 @@ def format_records(records: list[dict]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
     return "\n".join(lines + [f"{len(records)} video(s)"])

@@ -262,8 +262,8 @@ def evaluate_detections(
 
     gt_labels = []
     gt_rows: list[tuple[str, str, float, float]] = []
-    for video, annotations in ground_truth.items():
-        for n, entry in enumerate(annotations):
+    for video, entries in ground_truth.items():
+        for n, entry in enumerate(entries):
             where = f"ground truth of video {video!r}, entry {n}"
             label = _label_of(entry, where)
             gt_rows.append((str(video), label, *_segment_of(entry, where)))

@@ -23,6 +23,7 @@ from extractors.base import StreamExtractor
 from extractors.decode import VideoReadError, probe_video
 from extractors.grid import SnippetGrid
 from extractors.registry import EXTRACTORS
+from extractors.weights import WeightsError
 from pipeline.config import Config, save_config
 from pipeline.console import to_stderr
 from pipeline.devices import resolve_device
@@ -64,6 +65,19 @@ def make_extractors(
                 "learned meaning, and the cache records this")
         extractors[stream] = extractor
     return extractors
+
+
+def extractor_preferring_checkpoint(stream: str, settings, config: Config, device: str) -> tuple[StreamExtractor, str]:
+    """The stream's extractor with its checkpoint when one is found, else with random
+    weights (for benchmarks, where speed does not depend on the values). A configured
+    weights_path that does not load is an error, not a fallback."""
+    extractor_class = EXTRACTORS[stream]
+    try:
+        return extractor_class(settings, config.decode, device, allow_random_weights=False), "checkpoint"
+    except WeightsError:
+        if settings.weights_path:
+            raise
+        return extractor_class(settings, config.decode, device, allow_random_weights=True), "random weights"
 
 
 def _extract_video(

@@ -134,3 +134,44 @@ def write_test_pattern_video(
         codecs[codecs.index("-preset") + 1] = "ultrafast"
     args += [*codecs, "-pix_fmt", "yuv420p", *extra_args, str(temp)]
     return _run(args, path, temp)
+
+
+def astronaut_frames(num_frames: int, size: tuple[int, int], face_side: int, seed: int = 0):
+    """Frames of a real photo (skimage's astronaut) gliding over a grey background."""
+    from skimage.data import astronaut
+    from skimage.transform import resize
+
+    width, height = size
+    photo = (resize(astronaut(), (face_side, face_side), anti_aliasing=True) * 255).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    background = np.full((height, width, 3), 96, dtype=np.uint8)
+    for k in range(num_frames):
+        phase = k / max(1, num_frames - 1)
+        x = int((width - face_side) * (0.5 + 0.5 * np.sin(2 * np.pi * phase)))
+        y = (height - face_side) // 2
+        frame = background.copy()
+        frame[y : y + face_side, x : x + face_side] = photo
+        noise = rng.integers(0, 8, size=frame.shape, dtype=np.uint8)
+        yield np.minimum(frame.astype(np.uint16) + noise, 255).astype(np.uint8)
+
+
+def speech_like_audio(duration_seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """A tone whose pitch and loudness move, with a little noise (stands in for a voice)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_seconds * sample_rate)) / sample_rate
+    pitch = 180 + 60 * np.sin(2 * np.pi * 0.3 * t)
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t) ** 2
+    tone = np.sin(2 * np.pi * np.cumsum(pitch) / sample_rate) * envelope
+    return (0.4 * tone + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def astronaut_video(
+    path: Path, duration_seconds: float, fps: float, size: tuple[int, int], photo_side: int, ffmpeg_binary: str = ""
+) -> Path:
+    """A silent H.264 video of the astronaut photo (`photo_side` pixels) gliding over the
+    frame; reused when it already exists (benchmarks generate it once)."""
+    path = Path(path)
+    if not path.exists():
+        frames = astronaut_frames(round(fps * duration_seconds), size, photo_side)
+        write_video(path, frames, fps, size, ffmpeg_binary=ffmpeg_binary)
+    return path

@@ -26,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
-from model import FSENet, fsenet_loss
 from extractors.visual import native_bf16
+from model import FSENet, fsenet_loss
 from pipeline.batching import Batch, collate, crop_sample, training_batches
 from pipeline.config import Config, ConfigError, TrainConfig, config_to_dict, save_config, with_overrides
 from pipeline.console import to_stderr

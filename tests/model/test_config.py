@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from model import BSPGConfig, FSENetConfig, LossConfig, PSSCConfig
@@ -53,7 +55,7 @@ def test_validation_names_field_value_and_range(kind: type, settings: dict, mess
 
 def test_frozen() -> None:
     config = FSENetConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.d_model = 3  # type: ignore[misc]
 
 

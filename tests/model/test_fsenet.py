@@ -11,7 +11,6 @@ import torch
 from model import FSENet, FSENetConfig, FSENetOutput, PointLabels, fsenet_loss
 
 
-
 def run(model: FSENet, batch: dict) -> FSENetOutput:
     return model(batch["features"], batch["padding_mask"], batch["face_mask"])
 
