@@ -32,7 +32,7 @@ def planted_videos(num_videos: int, generator: torch.Generator, patterns: dict[s
         if video % 4 == 2:
             starts.reverse()
         indices = []
-        for class_id, start in zip(classes, starts, strict=True):
+        for class_id, start in zip(classes, starts, strict=False):
             segments[video, start:start + SEGMENT_LENGTH, class_id] = 1
             for name in DIMS:
                 features[name][video, start:start + SEGMENT_LENGTH] += patterns[name][class_id]
