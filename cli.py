@@ -16,12 +16,12 @@ from pathlib import Path
 
 from cache.store import CacheError
 from extractors.decode import VideoReadError
-from pipeline.config import ConfigError, load_config
-from pipeline.devices import DeviceError
-from pipeline.discovery import DiscoveryError
 from extractors.weights import WeightsError
 from pipeline.annotations import AnnotationError
+from pipeline.config import ConfigError, load_config
 from pipeline.datasets import DatasetError
+from pipeline.devices import DeviceError, resolve_device
+from pipeline.discovery import DiscoveryError
 from pipeline.inference import CheckpointError
 from pipeline.synth import SynthError
 from pipeline.train import RunError
@@ -72,7 +72,6 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.devices import resolve_device
     from pipeline.train import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
@@ -89,7 +88,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.evaluation import format_report
 
     if args.run is not None:
-        from pipeline.devices import resolve_device
         from pipeline.evaluate import evaluate_run
 
         if args.predictions or args.ground_truth:
@@ -122,16 +120,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCH_DEFAULT_DURATIONS = {"decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": ""}
+BENCH_DEFAULT_DURATIONS = {
+    "decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": "", "epoch": "",
+    "localize": "300",
+}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
     config = _config(args)
-    if args.what == "train":
-        from pipeline.bench_train import run_train_bench
-        from pipeline.devices import resolve_device
+    if args.what == "localize":
+        from pipeline.bench_localize import run_localize_bench
 
+        run_localize_bench(config, args.workdir, args.doc, duration_seconds=durations[0],
+                           command=" ".join(["python cli.py", *sys.argv[1:]]))
+    elif args.what == "epoch":
+        from pipeline.bench_train import run_epoch_bench
+        run_epoch_bench(config, args.workdir, args.doc, args.epochs, resolve_device(args.device), args.features,
+                        command=" ".join(["python cli.py", *sys.argv[1:]]))
+    elif args.what == "train":
+        from pipeline.bench_train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
         variants = args.variants.split(",") if args.variants else None
         run_train_bench(config, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
@@ -139,16 +147,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "visual":
         from pipeline.bench_visual import run_visual_bench
 
-        run_visual_bench(config, args.workdir, args.doc, durations)
+        run_visual_bench(config, args.workdir, args.doc, durations, device=resolve_device(args.device))
     elif args.what == "face":
         from pipeline.bench_face import run_face_bench
 
-        run_face_bench(config, args.workdir, args.doc, durations)
+        run_face_bench(config, args.workdir, args.doc, durations, device=resolve_device(args.device))
     else:
         from pipeline.bench import run_bench
 
         run_bench(args.what, config, args.workdir, args.doc, durations)
     return 0
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    from pipeline.localize import format_localize_summary, run_localize
+
+    summary = run_localize(
+        args.videos, args.model, args.out, _config(args), cache_dir=args.cache, device=resolve_device(args.device),
+        allow_random_weights=args.random_weights, debug=args.debug, show_progress=not args.no_progress,
+    )
+    print(format_localize_summary(summary))
+    return 1 if summary.failures else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -210,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    localize = commands.add_parser("localize", help="new videos + a checkpoint -> segments, subtitles, timeline, HTML report")
+    localize.add_argument("videos", type=Path, metavar="VIDEO_OR_DIR", help="a video, or a folder of videos (searched recursively)")
+    localize.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by train (RUN_DIR/best.pt)")
+    localize.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder: one subfolder per video")
+    localize.add_argument("--cache", type=Path, metavar="CACHE_DIR", help="feature cache to reuse or fill (default OUT_DIR/cache)")
+    localize.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="where extraction and the model run")
+    localize.add_argument("--random-weights", action="store_true",
+                          help="extract with random weights when a checkpoint is missing (only matches a model trained so)")
+    localize.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _common(localize)
+    localize.set_defaults(handler=cmd_localize)
+
     synth = commands.add_parser("synth", help="write a TSL-300-shaped synthetic dataset in the released layout")
     synth.add_argument("--annotations", type=Path, metavar="DIR",
                        help="TSL-300 annotation folder (e.g. ../shared/tsl300); without it a random generator")
@@ -220,12 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory; writes docs/benchmarks.md")
     bench.add_argument(
         "what", choices=list(BENCH_DEFAULT_DURATIONS),
-        help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; train: ablations",
+        help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; "
+        "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video",
     )
     bench.add_argument(
         "--durations", metavar="SECONDS",
         help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
     )
+    bench.add_argument("--epochs", type=int, default=3, help="epoch: epochs to time (default 3; the first is reported apart)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
     bench.add_argument("--variants", help="train: comma-separated variants (default all: full, gsp_only, ...)")
     bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")

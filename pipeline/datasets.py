@@ -395,6 +395,127 @@ def _face_mask_from_rows(face: np.ndarray) -> np.ndarray:
 
 
 # -- feature cache ----------------------------------------------------------------------
+@dataclass
+class CachedStreams:
+    """Features of several cached videos, read through the cache, and what made them.
+
+    Attributes:
+        videos: video id -> (stream name -> (T, D_s) float32 features, face mask (T,)
+            float32 in [0, 1] or None without a face stream).
+        streams: the streams read, in KNOWN_STREAMS order.
+        widths: stream -> D_s (the same for every video).
+        identities: stream -> extractor identity of the first video read.
+        random_streams: streams some video had extracted with random weights.
+        grids: per video, its snippet grid without num_snippets.
+    """
+
+    videos: dict[str, tuple[dict[str, np.ndarray], np.ndarray | None]]
+    streams: list[str]
+    widths: dict[str, int]
+    identities: dict[str, dict]
+    random_streams: set[str]
+    grids: list[dict]
+
+    def feature_spec(self, path: Path) -> dict:
+        """The dataset-level feature spec (see SentimentDataset.feature_spec)."""
+        uniform_grid = bool(self.grids) and all(canonical(g) == canonical(self.grids[0]) for g in self.grids)
+        return {
+            "source": "cache",
+            "path": str(path),
+            "streams": {stream: self.widths[stream] for stream in self.streams},
+            "snippet_seconds": float(self.grids[0]["snippet_seconds"]) if uniform_grid else None,
+            "grid": self.grids[0] if uniform_grid else None,
+            "extractors": self.identities,
+            "random_weights": bool(self.random_streams),
+        }
+
+
+def _read_cached_streams(
+    cache: FeatureCache, metas: dict[str, dict], video_ids: list[str], streams: list[str], problems: list[str]
+) -> CachedStreams:
+    """Read `streams` of `video_ids` through the cache; widths must agree across videos
+    (else DatasetError), another extractor identity than the first video's is a problem line."""
+    read = CachedStreams({}, list(streams), {}, {}, set(), [])
+    for video_id in video_ids:
+        features: dict[str, np.ndarray] = {}
+        face_mask = None
+        for stream in streams:
+            try:
+                loaded = cache.load_stream(video_id, stream)
+            except CacheError as error:
+                raise DatasetError(str(error)) from None
+            array = np.asarray(loaded.features, dtype=np.float32)
+            identity = loaded.record["extractor"]
+            if stream not in read.widths:
+                read.widths[stream], read.identities[stream] = array.shape[1], identity
+            elif array.shape[1] != read.widths[stream]:
+                raise DatasetError(
+                    f"{cache.entry_dir(video_id)}: stream {stream} is {array.shape[1]} wide, other videos "
+                    f"{read.widths[stream]}; run `extract` again with one config for every video"
+                )
+            elif canonical(identity) != canonical(read.identities[stream]):
+                problems.append(
+                    f"{cache.entry_dir(video_id)}: stream {stream} was made by another extractor config or weights "
+                    "than the first video's; run `extract` again so every video matches"
+                )
+            weights = identity.get("weights")
+            if isinstance(weights, dict) and weights.get("random"):
+                read.random_streams.add(stream)
+            features[stream] = array
+            if stream == "face":
+                face_mask = (
+                    np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0)
+                    if loaded.mask is not None
+                    else _face_mask_from_rows(array)
+                )
+        read.videos[video_id] = (features, face_mask)
+        read.grids.append({k: v for k, v in metas[video_id]["grid"].items() if k != "num_snippets"})
+    return read
+
+
+def samples_from_cache(
+    cache_dir: Path, video_ids: list[str], streams: list[str] | tuple[str, ...], num_classes: int = 2
+) -> tuple[dict[str, VideoSample], dict]:
+    """Samples without annotations (for localizing new videos) and their feature spec.
+
+    cache_dir: a feature cache made by `extract`; every video in `video_ids` must have
+    every stream in `streams` (else DatasetError naming the entry and the fix).
+    num_classes: C, the length of the (all-zero) video_labels.
+    Returns (video id -> VideoSample with empty points and segments, feature spec as in
+    SentimentDataset.feature_spec: streams and widths, grid, extractor identities,
+    random_weights).
+    """
+    cache = FeatureCache(cache_dir)
+    if not cache.is_cache():
+        raise DatasetError(f"{cache_dir}: not a feature cache (no cache.json); run `extract` first")
+    streams = [s for s in KNOWN_STREAMS if s in streams]
+    metas: dict[str, dict] = {}
+    for video_id in video_ids:
+        meta = cache.read_meta(video_id)
+        if meta is None:
+            raise DatasetError(f"{cache.entry_dir(video_id)}: no valid cache entry; run `extract` first")
+        metas[video_id] = meta
+    problems: list[str] = []
+    read = _read_cached_streams(cache, metas, list(video_ids), streams, problems)
+    if problems:
+        raise DatasetError(problems[0])
+    samples = {
+        video_id: VideoSample(
+            video_id=video_id,
+            features=read.videos[video_id][0],
+            face_mask=read.videos[video_id][1],
+            snippet_seconds=float(metas[video_id]["grid"]["snippet_seconds"]),
+            duration_seconds=float(metas[video_id]["probe"]["duration_seconds"]),
+            points=np.zeros((0, 2), dtype=np.int64),
+            point_seconds=np.zeros(0, dtype=np.float64),
+            segments=np.zeros((0, 3), dtype=np.float64),
+            video_labels=np.zeros(num_classes, dtype=np.float32),
+        )
+        for video_id in video_ids
+    }
+    return samples, read.feature_spec(Path(cache_dir))
+
+
 def _load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -> SentimentDataset:
     cache = FeatureCache(path)
     if annotations is None:
@@ -452,59 +573,23 @@ def _load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) 
         if not streams:
             raise DatasetError(f"{path}: the annotated videos share no cached stream; run `extract` for all of them")
 
-    widths: dict[str, int] = {}
-    identities: dict[str, dict] = {}
-    grids: list[dict] = []
+    streams_read = _read_cached_streams(cache, metas, video_ids, streams, problems)
     samples: dict[str, VideoSample] = {}
-    random_streams: set[str] = set()
     for video_id in video_ids:
-        meta = metas[video_id]
-        features: dict[str, np.ndarray] = {}
-        face_mask = None
-        for stream in streams:
-            try:
-                loaded = cache.load_stream(video_id, stream)
-            except CacheError as error:
-                raise DatasetError(str(error)) from None
-            array = np.asarray(loaded.features, dtype=np.float32)
-            identity = loaded.record["extractor"]
-            if stream not in widths:
-                widths[stream], identities[stream] = array.shape[1], identity
-            elif array.shape[1] != widths[stream]:
-                raise DatasetError(
-                    f"{cache.entry_dir(video_id)}: stream {stream} is {array.shape[1]} wide, other videos "
-                    f"{widths[stream]}; run `extract` again with one config for every video"
-                )
-            elif canonical(identity) != canonical(identities[stream]):
-                problems.append(
-                    f"{cache.entry_dir(video_id)}: stream {stream} was made by another extractor config or weights "
-                    "than the first video's; run `extract` again so every video matches"
-                )
-            weights = identity.get("weights")
-            if isinstance(weights, dict) and weights.get("random"):
-                random_streams.add(stream)
-            features[stream] = array
-            if stream == "face":
-                face_mask = (
-                    np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0)
-                    if loaded.mask is not None
-                    else _face_mask_from_rows(array)
-                )
-        grid = meta["grid"]
-        grids.append({k: v for k, v in grid.items() if k != "num_snippets"})
+        features, face_mask = streams_read.videos[video_id]
         samples[video_id] = _build_sample(
             video_id,
             features,
             face_mask,
-            float(grid["snippet_seconds"]),
-            float(meta["probe"]["duration_seconds"]),
+            float(metas[video_id]["grid"]["snippet_seconds"]),
+            float(metas[video_id]["probe"]["duration_seconds"]),
             annotation_set,
             len(vocabulary.class_names),
             None,
             data.alignment_tolerance_rows,
             annotation_problems,
         )
-    for stream in sorted(random_streams):
+    for stream in sorted(streams_read.random_streams):
         problems.append(
             f"{path}: stream {stream!r} was extracted with random weights (--random-weights); "
             "its features carry no learned meaning"
@@ -515,16 +600,7 @@ def _load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) 
     raise_if_strict(annotation_problems, data.strict, str(annotations))
 
     splits = _splits_from_subsets(list(samples), annotation_set, data, problems)
-    uniform_grid = all(canonical(g) == canonical(grids[0]) for g in grids)
-    feature_spec = {
-        "source": "cache",
-        "path": str(path),
-        "streams": {stream: widths[stream] for stream in streams},
-        "snippet_seconds": float(grids[0]["snippet_seconds"]) if uniform_grid else None,
-        "grid": grids[0] if uniform_grid else None,
-        "extractors": identities,
-        "random_weights": bool(random_streams),
-    }
+    feature_spec = streams_read.feature_spec(path)
     return SentimentDataset(
         class_names=_display_class_names(vocabulary, annotation_set),
         samples=samples,
