@@ -276,10 +276,15 @@ class FaceExtractor(StreamExtractor):
             deepface.build_model(model_name=backend, task="face_detector")
         except Exception as error:  # missing weights or package, failed download
             detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if backend == "opencv":  # its Haar cascades ship with opencv 4.x, not 5.x
+                fix = "install opencv-contrib-python-headless<5 (one opencv flavour only; see requirements.txt)"
+            else:
+                fix = (
+                    f"put its weights in {self.deepface_home / '.deepface' / 'weights'} (DeepFace downloads them "
+                    "there when online), install what it needs, or use face.detector_backend=opencv"
+                )
             raise WeightsError(
-                f"face.detector_backend={backend}: DeepFace cannot load this detector ({detail}); put its "
-                f"weights in {self.deepface_home / '.deepface' / 'weights'} (DeepFace downloads them there "
-                "when online), install what it needs, or use face.detector_backend=opencv"
+                f"face.detector_backend={backend}: DeepFace cannot load this detector ({detail}); {fix}"
             ) from None
         return deepface
 

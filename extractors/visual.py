@@ -380,6 +380,18 @@ class VisualExtractor(StreamExtractor):
             )
             return self.network(normalized).cpu().numpy()
 
+    def _full_shape(self, clips: torch.Tensor) -> torch.Tensor:
+        """On CUDA, a partial batch (a video's last clips) padded with zero clips to the
+        batch size: with cudnn.benchmark every new batch shape costs a fresh kernel search
+        (about a second for I3D), which otherwise recurs for each partial size in a folder.
+        The padding rows are dropped from the output; on CPU the batch runs as it is."""
+        import torch
+
+        missing = self.batch_clips - len(clips)
+        if missing <= 0 or not self.device.startswith("cuda"):
+            return clips
+        return torch.cat([clips, clips.new_zeros((missing, *clips.shape[1:]))])
+
     # -- extraction ---------------------------------------------------------------------
     def extract_many(
         self,
@@ -408,7 +420,7 @@ class VisualExtractor(StreamExtractor):
                 for job, num_snippets in batch.starts:
                     features[job] = np.zeros((num_snippets, self.output_dim), dtype=np.float32)
                 if batch.clips is not None and len(batch.owners):
-                    rows = self.embed_clips(batch.clips)
+                    rows = self.embed_clips(self._full_shape(batch.clips))[: len(batch.owners)]
                     finished: dict[int, int] = {}
                     for (job, snippet), row in zip(batch.owners, rows, strict=True):
                         if job in features:

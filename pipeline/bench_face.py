@@ -74,7 +74,7 @@ def run_face_bench(
     config: Config, workdir: Path, doc: Path, durations: Sequence[float] = (30.0,), device: str | None = None
 ) -> list[dict]:
     """Measure every resolution x duration (seconds of video), print a line each, and update
-    the "face" section of `doc`. `device`: a torch device; None: config.extract.device."""
+    the "face-<device>" section of `doc`. `device`: a torch device; None: config.extract.device."""
     workdir = Path(workdir)
     device = device or resolve_device(config.extract.device)
     extractor, weights = extractor_preferring_checkpoint("face", config.face, config, device)
@@ -130,6 +130,8 @@ def run_face_bench(
         f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    update_section(doc, "face", "Face stream (DeepFace + ResEmoteNet)", section_stamp(BENCH_COMMAND) + "\n" + table + "\n" + notes)
+    kind = device.split(":")[0]
+    command = BENCH_COMMAND + ("" if kind == "cpu" else f" --device {kind}")
+    update_section(doc, f"face-{kind}", f"Face stream (DeepFace + ResEmoteNet) on {kind.upper()}", section_stamp(command) + "\n" + table + "\n" + notes)
     return results
 

@@ -124,7 +124,7 @@ def run_visual_bench(
     precisions: Sequence[str] = ("auto", "fp32"),
 ) -> list[dict]:
     """Measure every precision x resolution x duration (seconds of video), print a line
-    each, and update the "visual" section of `doc`. `device`: a torch device; None:
+    each, and update the "visual-<device>" section of `doc`. `device`: a torch device; None:
     config.extract.device. `precisions`: visual.precision values to compare ("auto" is
     the default setting; the others are measured on the shortest 720p video only)."""
     import torch
@@ -202,5 +202,7 @@ def run_visual_bench(
         f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    update_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", section_stamp(BENCH_COMMAND) + "\n" + table + "\n" + notes)
+    kind = device.split(":")[0]
+    command = BENCH_COMMAND + ("" if kind == "cpu" else f" --device {kind}")
+    update_section(doc, f"visual-{kind}", f"Visual stream (I3D R50, pytorchvideo) on {kind.upper()}", section_stamp(command) + "\n" + table + "\n" + notes)
     return results

@@ -86,7 +86,7 @@ def predict_cas(
     lengths = {video_id: samples[video_id].num_snippets for video_id in video_ids}
     result = {}
     for batch_ids in length_sorted_batches(video_ids, lengths, batch_size):
-        batch = collate([samples[v] for v in batch_ids], streams, model.config.num_classes).to(device)
+        batch = collate([samples[v] for v in batch_ids], streams, model.config.num_classes, device).to(device)
         with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             output = model(batch.features, batch.padding_mask, batch.face_mask)
         cas = output.cas.float().cpu().numpy()

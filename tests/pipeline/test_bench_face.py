@@ -14,6 +14,6 @@ def test_face_bench_writes_its_section_and_keeps_the_others(tmp_path):
         assert result["faces"] >= 3  # the astronaut is found
         assert result["total"] > 0 and result["detection"] > 0 and result["embedding"] > 0
     text = doc.read_text()
-    assert "kept" in text and "<!-- bench:face -->" in text
+    assert "kept" in text and "<!-- bench:face-cpu -->" in text
     assert "`python cli.py bench face`" in text and "| 720p | 1 s |" in text and "random weights" in text
     assert len(list((tmp_path / "work").glob("*.mp4"))) == 2  # generated once under workdir
