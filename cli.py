@@ -45,6 +45,26 @@ def _config(args: argparse.Namespace, extra: list[str] = ()):
     return load_config(args.config, [*args.overrides, *extra])
 
 
+def _engine_overrides(args: argparse.Namespace) -> list[str]:
+    """--engine / --ray-address as config overrides; an address alone means --engine ray
+    (quoted: YAML would read 1:30 as a number)."""
+    if args.ray_address is not None and args.engine == "local":
+        raise ConfigError("--ray-address is for --engine ray; drop one of them")
+    engine = args.engine or ("ray" if args.ray_address is not None else None)
+    extra = [f"extract.engine={engine}"] if engine else []
+    if args.ray_address is not None:
+        extra.append(f"extract.ray_address={json.dumps(args.ray_address)}")
+    return extra
+
+
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["local", "ray"],
+                        help="local: this process; ray: Ray workers (default: extract.engine, local)")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="a running Ray cluster to use (auto, HOST:6379, ray://HOST:10001; implies --engine ray); "
+                        "default: --engine ray starts Ray on this machine")
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from pipeline.extract import run_extract
     from pipeline.reporting import print_extract_summary
@@ -54,7 +74,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         extra.append(f"extract.streams={args.streams}")
     if args.device:
         extra.append(f"extract.device={args.device}")
-    config = _config(args, extra)
+    config = _config(args, [*extra, *_engine_overrides(args)])
     summary = run_extract(
         args.videos, args.cache, config, allow_random_weights=args.random_weights,
         debug=args.debug, show_progress=not args.no_progress,
@@ -72,15 +92,27 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline import distributed
     from pipeline.train import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     config = _config(args, extra)
-    summary = run_train(args.features, args.annotations, args.out, config, resolve_device(args.device),
-                        show_progress=not args.no_progress)
-    best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
-    print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
-    print(f"checkpoint: {summary.run_dir / 'best.pt'} (resume state: {summary.run_dir / 'last.pt'})")
+    context = distributed.start(args.device)  # under torchrun: this process's place and the process group
+    try:
+        summary = run_train(args.features, args.annotations, args.out, config, context.device,
+                            show_progress=not args.no_progress, distributed=context)
+    except BaseException as error:
+        if not context.is_distributed:
+            raise
+        # the other processes may wait for this one in a collective: report, exit, and torchrun stops them
+        status = 2 if isinstance(error, USER_ERRORS) else 130 if isinstance(error, KeyboardInterrupt) else 1
+        detail = traceback.format_exc().rstrip() if args.debug or status == 1 else f"error: {error}"
+        distributed.exit_after_error(context, detail, status)
+    distributed.stop(context)
+    if context.is_main:
+        best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
+        print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
+        print(f"checkpoint: {summary.run_dir / 'best.pt'} (resume state: {summary.run_dir / 'last.pt'})")
     return 0
 
 
@@ -122,14 +154,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 BENCH_DEFAULT_DURATIONS = {
     "decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": "", "epoch": "",
-    "localize": "300",
+    "localize": "300", "scaling": "10",
 }
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
     config = _config(args)
-    if args.what == "localize":
+    if args.what == "scaling":
+        from pipeline.bench_scaling import run_scaling_bench
+
+        run_scaling_bench(config, args.workdir, args.out or args.workdir / "scaling.json", video_seconds=durations[0])
+    elif args.what == "localize":
         from pipeline.bench_localize import run_localize_bench
 
         run_localize_bench(config, args.workdir, args.doc, duration_seconds=durations[0],
@@ -163,7 +199,8 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from pipeline.localize import format_localize_summary, run_localize
 
     summary = run_localize(
-        args.videos, args.model, args.out, _config(args), cache_dir=args.cache, device=resolve_device(args.device),
+        args.videos, args.model, args.out, _config(args, _engine_overrides(args)), cache_dir=args.cache,
+        device=resolve_device(args.device),
         allow_random_weights=args.random_weights, debug=args.debug, show_progress=not args.no_progress,
     )
     print(format_localize_summary(summary))
@@ -196,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--device", metavar="auto|cpu|cuda", help="where models run (default: extract.device, auto)")
     extract.add_argument("--random-weights", action="store_true", help="use random weights when a checkpoint is missing (recorded, and warned about downstream)")
     extract.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _engine_arguments(extract)
     _common(extract)
     extract.set_defaults(handler=cmd_extract)
 
@@ -238,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     localize.add_argument("--random-weights", action="store_true",
                           help="extract with random weights when a checkpoint is missing (only matches a model trained so)")
     localize.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _engine_arguments(localize)
     _common(localize)
     localize.set_defaults(handler=cmd_localize)
 
@@ -252,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "what", choices=list(BENCH_DEFAULT_DURATIONS),
         help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; "
-        "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video",
+        "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video; "
+        "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out)",
     )
     bench.add_argument(
         "--durations", metavar="SECONDS",
@@ -265,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="train/visual/face: where models run")
     bench.add_argument("--workdir", type=Path, default=Path("bench_work"), help="where test videos are generated (reused)")
     bench.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file to update")
+    bench.add_argument("--out", type=Path, metavar="JSON", help="scaling: where to write the figures (default WORKDIR/scaling.json)")
     _common(bench)
     bench.set_defaults(handler=cmd_bench)
 

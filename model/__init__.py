@@ -4,6 +4,7 @@ Public API:
     FSENetConfig (+ BSPGConfig, PSSCConfig, LossConfig)  settings with method.md defaults
     FSENet, FSENetOutput                                  the model (tensors in, tensors out)
     fsenet_loss                                           every loss term, incl. "total"
+    fsenet_loss_parts, combine_loss_parts, LossPart       the terms as (sum, count), for sharded batches
     PointLabels, FrameLabels, make_frame_labels           supervision containers / targets
     bspg_pseudo_labels, hard_pseudo_labels,
     point_only_labels, segment_frame_labels               frame-target generators
@@ -21,7 +22,17 @@ from model.bspg import (
 )
 from model.config import BSPGConfig, FSENetConfig, LossConfig, PSSCConfig
 from model.fsenet import FSENet, FSENetOutput
-from model.losses import LOSS_TERMS, focal_bce, fsenet_loss, make_frame_labels, video_base_loss
+from model.losses import (
+    LOSS_TERMS,
+    PART_TERMS,
+    LossPart,
+    combine_loss_parts,
+    focal_bce,
+    fsenet_loss,
+    fsenet_loss_parts,
+    make_frame_labels,
+    video_base_loss,
+)
 from model.pssc import pssc_loss
 from model.temporal_pooling import masked_topk_mean
 
@@ -33,11 +44,15 @@ __all__ = [
     "FrameLabels",
     "LOSS_TERMS",
     "LossConfig",
+    "LossPart",
+    "PART_TERMS",
     "PSSCConfig",
     "PointLabels",
     "bspg_pseudo_labels",
+    "combine_loss_parts",
     "focal_bce",
     "fsenet_loss",
+    "fsenet_loss_parts",
     "hard_pseudo_labels",
     "make_frame_labels",
     "masked_topk_mean",

@@ -4,9 +4,16 @@ L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (method.md)
 
 All terms are computed in float32 (also under autocast), vectorised over batch and
 time, and respect the padding mask. :func:`fsenet_loss` returns every term.
+
+Every term is a sum over the batch divided by a count (videos, labelled snippets, videos
+with a contrast term): :func:`fsenet_loss_parts` returns the two apart, so a trainer that
+splits one batch over several processes can add the counts of all of them first and get
+exactly the terms of the whole batch (:func:`combine_loss_parts`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -22,14 +29,35 @@ from model.bspg import (
 )
 from model.config import FSENetConfig
 from model.fsenet import FSENetOutput
-from model.pssc import pssc_loss
+from model.pssc import pssc_loss_parts
 
 _EPS = 1e-6
 LOSS_TERMS: tuple[str, ...] = ("base", "frame", "frame_glo", "sc", "total")
+PART_TERMS: tuple[str, ...] = ("base", "frame", "frame_glo", "sc")  # the terms "total" combines
+
+
+class LossPart(NamedTuple):
+    """One loss term of a batch before its average: term = total / max(count, 1).
+
+    Attributes:
+        total: scalar float32, the term summed over the batch (carries the gradient).
+        count: scalar float32, what the term is averaged over (no gradient).
+    """
+
+    total: Tensor
+    count: Tensor
 
 
 def focal_bce(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0) -> Tensor:
     """Focal binary cross-entropy with soft targets, over labelled snippets.
+
+    See :func:`focal_bce_part`; this is its total over its count (0 when nothing is labelled).
+    """
+    return _average(focal_bce_part(probabilities, targets, label_mask, gamma))
+
+
+def focal_bce_part(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0) -> LossPart:
+    """Focal binary cross-entropy with soft targets, over labelled snippets, before averaging.
 
     loss_{t,k} = -[ y^ (1 - p)^gamma log p + (1 - y^) p^gamma log(1 - p) ],
     summed over the K channels and averaged over the labelled snippets of the batch.
@@ -41,18 +69,28 @@ def focal_bce(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma:
         gamma: focusing exponent (0 gives plain BCE).
 
     Returns:
-        scalar float32 (0 when nothing is labelled).
+        :class:`LossPart`: the loss summed over the labelled snippets of the batch, and
+        their number.
     """
     p = probabilities.float().clamp(_EPS, 1.0 - _EPS)
     y = targets.float()
     per_channel = -(y * (1.0 - p).pow(gamma) * torch.log(p) + (1.0 - y) * p.pow(gamma) * torch.log1p(-p))
     mask = label_mask.to(per_channel.dtype)
     per_snippet = per_channel.sum(dim=-1) * mask
-    return per_snippet.sum() / mask.sum().clamp(min=1.0)
+    return LossPart(per_snippet.sum(), mask.sum().detach())
+
+
+def _average(part: LossPart) -> Tensor:
+    return part.total / part.count.clamp(min=1.0)
 
 
 def video_base_loss(video_scores: Tensor, video_labels: Tensor, include_background: bool = True) -> Tensor:
-    """L_base = -sum_c q_c log p_c with both sides normalised over classes.
+    """L_base averaged over the videos of the batch (see :func:`video_base_loss_part`)."""
+    return _average(video_base_loss_part(video_scores, video_labels, include_background))
+
+
+def video_base_loss_part(video_scores: Tensor, video_labels: Tensor, include_background: bool = True) -> LossPart:
+    """L_base = -sum_c q_c log p_c with both sides normalised over classes, per video.
 
     Args:
         video_scores: (B, C+1) top-k averaged CAS scores in [0, 1].
@@ -61,7 +99,7 @@ def video_base_loss(video_scores: Tensor, video_labels: Tensor, include_backgrou
             drops channel C from both sides.
 
     Returns:
-        scalar float32, the mean over the videos of the batch.
+        :class:`LossPart`: the sum over the videos of the batch, and their number.
     """
     labels = video_labels.float()
     scores = video_scores.float()
@@ -71,7 +109,8 @@ def video_base_loss(video_scores: Tensor, video_labels: Tensor, include_backgrou
         scores = scores[:, : labels.shape[1]]
     target = labels / labels.sum(dim=-1, keepdim=True).clamp(min=_EPS)
     predicted = scores / scores.sum(dim=-1, keepdim=True).clamp(min=_EPS)
-    return -(target * torch.log(predicted.clamp(min=_EPS))).sum(dim=-1).mean()
+    per_video = -(target * torch.log(predicted.clamp(min=_EPS))).sum(dim=-1)  # (B,)
+    return LossPart(per_video.sum(), per_video.new_tensor(float(per_video.shape[0])))
 
 
 def video_labels_from_points(point_labels: PointLabels, padding_mask: Tensor, num_classes: int) -> Tensor:
@@ -147,21 +186,62 @@ def fsenet_loss(
         frame_glo is 0; under "full" supervision without points sc is 0.
         Autocast is switched off inside: every term is float32.
     """
+    parts = fsenet_loss_parts(output, config, point_labels, video_labels, segment_masks)
+    return combine_loss_parts(parts, config)
+
+
+def fsenet_loss_parts(
+    output: FSENetOutput,
+    config: FSENetConfig,
+    point_labels: PointLabels | None = None,
+    video_labels: Tensor | None = None,
+    segment_masks: Tensor | None = None,
+) -> dict[str, LossPart]:
+    """The terms of :func:`fsenet_loss` before averaging: term name -> (total, count).
+
+    "base" counts videos, "frame" and "frame_glo" labelled snippets, "sc" videos with
+    a contrast term. No term couples the videos of a batch otherwise, so the parts of
+    disjoint sub-batches add up to the parts of their union.
+    """
     with torch.autocast(device_type=output.cas.device.type, enabled=False):
-        return _fsenet_loss_float32(output, config, point_labels, video_labels, segment_masks)
+        return _fsenet_loss_parts_float32(output, config, point_labels, video_labels, segment_masks)
 
 
-def _fsenet_loss_float32(
+def combine_loss_parts(
+    parts: dict[str, LossPart], config: FSENetConfig, counts: dict[str, Tensor] | None = None
+) -> dict[str, Tensor]:
+    """Average each part and add the weighted terms into "total".
+
+    Args:
+        parts: :func:`fsenet_loss_parts`' result.
+        config: the loss weights.
+        counts: normalisers to divide by instead of the parts' own counts (e.g. the
+            counts of a whole batch split over processes); None: the parts' own.
+
+    Returns:
+        the dict :func:`fsenet_loss` returns.
+    """
+    weights = config.loss
+    terms = {
+        name: part.total / (part.count if counts is None else counts[name]).clamp(min=1.0)
+        for name, part in parts.items()
+    }
+    terms["total"] = terms["base"] + weights.lambda_frame * (terms["frame"] + terms["frame_glo"]) + weights.lambda_sc * terms["sc"]
+    return terms
+
+
+def _fsenet_loss_parts_float32(
     output: FSENetOutput,
     config: FSENetConfig,
     point_labels: PointLabels | None,
     video_labels: Tensor | None,
     segment_masks: Tensor | None,
-) -> dict[str, Tensor]:
+) -> dict[str, LossPart]:
     padding_mask = output.padding_mask
     num_classes = config.num_classes
     weights = config.loss
     zero = output.cas.new_zeros(())
+    empty = LossPart(zero, zero)
 
     if video_labels is None:
         if config.supervision == "video":
@@ -175,30 +255,31 @@ def _fsenet_loss_float32(
             if point_labels is None:
                 raise ValueError("supervision 'point' needs point_labels")
             video_labels = video_labels_from_points(point_labels, padding_mask, num_classes)
-    base = video_base_loss(output.video_scores, video_labels, weights.base_includes_background)
+    base = video_base_loss_part(output.video_scores, video_labels, weights.base_includes_background)
 
-    frame = zero
-    frame_glo = zero
-    contrast = zero
+    frame = empty
+    frame_glo = empty
+    contrast = empty
     if config.supervision != "video":
         labels = make_frame_labels(config, output, point_labels, segment_masks)
         if config.use_frame_losses and labels is not None:
-            frame = focal_bce(output.cas, labels.targets, labels.label_mask, weights.focal_gamma)
+            frame = focal_bce_part(output.cas, labels.targets, labels.label_mask, weights.focal_gamma)
             if config.use_gsp:
-                frame_glo = focal_bce(output.global_cas, labels.targets, labels.label_mask, weights.focal_gamma)
+                frame_glo = focal_bce_part(output.global_cas, labels.targets, labels.label_mask, weights.focal_gamma)
         if point_labels is not None:
             negatives = config.pssc.single_class_negatives
             if negatives == "lowest_w_sent" and not config.use_gsp:
                 negatives = "lowest_similarity"
-            contrast = pssc_loss(
-                output.embeddings,
-                output.w_sent,
-                point_labels,
-                padding_mask,
-                num_classes,
-                topk_divisor=config.pssc.topk_divisor,
-                temperature=config.pssc.temperature,
-                single_class_negatives=negatives,
+            contrast = LossPart(
+                *pssc_loss_parts(
+                    output.embeddings,
+                    output.w_sent,
+                    point_labels,
+                    padding_mask,
+                    num_classes,
+                    topk_divisor=config.pssc.topk_divisor,
+                    temperature=config.pssc.temperature,
+                    single_class_negatives=negatives,
+                )
             )
-    total = base + weights.lambda_frame * (frame + frame_glo) + weights.lambda_sc * contrast
-    return {"base": base, "frame": frame, "frame_glo": frame_glo, "sc": contrast, "total": total}
+    return {"base": base, "frame": frame, "frame_glo": frame_glo, "sc": contrast}

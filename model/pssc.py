@@ -8,8 +8,9 @@ For each video and each class c with annotated points p_1^c..p_N^c:
   p_c   = mean of the class-c point embeddings
   L_c   = -log( sum_{U_c+} exp(f . p_c / t) / sum_{U_c+ u U_c-} exp(f . p_c / t) )
 The loss sums L_c over the classes of a video and averages over the videos that have
-at least one term. Selection (top-K, lowest W_sent) carries no gradient; the
-similarities f . p_c do, to the snippet and to the point embeddings.
+at least one term (:func:`pssc_loss_parts` returns the sum and that count apart).
+Selection (top-K, lowest W_sent) carries no gradient; the similarities f . p_c do, to
+the snippet and to the point embeddings.
 """
 
 from __future__ import annotations
@@ -72,6 +73,38 @@ def pssc_loss(
     Returns:
         scalar float32 loss (0 when no video has a term).
     """
+    total, videos_with_terms = pssc_loss_parts(
+        embeddings,
+        w_sent,
+        point_labels,
+        padding_mask,
+        num_classes,
+        topk_divisor=topk_divisor,
+        temperature=temperature,
+        single_class_negatives=single_class_negatives,
+    )
+    return total / videos_with_terms.clamp(min=1.0)
+
+
+def pssc_loss_parts(
+    embeddings: Tensor,
+    w_sent: Tensor,
+    point_labels: PointLabels,
+    padding_mask: Tensor,
+    num_classes: int,
+    *,
+    topk_divisor: int = 8,
+    temperature: float = 0.1,
+    single_class_negatives: str = "lowest_w_sent",
+) -> tuple[Tensor, Tensor]:
+    """L_sc before averaging: (sum of the terms over the batch, videos with a term).
+
+    Arguments as :func:`pssc_loss`. Each video's sets and prototypes come from that
+    video alone, so the sums and counts of sub-batches add up to the whole batch's.
+
+    Returns:
+        two scalar float32 tensors; the count carries no gradient.
+    """
     if single_class_negatives not in ("lowest_w_sent", "lowest_similarity", "none"):
         raise ValueError(
             f"single_class_negatives={single_class_negatives!r} is not allowed; "
@@ -79,7 +112,7 @@ def pssc_loss(
         )
     # similarities / temperature need float32: bf16 would round exp(f . p / 0.1) coarsely
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
-        return _pssc_loss_float32(
+        return _pssc_parts_float32(
             embeddings.float(),
             w_sent.detach().float(),
             point_labels,
@@ -91,7 +124,7 @@ def pssc_loss(
         )
 
 
-def _pssc_loss_float32(
+def _pssc_parts_float32(
     features: Tensor,
     ranking_weight: Tensor,
     point_labels: PointLabels,
@@ -100,7 +133,7 @@ def _pssc_loss_float32(
     topk_divisor: int,
     temperature: float,
     single_class_negatives: str,
-) -> Tensor:
+) -> tuple[Tensor, Tensor]:
     num_snippets, width = features.shape[1], features.shape[2]
 
     valid = valid_point_mask(point_labels, padding_mask, num_classes)  # (B, P)
@@ -146,5 +179,5 @@ def _pssc_loss_float32(
     all_logits = logits.masked_fill(~(positives | negatives), _MASKED_LOGIT)
     terms = torch.logsumexp(all_logits, dim=-1) - torch.logsumexp(positive_logits, dim=-1)  # (B, C)
     terms = torch.where(has_term, terms, torch.zeros_like(terms))
-    videos_with_terms = has_term.any(dim=1).sum()
-    return terms.sum() / videos_with_terms.clamp(min=1).to(terms.dtype)
+    videos_with_terms = has_term.any(dim=1).sum().to(terms.dtype)
+    return terms.sum(), videos_with_terms

@@ -45,8 +45,24 @@ class ExtractConfig:
     streams: tuple[str, ...] = ("audio", "visual", "face")  # which streams `extract` computes
     device: str = "auto"  # auto | cpu | cuda (| cuda:N)
     video_extensions: tuple[str, ...] = VIDEO_EXTENSIONS  # matched case-insensitively
+    engine: str = "local"  # local: this process, one video at a time | ray: a Ray cluster (pipeline/ray_engine.py)
+    ray_address: str = ""  # empty: start Ray on this machine; else a running cluster ("auto", "HOST:6379", "ray://HOST:10001")
+    ray_num_cpus: int = 0  # CPUs of the Ray instance started here (0: the cores this process may use); unused with an address
+    ray_model_actors: int = 0  # actors running the model streams (visual, face); 0: one per GPU, or one per 2 CPUs without GPUs
+    ray_cpus_per_model_actor: float = 1.0  # CPU cores each model actor reserves (it decodes its own frames)
+    ray_max_retries: int = 2  # times a video is retried after the worker holding it dies; then it is reported failed
 
     def __post_init__(self) -> None:
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"extract.engine must be local or ray, got {self.engine!r}")
+        if self.ray_num_cpus < 0:
+            raise ValueError(f"extract.ray_num_cpus must be >= 0, got {self.ray_num_cpus}")
+        if self.ray_model_actors < 0:
+            raise ValueError(f"extract.ray_model_actors must be >= 0, got {self.ray_model_actors}")
+        if not self.ray_cpus_per_model_actor > 0:
+            raise ValueError(f"extract.ray_cpus_per_model_actor must be > 0, got {self.ray_cpus_per_model_actor}")
+        if not 0 <= self.ray_max_retries <= 100:
+            raise ValueError(f"extract.ray_max_retries must be between 0 and 100, got {self.ray_max_retries}")
         if not self.streams:
             raise ValueError("extract.streams must name at least one stream")
         unknown = [s for s in self.streams if s not in STREAM_NAMES]
@@ -64,7 +80,7 @@ class ExtractConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 600  # the paper's schedule
-    batch_size: int = 8  # videos per batch (the authors' code)
+    batch_size: int = 8  # videos per step (the authors' code); under torchrun the global batch, shared by all processes
     learning_rate: float = 1e-5  # Adam (paper)
     weight_decay: float = 5e-4  # the authors' code
     seed: int = 123  # the authors' code
@@ -75,6 +91,8 @@ class TrainConfig:
     length_bucket_batches: int = 8  # batches per length bucket (similar lengths share a batch); 0: plain random batches
     amp_dtype: str = "auto"  # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
     num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
+    pad_multiple_snippets: int = 0  # batch length rounded up to a multiple of this (masked padding; fewer shapes for GPU kernels to warm up on); 0: 64 on CUDA, 1 elsewhere
+    features_on_device: str = "auto"  # keep training features on the GPU and pad batches there: auto (on CUDA when they fit in half its free memory) | always | never
 
     def __post_init__(self) -> None:
         checks = [
@@ -89,6 +107,8 @@ class TrainConfig:
             (self.amp_dtype in ("auto", "bfloat16", "float16", "none"), f"train.amp_dtype must be auto, bfloat16, float16 or none, got {self.amp_dtype!r}"),
             (self.length_bucket_batches >= 0, f"train.length_bucket_batches must be >= 0, got {self.length_bucket_batches}"),
             (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
+            (self.pad_multiple_snippets >= 0, f"train.pad_multiple_snippets must be >= 0 (0: automatic), got {self.pad_multiple_snippets}"),
+            (self.features_on_device in ("auto", "always", "never"), f"train.features_on_device must be auto, always or never, got {self.features_on_device!r}"),
         ]
         for ok, message in checks:
             if not ok:

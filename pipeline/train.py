@@ -10,6 +10,13 @@ RUN_DIR/tensorboard/       TensorBoard scalars (loss terms per step, validation 
 
 Model selection: average mAP over the validation split's segments when it has any, else
 the validation loss. Mixed precision (bf16 by default) on CUDA only.
+
+Several processes (`torchrun --nproc_per_node N cli.py train ...`, see
+pipeline/distributed.py): train.batch_size stays the global batch. Every process draws the
+same global batches and crops (same seeded generator) and trains on its share of each
+(:func:`pipeline.distributed.shard_positions`); DistributedDataParallel sums the
+gradients so that they equal one process's gradient of the global batch (see
+:class:`ShardLoss`). Rank 0 alone validates, writes the run folder and shows progress.
 """
 
 from __future__ import annotations
@@ -19,19 +26,24 @@ import math
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
 from extractors.visual import native_bf16
-from model import FSENet, fsenet_loss
-from pipeline.batching import Batch, collate, crop_sample, training_batches
+from model import LOSS_TERMS, PART_TERMS, FSENet, LossPart, combine_loss_parts, fsenet_loss_parts
+from pipeline.batching import Batch, collate, crop_sample, resident_bytes, resident_features, training_batches
 from pipeline.config import Config, ConfigError, TrainConfig, config_to_dict, save_config, with_overrides
 from pipeline.console import to_stderr
-from pipeline.datasets import SentimentDataset, load_dataset
+from pipeline.datasets import SentimentDataset, VideoSample, load_dataset
+from pipeline.distributed import DistributedContext
 from pipeline.evaluation import evaluate_detections
 from pipeline.inference import predict_cas, read_checkpoint, save_checkpoint, segments_from_cas
 
@@ -68,9 +80,25 @@ def autocast_dtype(config: TrainConfig, device: str) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def set_cpu_threads(requested: int) -> None:
+def set_cpu_threads(requested: int, processes_here: int = 1) -> None:
+    """`requested` torch threads; 0: this process's share of the cores it may use."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(requested or available)
+    torch.set_num_threads(requested or max(1, available // processes_here))
+
+
+def keep_features_on_device(config: TrainConfig, samples: dict, streams, device: str) -> bool:
+    """train.features_on_device: always, never, or auto (on CUDA when they fit in half its free memory)."""
+    if config.features_on_device != "auto":
+        return config.features_on_device == "always"
+    if torch.device(device).type != "cuda":
+        return False  # on the CPU the arrays are already where the model runs
+    free_bytes, _ = torch.cuda.mem_get_info(torch.device(device))
+    return resident_bytes(samples, streams) < free_bytes // 2
+
+
+def pad_multiple(config: TrainConfig, device: str) -> int:
+    """train.pad_multiple_snippets, with 0 resolved: 64 on CUDA, 1 (no rounding) elsewhere."""
+    return config.pad_multiple_snippets or (64 if torch.device(device).type == "cuda" else 1)
 
 
 def restrict_streams(config: Config, dataset: SentimentDataset) -> tuple[Config, str | None]:
@@ -88,17 +116,78 @@ def restrict_streams(config: Config, dataset: SentimentDataset) -> tuple[Config,
     return with_overrides(config, {"model": {"streams": list(kept)}}), note
 
 
-def _loss(model: FSENet, batch: Batch, config: Config, amp: torch.dtype | None, device: str) -> dict[str, torch.Tensor]:
+def _loss_parts(model: FSENet, batch: Batch, config: Config, amp: torch.dtype | None, device: str) -> dict[str, LossPart]:
     with torch.autocast(device_type=torch.device(device).type, dtype=amp or torch.bfloat16, enabled=amp is not None):
         output = model(batch.features, batch.padding_mask, batch.face_mask)
     supervision = config.model.supervision
-    return fsenet_loss(
+    return fsenet_loss_parts(
         output,
         config.model,
         point_labels=batch.point_labels if supervision != "video" or batch.point_labels.mask.any() else None,
         video_labels=batch.video_labels,
         segment_masks=batch.segment_masks if supervision == "full" else None,
     )
+
+
+def _loss(model: FSENet, batch: Batch, config: Config, amp: torch.dtype | None, device: str) -> dict[str, torch.Tensor]:
+    return combine_loss_parts(_loss_parts(model, batch, config, amp, device), config.model)
+
+
+class ShardLoss(nn.Module):
+    """FSENet and its loss on this process's share of a global batch, as one module.
+
+    Every loss term is a sum over videos or snippets divided by a count over the batch
+    (videos; labelled snippets; videos with a PSSC term), and nothing else couples the
+    videos of a batch (PSSC's sets and prototypes are per video). So each process divides
+    its shard's sums by the counts of the whole global batch (summed over the processes
+    here, in the forward pass): the terms of all shards add up to exactly the terms one
+    process computes on the global batch. `weight` 0 makes a stand-in shard count for
+    nothing. For one process this is plain FSENet + fsenet_loss.
+
+    DistributedDataParallel wraps this module rather than FSENet, so that its outputs
+    are the loss terms alone: parameters the configured loss never reaches (GSP under
+    video supervision, ...) then count as unused instead of being waited for.
+    """
+
+    def __init__(self, model: FSENet, config: Config, amp: torch.dtype | None, distributed: DistributedContext):
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.amp = amp
+        self.distributed = distributed
+
+    def forward(self, batch: Batch, weight: float = 1.0) -> dict[str, torch.Tensor]:
+        parts = _loss_parts(self.model, batch, self.config, self.amp, self.distributed.device)
+        if weight != 1.0:
+            parts = {name: LossPart(part.total * weight, part.count * weight) for name, part in parts.items()}
+        counts = self.distributed.sum_over_ranks(torch.stack([parts[name].count for name in PART_TERMS]))
+        return combine_loss_parts(parts, self.config.model, dict(zip(PART_TERMS, counts, strict=True)))
+
+
+def own_shard(global_batch: list[VideoSample], distributed: DistributedContext) -> tuple[list[VideoSample], float]:
+    """This process's share of a global batch and its loss weight (1).
+
+    A process whose share is empty (a batch with fewer videos than processes) runs the
+    batch's first video with weight 0: it joins the gradient all-reduce and adds nothing.
+    """
+    shard = distributed.shard(global_batch)
+    return (shard, 1.0) if shard else (global_batch[:1], 0.0)
+
+
+def _wrap_for_processes(step_loss: ShardLoss, distributed: DistributedContext) -> nn.Module:
+    """DistributedDataParallel around `step_loss` when several processes train; else itself."""
+    if not distributed.is_distributed:
+        return step_loss
+    device = torch.device(distributed.device)
+    # static_graph: the same parameters take part in every step (the config decides which)
+    return DistributedDataParallel(
+        step_loss, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True
+    )
+
+
+def _dropout_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of the dropout draws of one process in one epoch (several processes only)."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 @torch.no_grad()
@@ -141,11 +230,22 @@ def _restore_rng(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _checksum(video_ids: list[str]) -> int:
+    """CRC-32 of a list of video ids (exact in a float64, for comparing processes)."""
+    return zlib.crc32("\n".join(video_ids).encode("utf-8"))
+
+
+def _silent(*_lines) -> None:
+    """The log of processes other than rank 0."""
+
+
 def _comparable(config_dict: dict) -> dict:
     """A run's config without the settings that may change on resume (epochs, threads)."""
     data = json.loads(json.dumps(config_dict))
     data["train"].pop("epochs", None)
     data["train"].pop("num_threads", None)
+    data["train"].pop("features_on_device", None)
+    data["train"].pop("pad_multiple_snippets", None)
     return data
 
 
@@ -157,8 +257,25 @@ def run_train(
     device: str,
     show_progress: bool = True,
     log=to_stderr,
+    distributed: DistributedContext | None = None,
 ) -> TrainSummary:
-    set_cpu_threads(config.train.num_threads)
+    """Train FSENet on `features` into `run_dir` (resuming from its last.pt).
+
+    `distributed`: this process's place under torchrun (None: a single process on
+    `device`); the device must be ``distributed.device``.
+    """
+    distributed = distributed or DistributedContext(device=device)
+    if distributed.device != device:
+        raise ValueError(f"device {device!r} differs from this process's device {distributed.device!r}")
+    world_size = distributed.world_size
+    if config.train.batch_size < world_size:
+        raise RunError(
+            f"train.batch_size={config.train.batch_size} is the global batch (videos per step over all processes); "
+            f"with {world_size} processes it must be at least {world_size}"
+        )
+    if not distributed.is_main:
+        show_progress, log = False, _silent
+    set_cpu_threads(config.train.num_threads, distributed.local_world_size)
     dataset = load_dataset(Path(features), config.data, annotations)
     for line in dataset.problems[:20]:
         log(f"warning: {line}")
@@ -181,7 +298,8 @@ def run_train(
         raise RunError("train.selection_metric=map needs segments on the validation videos; use loss or auto")
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     stream_dims = {name: dataset.feature_spec["streams"][name] for name in config.model.streams}
     torch.manual_seed(config.train.seed)
@@ -201,25 +319,36 @@ def run_train(
         start_epoch, step = previous["epoch"], previous["global_step"]
         history, best_metric, best_epoch = previous["history"], previous["best_metric"], previous["best_epoch"]
         log(f"resuming {run_dir} after epoch {start_epoch}")
-    save_config(config, run_dir / "config.yaml", "train")
-    atomic_write_json(
-        run_dir / "run.json",
-        {
-            "features": str(Path(features).resolve()),
-            "annotations": str(Path(annotations).resolve()) if annotations else None,
-            "device": device,
-            "class_names": list(dataset.class_names),
-            "feature_spec": dataset.feature_spec,
-            "splits": {name: len(ids) for name, ids in dataset.splits.items()},
-            "selection_metric": metric,
-            "problems": dataset.problems,
-        },
-    )
+    if not distributed.agree([start_epoch, step, _checksum(train_ids), _checksum(validation_ids)]):
+        raise RunError(
+            "the processes see different training videos or resume states; --features, --annotations and --out "
+            "must be the same folders for every process (on several machines: a shared filesystem)"
+        )
+    if distributed.is_main:
+        save_config(config, run_dir / "config.yaml", "train")
+        atomic_write_json(
+            run_dir / "run.json",
+            {
+                "features": str(Path(features).resolve()),
+                "annotations": str(Path(annotations).resolve()) if annotations else None,
+                "device": device,
+                **({"processes": world_size, "backend": distributed.backend} if distributed.is_distributed else {}),
+                "class_names": list(dataset.class_names),
+                "feature_spec": dataset.feature_spec,
+                "splits": {name: len(ids) for name, ids in dataset.splits.items()},
+                "selection_metric": metric,
+                "problems": dataset.problems,
+            },
+        )
+    distributed.barrier()  # every process has read last.pt before rank 0 may replace it
 
-    from torch.utils.tensorboard import SummaryWriter
+    writer = None
+    if distributed.is_main:
+        from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
     amp = autocast_dtype(config.train, device)
+    step_loss = _wrap_for_processes(ShardLoss(model, config, amp, distributed), distributed)
     base_payload = {
         "stream_dims": stream_dims,
         "feature_spec": dataset.feature_spec,
@@ -227,29 +356,40 @@ def run_train(
         "config": config_to_dict(config),
     }
     train_lengths = [dataset.samples[video_id].num_snippets for video_id in train_ids]
+    train_samples = {video_id: dataset.samples[video_id] for video_id in train_ids}
+    if keep_features_on_device(config.train, train_samples, config.model.streams, device):
+        train_samples = resident_features(train_samples, config.model.streams, device)
+    batch_multiple = pad_multiple(config.train, device)
     epochs = range(start_epoch, config.train.epochs)
     bar = tqdm(epochs, initial=start_epoch, total=config.train.epochs, unit="epoch", desc="train", disable=not show_progress, file=sys.stderr)
     for epoch in bar:
-        model.train()
+        step_loss.train()
+        if distributed.is_distributed:
+            torch.manual_seed(_dropout_seed(config.train.seed, epoch, distributed.rank))
         started = time.perf_counter()
         sums: dict[str, float] = {}
         batches = 0
         for indices in training_batches(train_lengths, config.train.batch_size, config.train.length_bucket_batches, generator):
+            # every process draws the crops of the whole global batch: the generator stays in step everywhere
             samples = [
-                crop_sample(dataset.samples[train_ids[i]], config.train.max_train_snippets, generator) for i in indices
+                crop_sample(train_samples[train_ids[i]], config.train.max_train_snippets, generator) for i in indices
             ]
-            batch = collate(samples, config.model.streams, config.model.num_classes).to(device)
-            losses = _loss(model, batch, config, amp, device)
+            shard, weight = own_shard(samples, distributed)
+            batch = collate(shard, config.model.streams, config.model.num_classes, device, batch_multiple).to(device)
+            losses = step_loss(batch, weight)
             optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
+            # DDP averages the gradients over the processes; times world_size makes that their sum,
+            # the gradient of the global batch's loss (each process holds its share of that loss)
+            (losses["total"] * world_size if world_size > 1 else losses["total"]).backward()
             if config.train.grad_clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip_norm)
             optimizer.step()
             step += 1
-            for name, value in losses.items():
-                value = float(value.detach())
+            values = distributed.sum_over_ranks(torch.stack([losses[name].detach() for name in LOSS_TERMS]))
+            for name, value in zip(LOSS_TERMS, values.tolist(), strict=True):
                 sums[name] = sums.get(name, 0.0) + value
-                writer.add_scalar(f"loss/{name}", value, step)
+                if writer is not None:
+                    writer.add_scalar(f"loss/{name}", value, step)
             batches += 1
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - started}
         record.update({f"loss_{name}": total / batches for name, total in sums.items()})
@@ -257,37 +397,45 @@ def run_train(
             raise RunError(f"the loss became {record['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
         if (epoch + 1) % config.train.validate_every_epochs == 0 or epoch + 1 == config.train.epochs:
             if validation_ids:
-                value = (
-                    validation_map(model, dataset, with_segments, config, device)
-                    if metric == "map"
-                    else validation_loss(model, dataset, validation_ids, config, device)
-                )
+                value = None
+                if distributed.is_main:  # the others wait in the broadcast
+                    value = (
+                        validation_map(model, dataset, with_segments, config, device)
+                        if metric == "map"
+                        else validation_loss(model, dataset, validation_ids, config, device)
+                    )
+                value = distributed.broadcast_from_main(value)  # every process agrees on the best epoch
                 record[f"validation_{metric}"] = value
-                writer.add_scalar(f"validation/{metric}", value, step)
+                if writer is not None:
+                    writer.add_scalar(f"validation/{metric}", value, step)
                 better = best_metric is None or (value > best_metric if metric == "map" else value < best_metric)
                 if better:
                     best_metric, best_epoch = value, epoch + 1
-                    save_checkpoint(best_path, {**base_payload, "model_state": model.state_dict(), "epoch": epoch + 1, "best_metric": value})
+                    if distributed.is_main:
+                        save_checkpoint(best_path, {**base_payload, "model_state": model.state_dict(), "epoch": epoch + 1, "best_metric": value})
         history.append(record)
         bar.set_postfix(loss=f"{record['loss_total']:.4f}", **({f"best_val_{metric}": f"{best_metric:.4f}"} if best_metric is not None else {}))
-        save_checkpoint(
-            last_path,
-            {
-                **base_payload,
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "rng_state": _rng_state(generator),
-                "epoch": epoch + 1,
-                "global_step": step,
-                "history": history,
-                "best_metric": best_metric,
-                "best_epoch": best_epoch,
-            },
-        )
-        atomic_write_json(run_dir / "history.json", history)
-    writer.close()
-    if not validation_ids:
+        if distributed.is_main:
+            save_checkpoint(
+                last_path,
+                {
+                    **base_payload,
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "rng_state": _rng_state(generator),
+                    "epoch": epoch + 1,
+                    "global_step": step,
+                    "history": history,
+                    "best_metric": best_metric,
+                    "best_epoch": best_epoch,
+                },
+            )
+            atomic_write_json(run_dir / "history.json", history)
+    if writer is not None:
+        writer.close()
+    if not validation_ids and distributed.is_main:
         # No validation split: the last epoch is the model (said in run.json).
         save_checkpoint(best_path, {**base_payload, "model_state": model.state_dict(), "epoch": config.train.epochs, "best_metric": None})
+    distributed.barrier()  # rank 0's files are complete when any process returns
     return TrainSummary(run_dir, config.train.epochs - start_epoch, best_epoch, best_metric, metric, history)
 

@@ -228,3 +228,19 @@ def test_features_are_made_as_the_checkpoint_records_them_with_this_machines_run
     assert settings.audio.n_mfcc == 20 and settings.grid.snippet_frames == 32 and settings.grid.frame_rate == 25
     assert settings.audio.chunk_snippets == 7 and settings.face.batch_size == 3  # runtime-only: this machine's
     assert settings.extract.streams == ("audio", "face") and settings.extract.device == "cpu"
+
+
+def test_the_extraction_engine_flags_reach_the_extraction_config(localized_run):
+    """`localize --ray-address ...` (and --engine) reach the config that run_extract gets."""
+    import importlib
+
+    from pipeline.inference import load_trained_model
+    from pipeline.localize import extraction_config
+
+    entry = importlib.import_module("cli")
+    args = entry.build_parser().parse_args(
+        ["localize", "videos", "--model", "best.pt", "--out", "out", "--ray-address", "10.0.0.5:6379"]
+    )
+    machine = entry._config(args, entry._engine_overrides(args))
+    settings = extraction_config(load_trained_model(localized_run.model, "cpu"), machine, "cpu")
+    assert settings.extract.engine == "ray" and settings.extract.ray_address == "10.0.0.5:6379"

@@ -124,3 +124,19 @@ def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
     assert checkpoint["stream_dims"] == {"audio": 160}
     assert checkpoint["feature_spec"]["extractors"]["audio"]["name"] == "audio"
+
+
+def test_features_kept_on_the_device_and_padded_batches_train_the_same(release, tmp_path):
+    """train.features_on_device=always (batches padded where the features live) and
+    train.pad_multiple_snippets (masked padding to fewer shapes) leave the run unchanged."""
+    no_dropout = ["--set", "model.dropout=0", "--set", "train.amp_dtype=none", "--epochs", "2", *TINY_MODEL]
+    runs = {}
+    for name, settings in {
+        "plain": ["--set", "train.features_on_device=never", "--set", "train.pad_multiple_snippets=1"],
+        "resident_padded": ["--set", "train.features_on_device=always", "--set", "train.pad_multiple_snippets=48"],
+    }.items():
+        run_dir = tmp_path / name
+        result = cli("train", "--features", str(release), "--out", str(run_dir), *no_dropout, *settings)
+        assert result.returncode == 0, result.stderr
+        runs[name] = [record["loss_total"] for record in history(run_dir)]
+    assert runs["plain"] == pytest.approx(runs["resident_padded"], rel=1e-4)
