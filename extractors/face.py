@@ -222,7 +222,7 @@ class FaceTimings:
 
 class FaceExtractor(StreamExtractor):
     name = "face"
-    version = 1
+    version = 2  # 2: ResEmoteNet head in float64 on the CPU (thread-count invariant features)
     runtime_fields = ("weights_path", "deepface_home", "batch_size")
     settings: FaceConfig
 

@@ -125,10 +125,21 @@ class ResEmoteNet(nn.Module):
         x = self.se(x)
         x = self.res_block3(self.res_block2(self.res_block1(x)))
         x = self.pool(x).flatten(1)
-        embedding = F.relu(self.fc1(x))
-        x = self.dropout2(F.relu(self.fc2(self.dropout2(embedding))))
-        x = self.dropout2(F.relu(self.fc3(x)))
-        return embedding, self.fc4(x)
+        embedding = F.relu(_linear(self.fc1, x))
+        x = self.dropout2(F.relu(_linear(self.fc2, self.dropout2(embedding))))
+        x = self.dropout2(F.relu(_linear(self.fc3, x)))
+        return embedding, _linear(self.fc4, x)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """`layer(x)`; on the CPU computed in float64 and rounded to float32, because the CPU's
+    float32 matrix product splits its sums differently with the number of torch threads
+    (fc1 differed by ~1e-8 between 1 and 2 threads) and features must not depend on how
+    many cores a machine or a Ray worker has. The convolutions do not vary; the head is
+    small (a few MFLOP per face)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return layer(x)
+    return F.linear(x.double(), layer.weight.double(), layer.bias.double()).float()
 
 
 class CheckpointFormatError(ValueError):

@@ -54,10 +54,12 @@ connection is used and left open. Ray turns on token authentication for an insta
 starts (its token in ~/.ray/auth_token unless RAY_AUTH_TOKEN is set); joining a cluster
 that uses it needs RAY_AUTH_MODE=token and the token here, as for any Ray client.
 
-**Same numbers.** Arrays equal the local engine's bit for bit when torch runs with the
-same number of threads (the actors use `ray_cpus_per_model_actor`, the local engine every
-core); the face stream's ResEmoteNet differs by about 1e-8 between thread counts, as the
-local engine does between machines.
+**Same numbers.** Arrays equal the local engine's bit for bit, although the actors run
+torch with `ray_cpus_per_model_actor` threads and the local engine with every core: on
+this project's test machine the visual network gives the same numbers for any thread
+count, and ResEmoteNet's fully connected head (whose float32 sums did vary, by ~1e-8) is
+computed in float64 on the CPU for that reason (extractors/resemotenet.py). Different CPU
+kinds or a GPU can still differ in the last bits, as the local engine does between machines.
 """
 
 from __future__ import annotations

@@ -129,3 +129,20 @@ def test_random_networks_are_reproducible_and_leave_the_global_generator_alone()
     second = random_resemotenet(len(FER2013_LABELS), seed=5)
     assert torch.equal(first.fc4.weight, second.fc4.weight)
     assert not torch.equal(first.fc4.weight, random_resemotenet(7, seed=6).fc4.weight)
+
+
+def test_embeddings_do_not_depend_on_the_number_of_torch_threads():
+    """Features must be the same whatever cores a machine (or a Ray worker) gives torch."""
+    network = random_resemotenet(7, seed=0).eval()
+    faces = torch.rand(32, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            with torch.inference_mode():
+                results.append(network(faces))
+    finally:
+        torch.set_num_threads(before)
+    for embedding, logits in results[1:]:
+        assert torch.equal(embedding, results[0][0]) and torch.equal(logits, results[0][1])
