@@ -21,7 +21,7 @@ import torch
 from extractors.decode import iter_video_frames, probe_video
 from extractors.face import FaceExtractor
 from extractors.grid import SnippetGrid
-from pipeline.benchmark_doc import markdown_table, section_stamp, update_section
+from pipeline.benchmark_doc import markdown_table, update_device_section
 from pipeline.config import Config
 from pipeline.devices import resolve_device
 from pipeline.extract import extractor_preferring_checkpoint
@@ -130,8 +130,6 @@ def run_face_bench(
         f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    kind = device.split(":")[0]
-    command = BENCH_COMMAND + ("" if kind == "cpu" else f" --device {kind}")
-    update_section(doc, f"face-{kind}", f"Face stream (DeepFace + ResEmoteNet) on {kind.upper()}", section_stamp(command) + "\n" + table + "\n" + notes)
+    update_device_section(doc, "face", "Face stream (DeepFace + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
     return results
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.benchmark_doc import markdown_table, section_stamp, update_section
+from pipeline.benchmark_doc import markdown_table, section_stamp, update_device_section, update_section
 from pipeline.config import Config, with_overrides
 from pipeline.evaluate import evaluate_run
 from pipeline.synth import write_synthetic_release
@@ -149,10 +149,10 @@ def run_epoch_bench(
     ]]
     header = ["device", "d_model", "batch", "train crop", "autocast", "first epoch s", "epoch s", "600 epochs, min"]
     body = (
-        section_stamp(command) + "\n" + markdown_table(header, rows) + "\n\n"
+        markdown_table(header, rows) + "\n\n"
         f"Dataset: {dataset_note}; training split only ({len(seconds)} epochs timed, validation excluded). "
         "The paper's schedule is 600 epochs.\n"
     )
-    update_section(doc, f"epoch-{device.split(':')[0]}", f"Training speed on {device.split(':')[0].upper()} (`bench epoch`)", body)
+    update_device_section(doc, "epoch", "Training speed (`bench epoch`)", command, device, body)
     print(markdown_table(header, rows))
     return figures

@@ -26,7 +26,7 @@ import numpy as np
 from extractors.decode import iter_video_frames, probe_video
 from extractors.grid import SnippetGrid
 from extractors.visual import VisualConfig, VisualExtractor, frame_count
-from pipeline.benchmark_doc import markdown_table, section_stamp, update_section
+from pipeline.benchmark_doc import markdown_table, update_device_section
 from pipeline.config import Config
 from pipeline.devices import resolve_device
 from pipeline.extract import extractor_preferring_checkpoint
@@ -202,7 +202,5 @@ def run_visual_bench(
         f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    kind = device.split(":")[0]
-    command = BENCH_COMMAND + ("" if kind == "cpu" else f" --device {kind}")
-    update_section(doc, f"visual-{kind}", f"Visual stream (I3D R50, pytorchvideo) on {kind.upper()}", section_stamp(command) + "\n" + table + "\n" + notes)
+    update_device_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", BENCH_COMMAND, device, table + "\n" + notes)
     return results

@@ -79,6 +79,16 @@ def update_section(doc: Path, section_id: str, title: str, body: str) -> None:
     atomic_write_text(doc, text)
 
 
+def update_device_section(doc: Path, section_id: str, title: str, command: str, device: str, body: str) -> None:
+    """`update_section` for figures that depend on the device: one section per device kind
+    (`<section_id>-cpu`, `<section_id>-cuda`, titled "<title> on CPU" ...), stamped with
+    `command` (plus `--device KIND` off the CPU when the command does not say it)."""
+    kind = device.split(":")[0]
+    if kind != "cpu" and "--device" not in command:
+        command += f" --device {kind}"
+    update_section(doc, f"{section_id}-{kind}", f"{title} on {kind.upper()}", section_stamp(command) + "\n" + body)
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
