@@ -1,4 +1,6 @@
-"""A small real model and a real `localize` run, shared by test_localize.py and test_report.py.
+"""Fixtures shared by the pipeline tests: a tiny synthetic release (test_train.py,
+test_distributed_train.py), and a small real model with a real `localize` run
+(test_localize.py, test_report.py).
 
 Training data: 4 demo videos (the astronaut photo and a voice-like sound, 6-10 s) with
 point and segment annotations, features of the audio and face streams (face with random
@@ -22,6 +24,19 @@ TINY_TRAINING = [
     "--epochs", "3", "--set", "model.d_model=32", "--set", "model.num_heads=2", "--set", "train.learning_rate=0.002",
     "--set", "train.batch_size=4", "--set", "train.validate_every_epochs=3", "--no-progress", "--device", "cpu",
 ]
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Path:
+    """A synthetic release in the TSL-300 layout: 18 short videos, narrow features."""
+    out = tmp_path_factory.mktemp("release") / "synthetic"
+    result = cli(
+        "synth", "--out", str(out), "--set", "synth.num_videos=18", "--set", "synth.scale=0.2",
+        "--set", "synth.visual_width=48", "--set", "synth.face_width=40", "--set", "synth.audio_row_width=6",
+        "--set", "synth.seed=3",
+    )
+    assert result.returncode == 0, result.stderr
+    return out
 
 
 @dataclass

@@ -36,18 +36,6 @@ EXACT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "synthetic"
-    result = cli(
-        "synth", "--out", str(out), "--set", "synth.num_videos=18", "--set", "synth.scale=0.2",
-        "--set", "synth.visual_width=48", "--set", "synth.face_width=40", "--set", "synth.audio_row_width=6",
-        "--set", "synth.seed=3",
-    )
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 def torchrun(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m torch.distributed.run --nproc_per_node 2 --standalone cli.py ARGS`."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
