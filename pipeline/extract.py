@@ -185,11 +185,14 @@ def run_extract(
     allow_random_weights: bool = False,
     debug: bool = False,
     show_progress: bool = True,
+    extractors: dict[str, StreamExtractor] | None = None,
 ) -> ExtractSummary:
     """Extract `config.extract.streams` of every video under `videos_dir` into the cache at
     `cache_dir`, on the engine `config.extract.engine` names: "local" (this process, one
     video at a time) or "ray" (pipeline/ray_engine.py). Both do the same checks before any
-    work, run the same per-video code (`extract_video`) and write the same report."""
+    work, run the same per-video code (`extract_video`) and write the same report.
+    `extractors`: already built for `config` on its device (the local engine uses them
+    instead of loading the models again; the Ray engine's workers build their own)."""
     cache = FeatureCache(cache_dir)
     videos = discover_videos(Path(videos_dir), config.extract.video_extensions, skip=[Path(cache_dir)])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -208,7 +211,8 @@ def run_extract(
         outcomes, device, engine_details = run.outcomes, run.device, run.details()
     else:
         device = resolve_device(config.extract.device)
-        extractors = make_extractors(config, device, allow_random_weights)
+        if extractors is None:
+            extractors = make_extractors(config, device, allow_random_weights)
         prepare_cache(cache, config)
         outcomes = [
             extract_video(video, cache, extractors, config, show_progress, debug)

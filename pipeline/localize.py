@@ -369,11 +369,11 @@ def run_localize(
                 raise CheckpointError(
                     f"{model_path}: " + identity_difference(stream, trained.feature_spec["extractors"][stream], extractor.identity())
                 )
-        del extractors
         summary = run_extract(
             Path(videos), cache_dir, settings, allow_random_weights=allow_random_weights, debug=debug,
-            show_progress=show_progress,
+            show_progress=show_progress, extractors=extractors,
         )
+        del extractors
         outcomes = summary.outcomes
         extracted = sum(o.status == "extracted" for o in outcomes)
     timings["features"] = time.perf_counter() - started
