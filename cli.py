@@ -17,14 +17,14 @@ from pathlib import Path
 from cache.store import CacheError
 from extractors.decode import VideoReadError
 from extractors.weights import WeightsError
-from pipeline.annotations import AnnotationError
+from pipeline.data.annotations import AnnotationError
 from pipeline.config import ConfigError, load_config
-from pipeline.datasets import DatasetError
+from pipeline.data.samples import DatasetError
 from pipeline.devices import DeviceError, resolve_device
-from pipeline.discovery import DiscoveryError
-from pipeline.inference import CheckpointError
-from pipeline.synth import SynthError
-from pipeline.train import RunError
+from pipeline.extract.discovery import DiscoveryError
+from pipeline.infer.checkpoint import CheckpointError
+from pipeline.synthetic.release import SynthError
+from pipeline.train.stage import RunError
 
 USER_ERRORS = (
     ConfigError, CacheError, DiscoveryError, DeviceError, VideoReadError, WeightsError, FileNotFoundError,
@@ -66,8 +66,8 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from pipeline.extract import run_extract
-    from pipeline.reporting import print_extract_summary
+    from pipeline.extract.stage import run_extract
+    from pipeline.extract.summary import print_extract_summary
 
     extra = []
     if args.streams:
@@ -84,7 +84,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
-    from pipeline.cache_info import cache_records, format_records
+    from cache.info import cache_records, format_records
 
     records = cache_records(args.cache_dir)
     print(json.dumps(records, indent=2, ensure_ascii=False) if args.json else format_records(records))
@@ -93,7 +93,7 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pipeline import distributed
-    from pipeline.train import run_train
+    from pipeline.train.stage import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     config = _config(args, extra)
@@ -117,10 +117,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipeline.evaluation import format_report
+    from pipeline.infer.metrics import format_report
 
     if args.run is not None:
-        from pipeline.evaluate import evaluate_run
+        from pipeline.evaluate.stage import evaluate_run
 
         if args.predictions or args.ground_truth:
             raise ConfigError("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
@@ -132,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if not (args.predictions and args.ground_truth):
         raise ConfigError("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
-    from pipeline.evaluate import evaluate_files
+    from pipeline.evaluate.stage import evaluate_files
 
     result = evaluate_files(args.predictions, args.ground_truth, args.subset)
     print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
@@ -140,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from pipeline.synth import write_synthetic_release
+    from pipeline.synthetic.release import write_synthetic_release
 
     config = _config(args)
     summary = write_synthetic_release(args.out, config.synth, args.annotations)
@@ -162,41 +162,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
     config = _config(args)
     if args.what == "scaling":
-        from pipeline.bench_scaling import run_scaling_bench
+        from pipeline.bench.scaling import run_scaling_bench
 
         run_scaling_bench(config, args.workdir, args.out or args.workdir / "scaling.json", video_seconds=durations[0])
     elif args.what == "localize":
-        from pipeline.bench_localize import run_localize_bench
+        from pipeline.bench.localize import run_localize_bench
 
         run_localize_bench(config, args.workdir, args.doc, duration_seconds=durations[0],
                            command=" ".join(["python cli.py", *sys.argv[1:]]))
     elif args.what == "epoch":
-        from pipeline.bench_train import run_epoch_bench
+        from pipeline.bench.train import run_epoch_bench
         run_epoch_bench(config, args.workdir, args.doc, args.epochs, resolve_device(args.device), args.features,
                         command=" ".join(["python cli.py", *sys.argv[1:]]))
     elif args.what == "train":
-        from pipeline.bench_train import run_train_bench
+        from pipeline.bench.train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
         variants = args.variants.split(",") if args.variants else None
         run_train_bench(config, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
                         command=" ".join(["python cli.py", *sys.argv[1:]]))
     elif args.what == "visual":
-        from pipeline.bench_visual import run_visual_bench
+        from pipeline.bench.visual import run_visual_bench
 
         run_visual_bench(config, args.workdir, args.doc, durations, device=resolve_device(args.device))
     elif args.what == "face":
-        from pipeline.bench_face import run_face_bench
+        from pipeline.bench.face import run_face_bench
 
         run_face_bench(config, args.workdir, args.doc, durations, device=resolve_device(args.device))
     else:
-        from pipeline.bench import run_bench
+        from pipeline.bench.decode import run_bench
 
         run_bench(args.what, config, args.workdir, args.doc, durations)
     return 0
 
 
 def cmd_localize(args: argparse.Namespace) -> int:
-    from pipeline.localize import format_localize_summary, run_localize
+    from pipeline.localize.stage import format_localize_summary, run_localize
 
     summary = run_localize(
         args.videos, args.model, args.out, _config(args, _engine_overrides(args)), cache_dir=args.cache,

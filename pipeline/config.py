@@ -28,9 +28,9 @@ from extractors.grid import GridConfig
 from extractors.registry import STREAM_NAMES
 from extractors.visual import VisualConfig
 from model.config import FSENetConfig
-from pipeline.datasets import DataConfig
-from pipeline.postprocess import PostprocessConfig
-from pipeline.synth import SynthConfig
+from pipeline.data.samples import DataConfig
+from pipeline.infer.postprocess import PostprocessConfig
+from pipeline.synthetic.release import SynthConfig
 
 
 class ConfigError(Exception):
@@ -45,7 +45,7 @@ class ExtractConfig:
     streams: tuple[str, ...] = ("audio", "visual", "face")  # which streams `extract` computes
     device: str = "auto"  # auto | cpu | cuda (| cuda:N)
     video_extensions: tuple[str, ...] = VIDEO_EXTENSIONS  # matched case-insensitively
-    engine: str = "local"  # local: this process, one video at a time | ray: a Ray cluster (pipeline/ray_engine.py)
+    engine: str = "local"  # local: this process, one video at a time | ray: a Ray cluster (pipeline/extract/ray_engine.py)
     ray_address: str = ""  # empty: start Ray on this machine; else a running cluster ("auto", "HOST:6379", "ray://HOST:10001")
     ray_num_cpus: int = 0  # CPUs of the Ray instance started here (0: the cores this process may use); unused with an address
     ray_model_actors: int = 0  # actors running the model streams (visual, face); 0: one per GPU, or one per 2 CPUs without GPUs

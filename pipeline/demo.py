@@ -2,7 +2,7 @@
 
     OUT/videos/        10 videos of about 20 s (320x240, 25 fps, H.264 + AAC): skimage's
                        astronaut photo and a voice-like sound; positive and negative
-                       stretches differ in face, sound and picture (pipeline/demo_videos.py)
+                       stretches differ in face, sound and picture (pipeline/synthetic/demo_videos.py)
     OUT/annotations/   points.csv (one point per stretch) and segments.json (the stretches;
                        the last 3 videos are the test split)
     OUT/cache/         features of all three streams (real weights when present, random
@@ -23,14 +23,14 @@ from pathlib import Path
 
 from pipeline.config import Config, with_overrides
 from pipeline.console import to_stderr
-from pipeline.demo_videos import write_demo_annotations, write_demo_videos
+from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from pipeline.devices import resolve_device
-from pipeline.evaluate import evaluate_run
-from pipeline.evaluation import format_report
-from pipeline.extract import run_extract
-from pipeline.localize import format_localize_summary, run_localize
-from pipeline.reporting import print_extract_summary
-from pipeline.train import run_train
+from pipeline.evaluate.stage import evaluate_run
+from pipeline.infer.metrics import format_report
+from pipeline.extract.stage import run_extract
+from pipeline.localize.stage import format_localize_summary, run_localize
+from pipeline.extract.summary import print_extract_summary
+from pipeline.train.stage import run_train
 
 DEMO_VIDEOS = 10  # videos generated
 DEMO_TEST_VIDEOS = 3  # of which the last ones are held out (test split)

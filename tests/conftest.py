@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from extractors.decode import find_ffmpeg  # noqa: E402
-from pipeline.synthetic_videos import write_test_pattern_video  # noqa: E402
+from pipeline.synthetic.videos import write_test_pattern_video  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

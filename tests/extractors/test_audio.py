@@ -6,7 +6,7 @@ import pytest
 from extractors.audio import AudioConfig, AudioExtractor
 from extractors.decode import DecodeConfig, probe_video
 from extractors.grid import GridConfig, SnippetGrid
-from pipeline.synthetic_videos import write_video
+from pipeline.synthetic.videos import write_video
 from tests.conftest import run_ffmpeg
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from extractors.decode import DecodeConfig, VideoReadError, iter_audio_samples, iter_video_frames, probe_video
 from extractors.grid import GridConfig, SnippetGrid
-from pipeline.synthetic_videos import write_video
+from pipeline.synthetic.videos import write_video
 from tests.conftest import run_ffmpeg
 
 DECODE = DecodeConfig()

@@ -27,7 +27,7 @@ from extractors.registry import EXTRACTORS
 from extractors.resemotenet import random_resemotenet
 from extractors.weights import WeightsError
 from pipeline.config import ConfigError, load_config
-from pipeline.synthetic_videos import astronaut_frames, write_video
+from pipeline.synthetic.videos import astronaut_frames, write_video
 from tests.conftest import ROOT
 
 SIX_LABELS = ("happy", "surprise", "sad", "anger", "disgust", "fear")
@@ -209,7 +209,7 @@ def test_deepface_files_logging_and_warnings_in_a_fresh_process(tmp_path):
 import warnings, numpy as np
 from extractors.decode import DecodeConfig
 from extractors.face import FaceConfig, FaceExtractor
-from pipeline.synthetic_videos import astronaut_frames
+from pipeline.synthetic.videos import astronaut_frames
 before = list(warnings.filters)
 extractor = FaceExtractor(FaceConfig(deepface_home={str(tmp_path / 'df home')!r}), DecodeConfig(), allow_random_weights=True)
 assert list(warnings.filters) == before, "warning filters changed"

@@ -21,7 +21,7 @@ from extractors.visual import (
 )
 from extractors.weights import WeightsError
 from pipeline.config import ConfigError, load_config
-from pipeline.synthetic_videos import astronaut_frames, write_video
+from pipeline.synthetic.videos import astronaut_frames, write_video
 from tests.conftest import cli, run_ffmpeg
 
 CLIP_SPAN_FRAMES = 7 * 8 + 1  # first to last frame of a default clip, at 30 fps

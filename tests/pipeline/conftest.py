@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo_videos import write_demo_annotations, write_demo_videos
+from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from tests.conftest import cli
 
 TINY_TRAINING = [

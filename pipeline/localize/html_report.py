@@ -1,0 +1,379 @@
+"""The self-contained HTML report of one localized video.
+
+One file, no external resources: inline CSS, the timeline as inline SVG (drawn here, in
+Python), a few lines of inline JavaScript, and a Content-Security-Policy that forbids
+every network fetch except the video itself. The video plays from its original place
+through a relative link (nothing is copied); keep the report and the video where they are,
+or pass a copy along with the same relative layout.
+
+What it shows: the video (subtitles "positive 0.82" added as a text track by the
+script), the sentiment timeline under it (per-snippet class and background scores, the
+shown segments as clickable bands, face presence, a playhead that follows the video),
+a table of the shown segments (click a row to seek), every segment the post-processing
+kept (collapsed), and the model and feature provenance, with a banner when the features
+came from random extractor weights.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from cache.atomic import atomic_write_text
+from pipeline.localize.outputs import cue_text
+from pipeline.localize.timeline_plot import BACKGROUND_COLOUR, FACE_COLOUR, label_colours
+
+SVG_WIDTH = 1000  # viewBox units across the whole duration
+LANE_TOP, LANE_HEIGHT = 4, 26  # segment lane
+SCORES_TOP, SCORES_HEIGHT = 40, 120  # score curves
+FACE_TOP, FACE_HEIGHT = 168, 16  # face presence
+AXIS_TOP = 190
+SVG_HEIGHT = 212
+MAX_DRAWN_SNIPPETS = 2000  # longer timelines are averaged into this many bins for drawing
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "media-src 'self' file: blob:"
+)
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f; background: #f6f6f7; }
+main { max-width: 1040px; margin: 0 auto; padding: 16px 20px 40px; }
+h1 { font-size: 1.3rem; margin: 8px 0 4px; word-break: break-all; }
+.meta { color: #555; font-size: 0.85rem; margin: 0 0 12px; }
+.banner { background: #fde2e1; border: 1px solid #d73027; color: #8b1a13; padding: 8px 12px; border-radius: 6px; margin: 8px 0 12px; font-size: 0.9rem; }
+.player { background: #000; border-radius: 6px; overflow: hidden; text-align: center; }
+video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; background: #000; }
+.video-note { color: #8b1a13; font-size: 0.85rem; margin: 6px 0 0; min-height: 1em; }
+.timeline { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin-top: 10px; padding: 6px 8px 2px; }
+.timeline svg { width: 100%; height: auto; display: block; cursor: pointer; user-select: none; }
+.segment { cursor: pointer; }
+.segment:hover rect, .segment.current rect { stroke: #000; stroke-width: 1.5; }
+.legend { font-size: 0.8rem; color: #444; margin: 4px 0 6px; }
+.legend span { display: inline-block; margin-right: 14px; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px; margin-right: 4px; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9rem; }
+th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #eee; }
+th { background: #fafafa; font-weight: 600; }
+tbody tr[data-start] { cursor: pointer; }
+tbody tr[data-start]:hover { background: #f0f4ff; }
+tbody tr.current { background: #e3ecff; }
+td.num { font-variant-numeric: tabular-nums; }
+h2 { font-size: 1.05rem; margin: 20px 0 8px; }
+details { margin-top: 14px; font-size: 0.9rem; }
+.files a { margin-right: 12px; }
+.provenance { font-size: 0.8rem; color: #555; white-space: pre-wrap; background: #fff; border: 1px solid #eee; padding: 8px; border-radius: 6px; }
+"""
+
+SCRIPT = """
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("report-data").textContent);
+  const video = document.getElementById("video");
+  const svg = document.getElementById("timeline");
+  const playhead = document.getElementById("playhead");
+  const note = document.getElementById("video-note");
+  const duration = data.duration_seconds;
+  const width = data.svg_width;
+
+  function seek(seconds) {
+    const target = Math.max(0, Math.min(seconds, duration));
+    video.currentTime = target;
+    showTime(target);
+  }
+
+  function showTime(seconds) {
+    const x = (Math.max(0, Math.min(seconds, duration)) / duration) * width;
+    playhead.setAttribute("x1", x.toFixed(2));
+    playhead.setAttribute("x2", x.toFixed(2));
+    document.querySelectorAll("[data-start]").forEach(function (element) {
+      const inside = seconds >= parseFloat(element.dataset.start) && seconds < parseFloat(element.dataset.end);
+      element.classList.toggle("current", inside);
+    });
+  }
+
+  document.querySelectorAll("[data-start]").forEach(function (element) {
+    element.addEventListener("click", function (event) {
+      event.stopPropagation();
+      seek(parseFloat(element.dataset.start));
+    });
+    element.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        seek(parseFloat(element.dataset.start));
+      }
+    });
+  });
+
+  svg.addEventListener("click", function (event) {
+    const box = svg.getBoundingClientRect();
+    seek(((event.clientX - box.left) / box.width) * duration);
+  });
+
+  video.addEventListener("timeupdate", function () { showTime(video.currentTime); });
+  video.addEventListener("seeked", function () { showTime(video.currentTime); });
+  video.addEventListener("error", function () {
+    note.textContent = "This browser cannot play " + data.video_name +
+      " (missing, moved, or a format it does not decode); the timeline and the table still work.";
+  });
+
+  if (typeof VTTCue === "function" && video.addTextTrack) {
+    const track = video.addTextTrack("subtitles", "sentiment", "en");
+    data.cues.forEach(function (cue) { track.addCue(new VTTCue(cue.start, cue.end, cue.text)); });
+    track.mode = "showing";
+  }
+  showTime(0);
+})();
+"""
+
+
+def relative_video_url(video_path: Path, report_dir: Path) -> str:
+    """The video as a relative URL from the report's folder (each part percent-encoded,
+    so spaces, '#', '?' and non-ASCII names work)."""
+    relative = os.path.relpath(os.path.abspath(video_path), os.path.abspath(report_dir))
+    return "/".join(quote(part, safe="") for part in Path(relative).parts)
+
+
+def _bins(values: np.ndarray, snippet_seconds: float) -> tuple[np.ndarray, float]:
+    """Average consecutive snippets so at most MAX_DRAWN_SNIPPETS are drawn: (bins, bin_seconds)."""
+    count = values.shape[0]
+    if count <= MAX_DRAWN_SNIPPETS:
+        return values, snippet_seconds
+    group = -(-count // MAX_DRAWN_SNIPPETS)
+    padded = np.concatenate([values, np.repeat(values[-1:], group * -(-count // group) - count, axis=0)])
+    return padded.reshape(-1, group, *values.shape[1:]).mean(axis=1), snippet_seconds * group
+
+
+def _step_points(values: np.ndarray, bin_seconds: float, duration: float, top: float, height: float) -> str:
+    """SVG polyline points of a step curve: value v over [i b, (i+1) b) at y = top + (1 - v) height."""
+    scale = SVG_WIDTH / duration
+    points = []
+    for index, value in enumerate(np.clip(values, 0.0, 1.0)):
+        y = top + (1.0 - float(value)) * height
+        x0, x1 = min(index * bin_seconds, duration) * scale, min((index + 1) * bin_seconds, duration) * scale
+        points.append(f"{x0:.1f},{y:.1f} {x1:.1f},{y:.1f}")
+    return " ".join(points)
+
+
+def _ticks(duration: float) -> list[float]:
+    """Round tick times (s) for the axis: about 8-12 over the duration."""
+    for step in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600):
+        if duration / step <= 12:
+            return [i * step for i in range(int(duration // step) + 1)]
+    return [0.0, duration]
+
+
+def _clock(seconds: float) -> str:
+    """m:ss.s (or h:mm:ss.s) for people."""
+    minutes, rest = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
+
+
+def timeline_svg(
+    scores: np.ndarray,
+    snippet_seconds: float,
+    duration_seconds: float,
+    class_names: Sequence[str],
+    segments: Sequence[dict],
+    face_presence: np.ndarray | None,
+) -> str:
+    """Inline SVG: segment lane (clickable rects with data-start/data-end), score step
+    curves, bands, face presence, time axis and a playhead line (id "playhead")."""
+    colours = label_colours(class_names)
+    duration = max(duration_seconds, 1e-3)
+    scale = SVG_WIDTH / duration
+    parts = [
+        f'<svg id="timeline" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" xmlns="http://www.w3.org/2000/svg" '
+        'role="img" aria-label="sentiment timeline; click to seek">',
+        f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>',
+        f'<rect x="0" y="{LANE_TOP}" width="{SVG_WIDTH}" height="{LANE_HEIGHT}" fill="#f2f2f2"/>',
+        f'<rect x="0" y="{SCORES_TOP}" width="{SVG_WIDTH}" height="{SCORES_HEIGHT}" fill="#fbfbfb" stroke="#e4e4e4"/>',
+    ]
+    for fraction in (0.25, 0.5, 0.75):
+        y = SCORES_TOP + (1 - fraction) * SCORES_HEIGHT
+        parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eeeeee"/>')
+    for entry in segments:  # bands behind the curves
+        start, end = (float(v) for v in entry["segment"])
+        colour = colours.get(entry["label"], "#999999")
+        parts.append(
+            f'<rect x="{start * scale:.2f}" y="{SCORES_TOP}" width="{max((end - start) * scale, 0.5):.2f}" '
+            f'height="{SCORES_HEIGHT}" fill="{colour}" fill-opacity="0.13" pointer-events="none"/>'
+        )
+    binned, bin_seconds = _bins(np.asarray(scores, dtype=np.float64), snippet_seconds)
+    for column, name in enumerate(class_names):
+        points = _step_points(binned[:, column], bin_seconds, duration, SCORES_TOP, SCORES_HEIGHT)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" stroke-width="1.6"/>')
+    points = _step_points(binned[:, len(class_names)], bin_seconds, duration, SCORES_TOP, SCORES_HEIGHT)
+    parts.append(
+        f'<polyline points="{points}" fill="none" stroke="{BACKGROUND_COLOUR}" stroke-width="1" stroke-dasharray="4 3"/>'
+    )
+    if face_presence is not None:
+        face_bins, face_seconds = _bins(np.asarray(face_presence, dtype=np.float64), snippet_seconds)
+        outline = _step_points(face_bins, face_seconds, duration, FACE_TOP, FACE_HEIGHT)
+        bottom = FACE_TOP + FACE_HEIGHT
+        parts.append(
+            f'<polygon points="0,{bottom} {outline} {SVG_WIDTH},{bottom}" fill="{FACE_COLOUR}" fill-opacity="0.55"/>'
+        )
+    else:
+        parts.append(
+            f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" fill="#888">no face stream</text>'
+        )
+    parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{FACE_TOP + FACE_HEIGHT}" y2="{FACE_TOP + FACE_HEIGHT}" stroke="#ccc"/>')
+    for entry in segments:  # clickable segment lane
+        start, end = (float(v) for v in entry["segment"])
+        colour = colours.get(entry["label"], "#999999")
+        label = html.escape(f"{entry['label']} {float(entry['score']):.2f}: {_clock(start)} - {_clock(end)}")
+        width = max((end - start) * scale, 2.0)
+        parts.append(
+            f'<g class="segment" data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0" role="button">'
+            f'<title>{label}</title>'
+            f'<rect x="{start * scale:.2f}" y="{LANE_TOP}" width="{width:.2f}" height="{LANE_HEIGHT}" rx="3" '
+            f'fill="{colour}" fill-opacity="0.85"/>'
+        )
+        if width > 70:
+            parts.append(
+                f'<text x="{(start * scale + width / 2):.1f}" y="{LANE_TOP + 17}" font-size="11" text-anchor="middle" '
+                f'fill="#fff" pointer-events="none">{html.escape(cue_text(entry, False))}</text>'
+            )
+        parts.append("</g>")
+    for tick in _ticks(duration):
+        x = tick * scale
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999"/>')
+        anchor = "start" if tick == 0 else "end" if x > SVG_WIDTH - 20 else "middle"
+        parts.append(
+            f'<text x="{x:.1f}" y="{AXIS_TOP + 14}" font-size="11" text-anchor="{anchor}" fill="#555">{_clock(tick)}</text>'
+        )
+    parts.append(
+        f'<text x="4" y="{SCORES_TOP + 12}" font-size="10" fill="#999">1</text>'
+        f'<text x="4" y="{SCORES_TOP + SCORES_HEIGHT - 3}" font-size="10" fill="#999">0</text>'
+        f'<line id="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
+        "</svg>"
+    )
+    return "".join(parts)
+
+
+def report_html(
+    video_id: str,
+    video_path: Path,
+    report_dir: Path,
+    duration_seconds: float,
+    snippet_seconds: float,
+    scores: np.ndarray,
+    class_names: Sequence[str],
+    all_segments: Sequence[dict],
+    shown: Sequence[dict],
+    face_presence: np.ndarray | None,
+    seconds_by_label: dict[str, float],
+    header: dict,
+    files: dict[str, str],
+) -> str:
+    """The report page as one string (see the module docstring).
+
+    scores: (T, C+1) per-snippet scores; all_segments / shown: ActivityNet entries;
+    header: the run's provenance (model, classes, extractors, random_weights,
+    random_weight_streams); files: link text -> file name in the report's folder.
+    """
+    escape = html.escape
+    colours = label_colours(class_names)
+    random_weights = bool(header.get("random_weights"))
+    cues = [
+        {"start": float(e["segment"][0]), "end": float(e["segment"][1]), "text": cue_text(e, random_weights)}
+        for e in shown
+    ]
+    data = {
+        "duration_seconds": max(float(duration_seconds), 1e-3),
+        "svg_width": SVG_WIDTH,
+        "video_name": Path(video_path).name,
+        "cues": cues,
+    }
+    data_json = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    banner = ""
+    if random_weights:
+        streams = ", ".join(header.get("random_weight_streams", [])) or "some streams"
+        banner = (
+            '<div class="banner" id="random-weights-banner"><strong>Random-weight features.</strong> '
+            f"The {escape(streams)} features of this video came from RANDOM extractor weights (no checkpoint was "
+            "available), so the scores below carry no learned meaning for those streams. Put the real weights in "
+            "place (README, Weights), extract again and retrain for meaningful results.</div>"
+        )
+    coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
+    rows = []
+    for entry in shown:
+        start, end = (float(v) for v in entry["segment"])
+        colour = colours.get(entry["label"], "#999")
+        rows.append(
+            f'<tr data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0">'
+            f'<td><span class="swatch" style="background:{colour}"></span>{escape(str(entry["label"]))}</td>'
+            f'<td class="num">{_clock(start)}</td><td class="num">{_clock(end)}</td>'
+            f'<td class="num">{end - start:.1f} s</td><td class="num">{float(entry["score"]):.3f}</td></tr>'
+        )
+    if not rows:
+        rows.append('<tr><td colspan="5">No segments found in this video.</td></tr>')
+    every = "".join(
+        f'<tr><td>{escape(str(e["label"]))}</td><td class="num">{float(e["segment"][0]):.3f}</td>'
+        f'<td class="num">{float(e["segment"][1]):.3f}</td><td class="num">{float(e["score"]):.4f}</td></tr>'
+        for e in sorted(all_segments, key=lambda e: (e["segment"][0], -float(e["score"])))
+    )
+    legend = "".join(
+        f'<span><span class="swatch" style="background:{colours[name]}"></span>{escape(name)}</span>'
+        for name in class_names
+    ) + (
+        f'<span><span class="swatch" style="background:{BACKGROUND_COLOUR}"></span>background (dashed)</span>'
+        f'<span><span class="swatch" style="background:{FACE_COLOUR}"></span>face presence (bottom strip)</span>'
+        "<span>bands on top: the shown segments (click to seek)</span>"
+    )
+    links = "".join(f'<a href="{quote(name)}">{escape(text)}</a>' for text, name in files.items())
+    provenance = json.dumps(header, indent=2, ensure_ascii=False)
+    video_url = relative_video_url(video_path, report_dir)
+    svg = timeline_svg(scores, snippet_seconds, duration_seconds, class_names, shown, face_presence)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
+<link rel="icon" href="data:,">
+<title>Sentiment: {escape(video_id)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<main>
+<h1>Sentiment in {escape(video_id)}</h1>
+<p class="meta">{_clock(duration_seconds)} ({duration_seconds:.2f} s) &middot; {len(shown)} segment(s) shown &middot; {coverage}
+&middot; model {escape(Path(str(header.get("model", ""))).name)}</p>
+{banner}
+<div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"></video></div>
+<p class="video-note" id="video-note"></p>
+<div class="timeline">{svg}
+<div class="legend">{legend}</div></div>
+<h2>Segments</h2>
+<table id="segments"><thead><tr><th>label</th><th>start</th><th>end</th><th>length</th><th>score</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+<details><summary>All {len(all_segments)} segments the post-processing kept (segments.json, segments.csv)</summary>
+<table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead><tbody>{every}</tbody></table>
+</details>
+<h2>Files</h2>
+<p class="files">{links}</p>
+<details><summary>Model and features</summary><div class="provenance">{escape(provenance)}</div></details>
+<p class="meta">The video plays from its own file ({escape(video_url)}, relative to this page): keep both where they
+are. Scores: each snippet ({snippet_seconds:.2f} s) has a score per class and a background score in [0, 1]; a segment's
+score ranks segments (contrast of the class score inside against just outside, plus 0.3 x the video-level score).</p>
+</main>
+<script type="application/json" id="report-data">{data_json}</script>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+def write_report(path: Path, **kwargs) -> None:
+    """report_html(report_dir=path's folder, **kwargs) written atomically to `path`."""
+    path = Path(path)
+    atomic_write_text(path, report_html(report_dir=path.parent, **kwargs))
