@@ -14,22 +14,8 @@ import traceback
 import warnings
 from pathlib import Path
 
-from cache.store import CacheError
-from extractors.decode import VideoReadError
-from extractors.weights import WeightsError
-from pipeline.data.annotations import AnnotationError
 from pipeline.config import ConfigError, load_config
-from pipeline.data.samples import DatasetError
-from pipeline.devices import DeviceError, resolve_device
-from pipeline.extract.discovery import DiscoveryError
-from pipeline.infer.checkpoint import CheckpointError
-from pipeline.synthetic.release import SynthError
-from pipeline.train.stage import RunError
-
-USER_ERRORS = (
-    ConfigError, CacheError, DiscoveryError, DeviceError, VideoReadError, WeightsError, FileNotFoundError,
-    DatasetError, AnnotationError, SynthError, RunError, CheckpointError,
-)
+from pipeline.devices import resolve_device
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +52,7 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from pipeline.extract.stage import run_extract
-    from pipeline.extract.summary import print_extract_summary
+    from pipeline.extract.stage import format_extract_summary, run_extract
 
     extra = []
     if args.streams:
@@ -79,24 +64,26 @@ def cmd_extract(args: argparse.Namespace) -> int:
         args.videos, args.cache, config, allow_random_weights=args.random_weights,
         debug=args.debug, show_progress=not args.no_progress,
     )
-    print_extract_summary(summary)
+    print(format_extract_summary(summary))
     return 1 if summary.failures else 0
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
-    from cache.info import cache_records, format_records
+    from pipeline.api import cache_info, format_cache_info
 
-    records = cache_records(args.cache_dir)
-    print(json.dumps(records, indent=2, ensure_ascii=False) if args.json else format_records(records))
+    records = cache_info(args.cache_dir)
+    print(json.dumps(records, indent=2, ensure_ascii=False) if args.json else format_cache_info(records))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline import distributed
+    from pipeline.train import distributed
     from pipeline.train.stage import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     config = _config(args, extra)
+    from pipeline.errors import USER_ERRORS
+
     context = distributed.start(args.device)  # under torchrun: this process's place and the process group
     try:
         summary = run_train(args.features, args.annotations, args.out, config, context.device,
@@ -214,18 +201,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    import yaml
+    from pipeline.config import config_to_yaml
 
-    from pipeline.config import config_to_dict
-
-    print(yaml.safe_dump(config_to_dict(_config(args)), sort_keys=False), end="")
+    print(config_to_yaml(_config(args)), end="")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_extract_command(commands) -> None:
     extract = commands.add_parser("extract", help="videos -> feature cache (resumable)")
     extract.add_argument("videos", type=Path, metavar="VIDEOS_DIR", help="folder of videos (searched recursively) or one video")
     extract.add_argument("--cache", type=Path, required=True, metavar="CACHE_DIR", help="feature cache folder (created)")
@@ -237,12 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(extract)
     extract.set_defaults(handler=cmd_extract)
 
+
+def _add_cache_info_command(commands) -> None:
     info = commands.add_parser("cache-info", help="list what a feature cache holds and whether it is valid")
     info.add_argument("cache_dir", type=Path, metavar="CACHE_DIR")
     info.add_argument("--json", action="store_true", help="machine-readable records")
     _common(info)
     info.set_defaults(handler=cmd_cache_info)
 
+
+def _add_train_command(commands) -> None:
     train = commands.add_parser("train", help="features + annotations -> checkpoint (resumable)")
     train.add_argument("--features", type=Path, required=True, metavar="PATH",
                        help="a feature cache (from extract) or a folder in the released TSL-300 layout")
@@ -255,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(train)
     train.set_defaults(handler=cmd_train)
 
+
+def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score a run on a split, or a results file against a ground truth")
     evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
     evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
@@ -267,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+
+def _add_localize_command(commands) -> None:
     localize = commands.add_parser("localize", help="new videos + a checkpoint -> segments, subtitles, timeline, HTML report")
     localize.add_argument("videos", type=Path, metavar="VIDEO_OR_DIR", help="a video, or a folder of videos (searched recursively)")
     localize.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by train (RUN_DIR/best.pt)")
@@ -280,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(localize)
     localize.set_defaults(handler=cmd_localize)
 
+
+def _add_synth_command(commands) -> None:
     synth = commands.add_parser("synth", help="write a TSL-300-shaped synthetic dataset in the released layout")
     synth.add_argument("--annotations", type=Path, metavar="DIR",
                        help="TSL-300 annotation folder (e.g. ../shared/tsl300); without it a random generator")
@@ -287,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(synth)
     synth.set_defaults(handler=cmd_synth)
 
+
+def _add_bench_command(commands) -> None:
     bench = commands.add_parser("bench", help="measure speed and memory; writes docs/benchmarks.md")
     bench.add_argument(
         "what", choices=list(BENCH_DEFAULT_DURATIONS),
@@ -309,15 +303,33 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.set_defaults(handler=cmd_bench)
 
+
+def _add_config_command(commands) -> None:
     show = commands.add_parser("config", help="print the resolved config (defaults, --config, --set) as YAML")
     _common(show)
     show.set_defaults(handler=cmd_config)
 
+
+def _add_demo_command(commands) -> None:
     demo = commands.add_parser("demo", help="generate a few videos and run the pipeline on them, offline")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(demo)
     demo.set_defaults(handler=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_extract_command(commands)
+    _add_cache_info_command(commands)
+    _add_train_command(commands)
+    _add_evaluate_command(commands)
+    _add_localize_command(commands)
+    _add_synth_command(commands)
+    _add_bench_command(commands)
+    _add_config_command(commands)
+    _add_demo_command(commands)
     return parser
 
 
@@ -329,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
         warnings.formatwarning = _one_line_warning
+    from pipeline.errors import USER_ERRORS  # after parsing: --help loads no model code
+
     try:
         return args.handler(args)
     except USER_ERRORS as error:

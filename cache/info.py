@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cache.identity import ExtractorIdentity
 from cache.store import CacheError, FeatureCache
 
 
@@ -29,7 +30,7 @@ def cache_records(cache_dir: Path) -> list[dict]:
                         "has_mask": bool(record.get("mask_file")),
                         "extras": {k: v["shape"] for k, v in record.get("extras", {}).items()},
                         "extractor": record["extractor"],
-                        "random_weights": bool((record["extractor"].get("weights") or {}).get("random")),
+                        "random_weights": ExtractorIdentity(record["extractor"]).is_random,
                     }
                     for name, record in sorted(meta.get("streams", {}).items())
                 },

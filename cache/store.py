@@ -27,6 +27,7 @@ import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_json, is_temp_file
 from cache.fingerprint import content_fingerprint
+from cache.identity import canonical
 
 FORMAT_NAME = "fsenet-feature-cache"
 FORMAT_VERSION = 1
@@ -35,11 +36,6 @@ META_NAME = "meta.json"
 
 class CacheError(Exception):
     """A cache that cannot be used as asked, with a one-line reason."""
-
-
-def canonical(value) -> str:
-    """JSON text used to compare identities (tuples and lists compare equal)."""
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass

@@ -16,6 +16,10 @@ from extractors.grid import SnippetGrid
 ProgressCallback = Callable[[int], None]  # called with the number of snippets just finished
 
 
+class ExtractorSettingsError(ValueError):
+    """Settings an extractor cannot run with on this device; the message names the setting and the fix."""
+
+
 @dataclass
 class StreamFeatures:
     """What one extractor produced for one video.

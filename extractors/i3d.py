@@ -55,14 +55,6 @@ FEATURE_LAYERS: dict[str, tuple[int, int]] = {
     "res3": (4, 512),
     "res2": (2, 256),
 }
-HEAD_POOL_KERNEL = (4, 7, 7)  # create_resnet's default head_pool_kernel_size (time, height, width)
-SPATIAL_STRIDE = 32  # stem conv 2 x stem pool 2 x res3/res4/res5 stride 2
-TEMPORAL_STRIDE = 2  # the MaxPool3d (2, 1, 1) after res2
-
-
-def res5_map_size(frames_per_clip: int, crop_size: int) -> tuple[int, int]:
-    """(time, side) of the res5 output for a (frames, crop, crop) input clip."""
-    return frames_per_clip // TEMPORAL_STRIDE, -(-crop_size // SPATIAL_STRIDE)
 
 
 def build_i3d_r50() -> nn.Module:

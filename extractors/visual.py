@@ -36,7 +36,6 @@ process may run on. uint8 frames travel to the device and are normalized there.
 from __future__ import annotations
 
 import math
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -45,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
+from extractors.base import ExtractorSettingsError, ProgressCallback, StreamExtractor, StreamFeatures
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.grid import SnippetGrid
+from extractors.hardware import available_cores, native_bf16
 from extractors.weights import ResolvedWeights, resolve_weights
 
 if TYPE_CHECKING:
@@ -102,11 +102,6 @@ class VisualConfig:
                     f"4 x 7 x 7 of res5), got {self.frames_per_clip} frames and crop {self.crop_size}; "
                     "use visual.layer=res5 for smaller clips"
                 )
-
-    @property
-    def clip_seconds(self) -> float:
-        """Time the clip's sampled frames span, first to last (1.87 s by default)."""
-        return (self.frames_per_clip - 1) * self.frame_spacing / self.sampling_fps
 
 
 def frame_count(duration_seconds: float, frame_rate: float) -> int:
@@ -271,17 +266,6 @@ class ClipDecoder(threading.Thread):
 
 
 # -- the network side -------------------------------------------------------------------
-def native_bf16(device: str) -> bool:
-    """Does `device` run bf16 convolutions natively (CUDA with bf16, CPU with AVX512-BF16/AMX)?"""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in checks)
-
-
 def resolve_precision(choice: str, device: str) -> str:
     """The precision actually used on `device` for the config value `choice`."""
     if choice == "auto":
@@ -289,12 +273,8 @@ def resolve_precision(choice: str, device: str) -> str:
             return "bf16"
         return "fp16" if device.startswith("cuda") else "fp32"
     if choice == "fp16" and not device.startswith("cuda"):
-        raise ValueError("visual.precision=fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        raise ExtractorSettingsError("visual.precision=fp16 needs a CUDA device; use bf16 or fp32 on CPU")
     return choice
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class VisualExtractor(StreamExtractor):
@@ -315,12 +295,7 @@ class VisualExtractor(StreamExtractor):
         super().__init__(settings, decode, device, allow_random_weights)
         from extractors.i3d import I3D_CHECKPOINT  # torch and pytorchvideo load here, not at import
 
-        try:
-            self.precision = resolve_precision(settings.precision, device)
-        except ValueError as error:
-            from pipeline.config import ConfigError  # here: pipeline.config imports the registry
-
-            raise ConfigError(str(error)) from None
+        self.precision = resolve_precision(settings.precision, device)
 
         self.weights: ResolvedWeights = resolve_weights(
             I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed

@@ -2,9 +2,8 @@
 
 Every number of ``docs/method.md`` lives here with the method's default. The
 dataclasses are frozen and hold only plain values (int, float, bool, str, tuples of
-str), so the project's single YAML config can carry them as its ``model`` section;
-:meth:`FSENetConfig.from_dict` builds one from such a mapping (nested mappings for
-``bspg``, ``pssc`` and ``loss``; lists become tuples) and rejects unknown keys.
+str), so the project's single YAML config (pipeline/config.py) carries them as its
+``model`` section.
 
 Class names are not a model setting: the model only knows ``num_classes`` C
 sentiment classes (index 0..C-1) plus the non-sentiment (background) class at index C.
@@ -12,8 +11,6 @@ sentiment classes (index 0..C-1) plus the non-sentiment (background) class at in
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,41 +260,3 @@ class FSENetConfig:
     def has_face(self) -> bool:
         """True when the face stream is one of the inputs."""
         return "face" in self.streams
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> FSENetConfig:
-        """Build a config from a plain mapping (e.g. the ``model`` section of a YAML file).
-
-        Missing keys keep their defaults; lists become tuples; ``bspg``, ``pssc`` and
-        ``loss`` may be nested mappings. Unknown keys raise ``ValueError``.
-        """
-        return _from_mapping(cls, values, "model")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as nested plain dicts (tuples become lists), ready for YAML."""
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {key: plain(item) for key, item in value.items()}
-            if isinstance(value, (tuple, list)):
-                return [plain(item) for item in value]
-            return value
-
-        return plain(dataclasses.asdict(self))
-
-
-def _from_mapping(kind: type, values: Mapping[str, Any], owner: str) -> Any:
-    if not isinstance(values, Mapping):
-        raise ValueError(f"{owner}: expected a mapping of settings, got {values!r}")
-    known = {item.name for item in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{owner}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    arguments: dict[str, Any] = {}
-    for key, value in values.items():
-        if kind is FSENetConfig and key in _NESTED and isinstance(value, Mapping):
-            value = _from_mapping(_NESTED[key], value, f"{owner}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        arguments[key] = value
-    return kind(**arguments)

@@ -110,27 +110,8 @@ class FSENet(nn.Module):
             return self.config.embedding_dim
         return self.config.d_model * len(self.guided_streams)
 
-    def forward(
-        self,
-        features: Mapping[str, Tensor],
-        padding_mask: Tensor | None = None,
-        face_mask: Tensor | None = None,
-    ) -> FSENetOutput:
-        """Run the model on a batch.
-
-        Args:
-            features: stream name -> (B, T, D_s) features on one snippet grid. A
-                whole batch dict may be passed: only the configured stream names are
-                read, and its "padding_mask" / "face_mask" entries are used when the
-                arguments are None.
-            padding_mask: (B, T) bool, True at real snippets (default: all real).
-                Every video needs at least one real snippet.
-            face_mask: (B, T) float in [0, 1], face presence per snippet (default:
-                a face everywhere). Ignored without a face stream.
-
-        Returns:
-            :class:`FSENetOutput`.
-        """
+    def _checked_padding_mask(self, features: Mapping[str, Tensor], padding_mask: Tensor | None) -> Tensor:
+        """(B, T) bool padding mask after checking every configured stream's shape."""
         config = self.config
         for name in config.streams:
             if name not in features:
@@ -155,54 +136,78 @@ class FSENet(nn.Module):
             raise ValueError(
                 f"padding_mask has shape {tuple(padding_mask.shape)}; expected ({batch}, {num_snippets})"
             )
+        return padding_mask
 
+    def _face_query(self, features: Mapping[str, Tensor], face_mask: Tensor | None, padding_mask: Tensor) -> Tensor | None:
+        """The projected face stream (B, T, d) that queries FCI and feeds GSP; None without faces."""
+        if self.face_query is None:
+            return None
+        batch, num_snippets = padding_mask.shape
+        if face_mask is None:
+            face_mask = features.get("face_mask")  # type: ignore[assignment]
+        if face_mask is None:
+            face_mask = torch.ones(batch, num_snippets, device=padding_mask.device)
+        if tuple(face_mask.shape) != (batch, num_snippets):
+            raise ValueError(f"face_mask has shape {tuple(face_mask.shape)}; expected ({batch}, {num_snippets})")
+        return self.face_query(features["face"], face_mask, padding_mask)
+
+    def _global_cas(self, cas: Tensor, projected: dict[str, Tensor], face_query: Tensor | None,
+                    padding_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(W_sent (B, T), global CAS (B, T, C+1)): GSP's intensity gates the class scores
+        and (1 - W_sent) the background; without GSP, W_sent is 1 and the CAS is kept."""
+        if self.gsp is None:
+            return padding_mask.to(torch.float32), cas
+        gsp_inputs = [projected[name] for name in ("audio", "visual") if name in projected]
+        if face_query is not None:
+            gsp_inputs.append(face_query)
+        w_sent = self.gsp(gsp_inputs, padding_mask) * padding_mask
+        gate = w_sent.unsqueeze(-1)
+        num_classes = self.config.num_classes
+        global_cas = torch.cat([gate * cas[..., :num_classes], (1.0 - gate) * cas[..., num_classes:]], dim=-1)
+        return w_sent, global_cas * padding_mask.unsqueeze(-1)
+
+    def forward(
+        self,
+        features: Mapping[str, Tensor],
+        padding_mask: Tensor | None = None,
+        face_mask: Tensor | None = None,
+    ) -> FSENetOutput:
+        """Run the model on a batch.
+
+        Args:
+            features: stream name -> (B, T, D_s) features on one snippet grid. A
+                whole batch dict may be passed: only the configured stream names are
+                read, and its "padding_mask" / "face_mask" entries are used when the
+                arguments are None.
+            padding_mask: (B, T) bool, True at real snippets (default: all real).
+                Every video needs at least one real snippet.
+            face_mask: (B, T) float in [0, 1], face presence per snippet (default:
+                a face everywhere). Ignored without a face stream.
+
+        Returns:
+            :class:`FSENetOutput`.
+        """
+        padding_mask = self._checked_padding_mask(features, padding_mask)
         projected = {
             name: self.projections[name](features[name], padding_mask) for name in self.guided_streams
         }
-        face_query = None
-        if self.face_query is not None:
-            if face_mask is None:
-                face_mask = features.get("face_mask")  # type: ignore[assignment]
-            if face_mask is None:
-                face_mask = torch.ones(batch, num_snippets, device=first.device)
-            if tuple(face_mask.shape) != (batch, num_snippets):
-                raise ValueError(
-                    f"face_mask has shape {tuple(face_mask.shape)}; expected ({batch}, {num_snippets})"
-                )
-            face_query = self.face_query(features["face"], face_mask, padding_mask)
-
+        face_query = self._face_query(features, face_mask, padding_mask)
         guided = self.fci(projected, face_query, padding_mask) if self.fci is not None else projected
         mixed = torch.cat([guided[name] for name in self.guided_streams], dim=-1)  # F_mix (B, T, n*d)
 
         cas_logits = self.classifier(self.classifier_dropout(mixed).transpose(1, 2)).transpose(1, 2)
-        real = padding_mask.unsqueeze(-1)
-        cas = torch.sigmoid(cas_logits.float()) * real
-
-        num_classes = config.num_classes
-        if self.gsp is not None:
-            gsp_inputs = [projected[name] for name in ("audio", "visual") if name in projected]
-            if face_query is not None:
-                gsp_inputs.append(face_query)
-            w_sent = self.gsp(gsp_inputs, padding_mask) * padding_mask
-            gate = w_sent.unsqueeze(-1)
-            global_cas = torch.cat(
-                [gate * cas[..., :num_classes], (1.0 - gate) * cas[..., num_classes:]], dim=-1
-            ) * real
-        else:
-            w_sent = padding_mask.to(torch.float32)
-            global_cas = cas
+        cas = torch.sigmoid(cas_logits.float()) * padding_mask.unsqueeze(-1)
+        w_sent, global_cas = self._global_cas(cas, projected, face_query, padding_mask)
 
         embedding_source = mixed
         if self.embedding_head is not None:
             embedding_source = self.embedding_head(mixed.transpose(1, 2)).transpose(1, 2)
         embeddings = zero_padding(F.normalize(embedding_source.float(), dim=-1, eps=1e-6), padding_mask)
-
-        video_scores = masked_topk_mean(cas, padding_mask, config.video_topk_divisor)
         return FSENetOutput(
             cas=cas,
             global_cas=global_cas,
             w_sent=w_sent,
             embeddings=embeddings,
-            video_scores=video_scores,
+            video_scores=masked_topk_mean(cas, padding_mask, self.config.video_topk_divisor),
             padding_mask=padding_mask,
         )

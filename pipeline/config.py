@@ -28,7 +28,7 @@ from extractors.grid import GridConfig
 from extractors.registry import STREAM_NAMES
 from extractors.visual import VisualConfig
 from model.config import FSENetConfig
-from pipeline.data.samples import DataConfig
+from pipeline.data.config import DataConfig
 from pipeline.infer.postprocess import PostprocessConfig
 from pipeline.synthetic.release import SynthConfig
 
@@ -270,7 +270,12 @@ def config_to_dict(config: Config) -> dict:
     return _plain(dataclasses.asdict(config))
 
 
+def config_to_yaml(config: Config) -> str:
+    """The config as YAML, loadable with --config."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
 def save_config(config: Config, path: Path, command: str) -> None:
     """Write the resolved config as YAML (atomically), loadable with --config."""
     header = f"# resolved config of `{command}`, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-    atomic_write_text(Path(path), header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    atomic_write_text(Path(path), header + config_to_yaml(config))

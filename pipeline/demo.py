@@ -23,13 +23,12 @@ from pathlib import Path
 
 from pipeline.config import Config, with_overrides
 from pipeline.console import to_stderr
-from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from pipeline.devices import resolve_device
 from pipeline.evaluate.stage import evaluate_run
+from pipeline.extract.stage import format_extract_summary, run_extract
 from pipeline.infer.metrics import format_report
-from pipeline.extract.stage import run_extract
 from pipeline.localize.stage import format_localize_summary, run_localize
-from pipeline.extract.summary import print_extract_summary
+from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from pipeline.train.stage import run_train
 
 DEMO_VIDEOS = 10  # videos generated
@@ -75,7 +74,7 @@ def run_demo(
 
     print(f"[2/5] extracting {', '.join(streams)} features into {out / 'cache'}", flush=True)
     extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True, show_progress=show_progress)
-    print_extract_summary(extracted)
+    print(format_extract_summary(extracted))
     if extracted.failures:
         return 1
 

@@ -1,6 +1,13 @@
-"""Turn the user's --device choice into a torch device string."""
+"""Where and how the models run: the user's --device choice, the autocast dtype, CPU threads.
+
+Shared ground of every stage that runs a model (extract, train, evaluate, localize).
+"""
 
 from __future__ import annotations
+
+from extractors.hardware import available_cores, native_bf16
+
+AMP_CHOICES = ("auto", "bfloat16", "float16", "none")
 
 
 class DeviceError(Exception):
@@ -22,3 +29,30 @@ def resolve_device(choice: str) -> str:
     if index >= torch.cuda.device_count():
         raise DeviceError(f"--device {choice}: only {torch.cuda.device_count()} GPU(s) here")
     return choice
+
+
+def autocast_dtype(amp_dtype: str, device: str):
+    """The torch autocast dtype for the setting `amp_dtype` (train.amp_dtype) on `device`;
+    None: full precision.
+
+    auto: bf16 where the hardware runs it natively (CUDA with bf16; CPUs with AVX512-BF16
+    or AMX), else full precision. float16 only on CUDA (DeviceError elsewhere).
+    """
+    import torch
+
+    if amp_dtype == "none":
+        return None
+    if amp_dtype == "auto":
+        return torch.bfloat16 if native_bf16(device) else None
+    if amp_dtype == "float16":
+        if torch.device(device).type != "cuda":
+            raise DeviceError("train.amp_dtype=float16 needs a CUDA device; use bfloat16, auto or none on CPU")
+        return torch.float16
+    return torch.bfloat16
+
+
+def set_cpu_threads(requested: int, processes_here: int = 1) -> None:
+    """`requested` torch threads; 0: this process's share of the cores it may use."""
+    import torch
+
+    torch.set_num_threads(requested or max(1, available_cores() // processes_here))

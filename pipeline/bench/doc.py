@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from cache.atomic import atomic_write_text
+from extractors.hardware import available_cores
 
 DOC_HEADER = """# Benchmarks
 
@@ -27,9 +28,7 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     memory = ""
     try:
         kib = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])

@@ -22,9 +22,9 @@ from extractors.decode import iter_video_frames, probe_video
 from extractors.face import FaceExtractor
 from extractors.grid import SnippetGrid
 from pipeline.bench.doc import markdown_table, update_device_section
+from pipeline.bench.extractors import extractor_preferring_checkpoint
 from pipeline.config import Config
 from pipeline.devices import resolve_device
-from pipeline.extract.stage import extractor_preferring_checkpoint
 from pipeline.synthetic.videos import astronaut_video
 
 BENCH_COMMAND = "python cli.py bench face"

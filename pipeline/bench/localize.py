@@ -32,21 +32,25 @@ import numpy as np
 import torch
 
 from cache.fingerprint import source_record
+from cache.identity import ExtractorIdentity
 from cache.store import FeatureCache
 from extractors.decode import probe_video
 from extractors.grid import SnippetGrid
 from model import FSENet
 from pipeline.bench.doc import markdown_table, section_stamp, update_section
 from pipeline.config import Config, config_to_dict, with_overrides
-from pipeline.data.samples import samples_from_cache
-from pipeline.extract.stage import make_extractors
+from pipeline.data.cached import samples_from_cache
+from pipeline.data.feature_spec import FeatureSpec
+from pipeline.devices import autocast_dtype
+from pipeline.extract.video import make_extractors
+from pipeline.infer.checkpoint import load_trained_model, save_checkpoint
+from pipeline.infer.predict import predict_cas, segments_from_cas
 from pipeline.localize.html_report import report_html
-from pipeline.infer.checkpoint import load_trained_model, predict_cas, save_checkpoint, segments_from_cas
-from pipeline.localize.stage import LocalizedVideo, run_localize, write_video_outputs
-from pipeline.localize.outputs import shown_segments
-from pipeline.synthetic.videos import write_test_pattern_video
+from pipeline.localize.outputs import write_video_outputs
+from pipeline.localize.stage import run_localize
 from pipeline.localize.timeline_plot import timeline_png
-from pipeline.train.stage import autocast_dtype
+from pipeline.localize.video import LocalizedVideo, shown_segments
+from pipeline.synthetic.videos import write_test_pattern_video
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASS_NAMES = ("negative", "positive")
@@ -66,9 +70,10 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     # As the cache stores them (JSON: lists, not tuples), as a trained checkpoint records them.
     identities = json.loads(json.dumps({stream: extractor.identity() for stream, extractor in extractors.items()}))
     widths = {stream: extractor.output_dim for stream, extractor in extractors.items()}
+    typed = {stream: ExtractorIdentity(identity) for stream, identity in identities.items()}
     weights_note = ", ".join(
-        f"{stream}: {'random' if (identity.get('weights') or {}).get('random') else 'checkpoint'}"
-        for stream, identity in identities.items() if identity.get("weights") is not None
+        f"{stream}: {'random' if identity.is_random else 'checkpoint'}"
+        for stream, identity in typed.items() if identity.weights is not None
     )
     del extractors
     probe = probe_video(video)
@@ -96,11 +101,7 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     save_checkpoint(checkpoint, {
         "model_state": model.state_dict(),
         "stream_dims": {stream: widths[stream] for stream in config.model.streams},
-        "feature_spec": {
-            "source": "cache", "path": str(cache_dir), "streams": widths, "snippet_seconds": grid.snippet_seconds,
-            "grid": grid_record, "extractors": identities,
-            "random_weights": any((i.get("weights") or {}).get("random") for i in identities.values()),
-        },
+        "feature_spec": FeatureSpec("cache", str(cache_dir), widths, grid.snippet_seconds, grid_record, typed).to_dict(),
         "class_names": list(CLASS_NAMES),
         "config": config_to_dict(config),
         "epoch": 0,
@@ -124,30 +125,85 @@ def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: i
         with timed("read the cached features"):
             samples, _ = samples_from_cache(cache_dir, [VIDEO_ID], trained.streams, len(CLASS_NAMES))
         with timed("model forward"):
-            cas = predict_cas(trained.model, samples, [VIDEO_ID], "cpu", 1, autocast_dtype(trained.config.train, "cpu"))
+            cas = predict_cas(trained.model, samples, [VIDEO_ID], "cpu", 1, autocast_dtype(trained.config.train.amp_dtype, "cpu"))
         with timed("post-processing"):
-            results = segments_from_cas(cas, samples, trained.config, trained.class_names)
+            results = segments_from_cas(cas, samples, trained.config.postprocess, trained.class_names)
         sample = samples[VIDEO_ID]
         localized = LocalizedVideo(
             VIDEO_ID, video, sample.duration_seconds, sample.snippet_seconds, cas[VIDEO_ID], sample.face_mask,
             results[VIDEO_ID], shown_segments(results[VIDEO_ID], sample.snippet_seconds), out / VIDEO_ID,
         )
         with timed("timeline PNG (render only)"):
-            timeline_png(
-                scores=localized.scores, snippet_seconds=localized.snippet_seconds,
-                duration_seconds=localized.duration_seconds, class_names=CLASS_NAMES, segments=localized.shown,
-                face_presence=localized.face_presence, title=VIDEO_ID, random_weights=True,
-            )
+            timeline_png(localized, CLASS_NAMES, random_weights=True)
         with timed("HTML report (render only)"):
-            report_html(
-                video_id=VIDEO_ID, video_path=video, report_dir=out / VIDEO_ID,
-                duration_seconds=localized.duration_seconds, snippet_seconds=localized.snippet_seconds,
-                scores=localized.scores, class_names=CLASS_NAMES, all_segments=localized.segments,
-                shown=localized.shown, face_presence=localized.face_presence, seconds_by_label={}, header={}, files={},
-            )
+            report_html(localized, CLASS_NAMES, header={"random_weights": True}, files={})
         with timed("every per-video file rendered and written"):
-            write_video_outputs(localized, CLASS_NAMES, {}, True)
+            write_video_outputs(localized, CLASS_NAMES, {"random_weights": True})
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _localize_repeatedly(video: Path, checkpoint: Path, out: Path, config: Config, cache_dir: Path,
+                         repeats: int) -> tuple[list[float], object]:
+    """Seconds of `repeats` in-process `run_localize` calls, and the last summary."""
+    seconds, summary = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        summary = run_localize(video, checkpoint, out, config, cache_dir=cache_dir, device="cpu",
+                               allow_random_weights=True, show_progress=False, log=lambda message: None)
+        seconds.append(time.perf_counter() - started)
+    return seconds, summary
+
+
+def _end_to_end(video: Path, checkpoint: Path, cache_dir: Path, out: Path, runs: int) -> tuple[list[float], float]:
+    """Seconds of `runs` runs of the command in new processes, and of Python start + imports alone."""
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "localize", str(video), "--model", str(checkpoint), "--out",
+             str(out), "--cache", str(cache_dir), "--device", "cpu", "--no-progress", "--random-weights"],
+            capture_output=True, text=True, cwd=ROOT,
+        )
+        seconds.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise RuntimeError(f"bench localize: the command failed: {result.stderr.strip().splitlines()[-1:]}")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, matplotlib, pipeline.localize.stage"], cwd=ROOT, check=True)
+    return seconds, time.perf_counter() - started
+
+
+def _doc_body(command: str, config: Config, figures: dict, localized, repeats: int, threads: int, weights_note: str,
+              loads: tuple[float, float]) -> str:
+    rows = [
+        ["`run_localize`, first call in the process (cold)", f"{figures['in_process_cold']:.2f} s"],
+        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads", f"**{figures['in_process_warm']:.2f} s**"],
+        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})", f"{figures['in_process_warm_one_thread']:.2f} s"],
+        [f"`python cli.py localize ...`, a new process, median of {figures['end_to_end_runs']}", f"{figures['end_to_end']:.2f} s"],
+        ["  of which: Python start + importing torch, matplotlib, the pipeline", f"{figures['python_start_and_imports']:.2f} s"],
+    ]
+    part_rows = [[name, f"{seconds * 1000:.0f} ms"] for name, seconds in figures["parts"].items()]
+    return "\n".join([
+        section_stamp(command),
+        markdown_table(["what", "wall time"], rows),
+        "",
+        f"Input: a {localized.duration_seconds / 60:.1f}-minute video ({figures['snippets']} snippets of "
+        f"{localized.snippet_seconds:.2f} s) whose audio, visual and face features are already in the cache; the "
+        f"default FSENet (d_model {config.model.d_model}, all three streams, random weights in the real checkpoint "
+        f"format) on CPU with {threads} torch threads. The post-processing kept "
+        f"{figures['segments']} segments ({figures['shown']} shown). Extractor identities: {weights_note}; nothing "
+        "is extracted (with extraction, the extraction figures above apply).",
+        "The warm call covers everything `localize` does for the video: loading the checkpoint, checking the "
+        "cache, reading the features, the forward pass, post-processing and writing segments.json/.csv, the "
+        "SRT and WebVTT files, timeline.csv, timeline.png, report.html, results.json and summary.csv.",
+        "",
+        "Parts (median of the warm runs, timed one by one):",
+        "",
+        markdown_table(["part", "time"], part_rows),
+        "",
+        f"Load average (1 min) on the machine: {loads[0]:.1f} before, {loads[1]:.1f} after (other work running "
+        "at the same time slows every figure). On a busy 2-core machine the forward pass is much slower with 2 torch "
+        "threads than with 1 (OpenMP threads wait for each other on shared cores); the 1-thread row shows it.",
+    ])
 
 
 def run_localize_bench(
@@ -167,87 +223,28 @@ def run_localize_bench(
     """
     folder = Path(workdir) / "localize"
     video, cache_dir, checkpoint, weights_note = prepare_cached_video(config, folder, duration_seconds)
-    out = folder / "out"
     load_before = _load_average()
-
-    in_process = []
-    summary = None
-    for _ in range(repeats + 1):
-        started = time.perf_counter()
-        summary = run_localize(video, checkpoint, out, config, cache_dir=cache_dir, device="cpu",
-                               allow_random_weights=True, show_progress=False, log=lambda message: None)
-        in_process.append(time.perf_counter() - started)
+    in_process, summary = _localize_repeatedly(video, checkpoint, folder / "out", config, cache_dir, repeats + 1)
     if summary is None or not summary.videos or summary.extracted:
         raise RuntimeError("bench localize: the video was not localized from the cache as expected")
     threads = torch.get_num_threads()
-    one_thread = []
     torch.set_num_threads(1)  # on a busy machine, 2 OpenMP threads on 2 shared cores wait for each other
     try:
-        for _ in range(repeats):
-            started = time.perf_counter()
-            run_localize(video, checkpoint, out, config, cache_dir=cache_dir, device="cpu", allow_random_weights=True,
-                         show_progress=False, log=lambda message: None)
-            one_thread.append(time.perf_counter() - started)
+        one_thread, _ = _localize_repeatedly(video, checkpoint, folder / "out", config, cache_dir, repeats)
     finally:
         torch.set_num_threads(threads)
     localized = summary.videos[0]
     parts = _parts(checkpoint, cache_dir, video, folder / "parts", repeats)
-
-    end_to_end = []
-    for _ in range(max(3, repeats // 2)):
-        started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "cli.py"), "localize", str(video), "--model", str(checkpoint), "--out",
-             str(folder / "out_cli"), "--cache", str(cache_dir), "--device", "cpu", "--no-progress",
-             "--random-weights"],
-            capture_output=True, text=True, cwd=ROOT,
-        )
-        end_to_end.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            raise RuntimeError(f"bench localize: the command failed: {result.stderr.strip().splitlines()[-1:]}")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch, matplotlib, pipeline.localize.stage"], cwd=ROOT, check=True)
-    imports = time.perf_counter() - started
-    load_after = _load_average()
-
-    warm = statistics.median(in_process[1:])
+    end_to_end, imports = _end_to_end(video, checkpoint, cache_dir, folder / "out_cli", max(3, repeats // 2))
     figures = {
         "video_seconds": localized.duration_seconds, "snippets": int(localized.scores.shape[0]),
         "segments": len(localized.segments), "shown": len(localized.shown),
-        "in_process_cold": in_process[0], "in_process_warm": warm, "in_process_warm_one_thread": statistics.median(one_thread),
-        "end_to_end": statistics.median(end_to_end),
+        "in_process_cold": in_process[0], "in_process_warm": statistics.median(in_process[1:]),
+        "in_process_warm_one_thread": statistics.median(one_thread),
+        "end_to_end": statistics.median(end_to_end), "end_to_end_runs": len(end_to_end),
         "python_start_and_imports": imports, "parts": parts,
     }
-    rows = [
-        ["`run_localize`, first call in the process (cold)", f"{in_process[0]:.2f} s"],
-        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads", f"**{warm:.2f} s**"],
-        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})", f"{statistics.median(one_thread):.2f} s"],
-        [f"`python cli.py localize ...`, a new process, median of {len(end_to_end)}", f"{figures['end_to_end']:.2f} s"],
-        ["  of which: Python start + importing torch, matplotlib, the pipeline", f"{imports:.2f} s"],
-    ]
-    part_rows = [[name, f"{seconds * 1000:.0f} ms"] for name, seconds in parts.items()]
-    body = "\n".join([
-        section_stamp(command),
-        markdown_table(["what", "wall time"], rows),
-        "",
-        f"Input: a {localized.duration_seconds / 60:.1f}-minute video ({figures['snippets']} snippets of "
-        f"{localized.snippet_seconds:.2f} s) whose audio, visual and face features are already in the cache; the "
-        f"default FSENet (d_model {config.model.d_model}, all three streams, random weights in the real checkpoint "
-        f"format) on CPU with {torch.get_num_threads()} torch threads. The post-processing kept "
-        f"{figures['segments']} segments ({figures['shown']} shown). Extractor identities: {weights_note}; nothing "
-        "is extracted (with extraction, the extraction figures above apply).",
-        "The warm call covers everything `localize` does for the video: loading the checkpoint, checking the "
-        "cache, reading the features, the forward pass, post-processing and writing segments.json/.csv, the "
-        "SRT and WebVTT files, timeline.csv, timeline.png, report.html, results.json and summary.csv.",
-        "",
-        "Parts (median of the warm runs, timed one by one):",
-        "",
-        markdown_table(["part", "time"], part_rows),
-        "",
-        f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after (other work running "
-        "at the same time slows every figure). On a busy 2-core machine the forward pass is much slower with 2 torch "
-        "threads than with 1 (OpenMP threads wait for each other on shared cores); the 1-thread row shows it.",
-    ])
+    body = _doc_body(command, config, figures, localized, repeats, threads, weights_note, (load_before, _load_average()))
     minutes = f"{localized.duration_seconds / 60:g}"
     update_section(doc, "localize", f"Localize a cached {minutes}-minute video (`bench localize`)", body)
     return figures

@@ -35,12 +35,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from cache.atomic import atomic_write_json
+from cache.identity import ExtractorIdentity
 from cache.store import FeatureCache
 from extractors.grid import SnippetGrid
 from pipeline.bench.doc import git_revision, machine_description
 from pipeline.config import Config, with_overrides
 from pipeline.extract.discovery import discover_videos
-from pipeline.extract.stage import extract_video, make_extractors, prepare_cache, run_extract
+from pipeline.extract.stage import run_extract
+from pipeline.extract.video import extract_video, make_extractors, prepare_cache
 from pipeline.synthetic.videos import write_test_pattern_video
 
 BENCH_COMMAND = "python cli.py bench scaling"
@@ -136,9 +138,9 @@ def in_process_seconds_per_video(videos: Path, cache: Path, config: Config) -> t
             outcome = extract_video(video, feature_cache, {stream: extractors[stream]}, settings, False, False)
             seconds[stream] += time.perf_counter() - started
             assert outcome.status == "extracted", outcome.reason
-    weights = extractors["visual"].weights_identity()
+    visual = ExtractorIdentity(extractors["visual"].identity())
     return {stream: total / len(found) for stream, total in seconds.items()}, (
-        "random" if weights.get("random") else weights.get("sha256", "")
+        "random" if visual.is_random else str(visual.weights.get("sha256", ""))
     )
 
 

@@ -27,9 +27,9 @@ from extractors.decode import iter_video_frames, probe_video
 from extractors.grid import SnippetGrid
 from extractors.visual import VisualConfig, VisualExtractor, frame_count
 from pipeline.bench.doc import markdown_table, update_device_section
+from pipeline.bench.extractors import extractor_preferring_checkpoint
 from pipeline.config import Config
 from pipeline.devices import resolve_device
-from pipeline.extract.stage import extractor_preferring_checkpoint
 from pipeline.synthetic.videos import astronaut_video
 
 BENCH_COMMAND = "python cli.py bench visual"
@@ -115,73 +115,35 @@ def _times(duration: float, seconds: float) -> str:
     return f"{duration / seconds:.2f}x" if seconds > 0 else "-"
 
 
-def run_visual_bench(
-    config: Config,
-    workdir: Path,
-    doc: Path,
-    durations: Sequence[float] = (30.0,),
-    device: str | None = None,
-    precisions: Sequence[str] = ("auto", "fp32"),
-) -> list[dict]:
-    """Measure every precision x resolution x duration (seconds of video), print a line
-    each, and update the "visual-<device>" section of `doc`. `device`: a torch device; None:
-    config.extract.device. `precisions`: visual.precision values to compare ("auto" is
-    the default setting; the others are measured on the shortest 720p video only)."""
+def _measure_one(video: Path, config: Config, settings: VisualConfig, extractor: VisualExtractor,
+                 resolution: str, precision: str) -> tuple[dict, list[str]]:
+    """One video's figures and its table row (and a printed line)."""
+    decode_seconds = measure_decode(video, config, settings)
+    network_rate = config.grid.snippet_seconds / measure_network(extractor)  # video seconds per second
+    measured = measure_visual_stream(video, config, extractor)
+    d = measured["duration"]
+    measured.update(resolution=resolution, precision=extractor.precision, requested=precision, decode=decode_seconds,
+                    network_rate=network_rate)
+    ratio = decode_seconds / measured["total"]
+    row = [
+        resolution, f"{d:.0f} s ({measured['snippets']} clips)", f"{precision} -> {extractor.precision}",
+        _times(d, decode_seconds), f"{network_rate:.2f}x", f"**{_times(d, measured['total'])}**", f"{ratio:.2f}",
+        f"{measured['cpu']:.1f} s", f"{measured['rss_growth']:.0f} MiB",
+    ]
+    print(
+        f"visual {resolution} {d:.0f} s {extractor.precision}: {_times(d, measured['total'])} real time; "
+        f"decode alone {_times(d, decode_seconds)}, network alone {network_rate:.2f}x, stream / decode = {ratio:.2f}"
+    )
+    return measured, row
+
+
+def _notes(config: Config, device: str, weights: str, loads: tuple[float, float]) -> str:
     import torch
 
-    workdir = Path(workdir)
-    device = device or resolve_device(config.extract.device)
-    load_before = os.getloadavg()[0]
-    rows, results = [], []
-    weights = "?"
-    for precision in precisions:
-        settings = replace(config.visual, precision=precision)
-        extractor, weights = extractor_preferring_checkpoint("visual", settings, config, device)
-        for resolution in RESOLUTIONS:
-            for duration in durations:
-                if precision != precisions[0] and (resolution != "720p" or duration != min(durations)):
-                    continue
-                size, photo_side = RESOLUTIONS[resolution]
-                video = astronaut_video(
-                    workdir / f"visual_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
-                    config.decode.ffmpeg_binary,
-                )
-                decode_seconds = measure_decode(video, config, settings)
-                network_rate = config.grid.snippet_seconds / measure_network(extractor)  # video seconds per second
-                measured = measure_visual_stream(video, config, extractor)
-                d = measured["duration"]
-                measured.update(
-                    resolution=resolution, precision=extractor.precision, requested=precision,
-                    decode=decode_seconds, network_rate=network_rate,
-                )
-                results.append(measured)
-                ratio = decode_seconds / measured["total"]
-                rows.append([
-                    resolution,
-                    f"{d:.0f} s ({measured['snippets']} clips)",
-                    f"{precision} -> {extractor.precision}",
-                    _times(d, decode_seconds),
-                    f"{network_rate:.2f}x",
-                    f"**{_times(d, measured['total'])}**",
-                    f"{ratio:.2f}",
-                    f"{measured['cpu']:.1f} s",
-                    f"{measured['rss_growth']:.0f} MiB",
-                ])
-                print(
-                    f"visual {resolution} {d:.0f} s {extractor.precision}: {_times(d, measured['total'])} real time; "
-                    f"decode alone {_times(d, decode_seconds)}, network alone {network_rate:.2f}x, "
-                    f"stream / decode = {ratio:.2f}"
-                )
-        del extractor
-    load_after = os.getloadavg()[0]
     visual = config.visual
-    table = markdown_table(
-        ["input", "length", "precision", "decode alone", "network alone", "visual stream", "stream / decode", "its CPU time", "peak RSS growth"],
-        rows,
-    )
     gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else ""
     batch = visual.batch_clips or ("32" if device.startswith("cuda") else "8")
-    notes = (
+    return (
         "\nThroughput in x real time (video seconds per wall-clock second; higher is faster); "
         "*stream / decode* is the visual stream's throughput over decode-only throughput on the same video "
         "(1.0: as fast as decoding alone allows).\n"
@@ -199,8 +161,48 @@ def run_visual_bench(
         "*visual stream*: decoder thread and network together, as `extract` runs them. *its CPU time*: CPU "
         "seconds of this process (ffmpeg not included). *peak RSS growth*: this process's resident memory "
         "during the stream over its level before (sampled every 50 ms).\n"
-        f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
+        f"Load average (1 min) on the machine: {loads[0]:.1f} before, {loads[1]:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
+
+
+def run_visual_bench(
+    config: Config,
+    workdir: Path,
+    doc: Path,
+    durations: Sequence[float] = (30.0,),
+    device: str | None = None,
+    precisions: Sequence[str] = ("auto", "fp32"),
+) -> list[dict]:
+    """Measure every precision x resolution x duration (seconds of video), print a line
+    each, and update the "visual-<device>" section of `doc`. `device`: a torch device; None:
+    config.extract.device. `precisions`: visual.precision values to compare ("auto" is
+    the default setting; the others are measured on the shortest 720p video only)."""
+    workdir = Path(workdir)
+    device = device or resolve_device(config.extract.device)
+    load_before = os.getloadavg()[0]
+    rows, results = [], []
+    weights = "?"
+    for precision in precisions:
+        settings = replace(config.visual, precision=precision)
+        extractor, weights = extractor_preferring_checkpoint("visual", settings, config, device)
+        for resolution, (size, photo_side) in RESOLUTIONS.items():
+            for duration in durations:
+                if precision != precisions[0] and (resolution != "720p" or duration != min(durations)):
+                    continue
+                video = astronaut_video(
+                    workdir / f"visual_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
+                    config.decode.ffmpeg_binary,
+                )
+                measured, row = _measure_one(video, config, settings, extractor, resolution, precision)
+                results.append(measured)
+                rows.append(row)
+        del extractor
+    table = markdown_table(
+        ["input", "length", "precision", "decode alone", "network alone", "visual stream", "stream / decode",
+         "its CPU time", "peak RSS growth"],
+        rows,
+    )
+    notes = _notes(config, device, weights, (load_before, os.getloadavg()[0]))
     update_device_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", BENCH_COMMAND, device, table + "\n" + notes)
     return results

@@ -5,7 +5,7 @@ Formats (times in seconds; a header row is required in every CSV):
 - points CSV ``video_id,time_s,label``: one point-level label per row;
 - segments CSV ``video_id,start_s,end_s,label`` or an ActivityNet-style JSON
   ``{"database": {video: {"subset": ..., "annotations": [{"label", "segment": [s, e]}]}}}``
-  (TSL-300's gt.json / videosenti_gt.json; parsed by :func:`pipeline.infer.metrics.load_ground_truth`);
+  (TSL-300's gt.json / videosenti_gt.json; parsed by :func:`pipeline.data.activitynet.load_ground_truth`);
 - video labels CSV ``video_id,label``: one row per class present in the video;
 - TSL-300's released ``point_gaussian/point_labels.csv``
   (``class,class_index,start_frame,stop_frame,video_id,point``; ``point`` is a frame index
@@ -24,11 +24,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.infer.metrics import load_ground_truth
+from pipeline.data.activitynet import load_ground_truth
 
 POINT_COLUMNS: tuple[str, ...] = ("video_id", "time_s", "label")
 SEGMENT_COLUMNS: tuple[str, ...] = ("video_id", "start_s", "end_s", "label")
@@ -310,7 +310,45 @@ def csv_header(path: Path) -> list[str]:
     return []
 
 
+def _read_csv_annotations(
+    path: Path | str,
+    columns: tuple[str, ...],
+    kind: str,
+    vocabulary: ClassVocabulary,
+    durations: Mapping[str, float] | None,
+    strict: bool,
+    read_row: Callable[[dict[str, str], str, _Checker, AnnotationSet], None],
+) -> AnnotationSet:
+    """The loop every CSV reader shares: rows under a header with `columns`, each handed to
+    `read_row(row, where, checker, result)` ("FILE:LINE" in `where`), problems collected."""
+    path = Path(path)
+    rows, row_problems = _read_csv_rows(path, columns)
+    checker = _Checker(path, vocabulary, durations)
+    checker.problems += row_problems
+    result = AnnotationSet(files={kind: [str(path)]})
+    for line_number, row in rows:
+        read_row(row, f"{path}:{line_number}", checker, result)
+    result.problems = checker.problems
+    raise_if_strict(result.problems, strict, str(path))
+    return result
+
+
 # -- readers ----------------------------------------------------------------------------
+def _point_row(row: dict[str, str], where: str, checker: _Checker, result: AnnotationSet) -> None:
+    video_id = row["video_id"]
+    seconds = _finite_float(row["time_s"])
+    if seconds is None:
+        checker.problem(where, f"time_s {row['time_s']!r} is not a number; dropped")
+        return
+    if not checker.video_known(video_id, where):
+        return
+    result.videos.add(video_id)
+    class_index = checker.class_of(row["label"], where)
+    if class_index is None or not checker.point_inside(video_id, seconds, where):
+        return
+    result.points.append(PointAnnotation(video_id, seconds, row["label"], class_index, where))
+
+
 def read_points_csv(
     path: Path | str,
     vocabulary: ClassVocabulary,
@@ -322,28 +360,23 @@ def read_points_csv(
     durations: video -> duration in seconds of the videos that have features; None skips
     the unknown-video and time-range checks (times must still be >= 0).
     """
-    path = Path(path)
-    rows, row_problems = _read_csv_rows(path, POINT_COLUMNS)
-    checker = _Checker(path, vocabulary, durations)
-    checker.problems += row_problems
-    result = AnnotationSet(files={"points": [str(path)]})
-    for line_number, row in rows:
-        where = f"{path}:{line_number}"
-        video_id = row["video_id"]
-        seconds = _finite_float(row["time_s"])
-        if seconds is None:
-            checker.problem(where, f"time_s {row['time_s']!r} is not a number; dropped")
-            continue
-        if not checker.video_known(video_id, where):
-            continue
-        result.videos.add(video_id)
-        class_index = checker.class_of(row["label"], where)
-        if class_index is None or not checker.point_inside(video_id, seconds, where):
-            continue
-        result.points.append(PointAnnotation(video_id, seconds, row["label"], class_index, where))
-    result.problems = checker.problems
-    raise_if_strict(result.problems, strict, str(path))
-    return result
+    return _read_csv_annotations(path, POINT_COLUMNS, "points", vocabulary, durations, strict, _point_row)
+
+
+def _segment_row(row: dict[str, str], where: str, checker: _Checker, result: AnnotationSet) -> None:
+    video_id = row["video_id"]
+    start, end = _finite_float(row["start_s"]), _finite_float(row["end_s"])
+    if start is None or end is None:
+        checker.problem(where, f"start_s {row['start_s']!r} / end_s {row['end_s']!r} must be numbers; dropped")
+        return
+    if not checker.video_known(video_id, where):
+        return
+    result.videos.add(video_id)
+    class_index = checker.class_of(row["label"], where)
+    bounds = checker.clip_segment(video_id, start, end, where) if class_index is not None else None
+    if class_index is None or bounds is None:
+        return
+    result.segments.append(SegmentAnnotation(video_id, bounds[0], bounds[1], row["label"], class_index, where))
 
 
 def read_segments_csv(
@@ -353,29 +386,7 @@ def read_segments_csv(
     strict: bool = False,
 ) -> AnnotationSet:
     """Segments from a CSV with header ``video_id,start_s,end_s,label`` (seconds)."""
-    path = Path(path)
-    rows, row_problems = _read_csv_rows(path, SEGMENT_COLUMNS)
-    checker = _Checker(path, vocabulary, durations)
-    checker.problems += row_problems
-    result = AnnotationSet(files={"segments": [str(path)]})
-    for line_number, row in rows:
-        where = f"{path}:{line_number}"
-        video_id = row["video_id"]
-        start, end = _finite_float(row["start_s"]), _finite_float(row["end_s"])
-        if start is None or end is None:
-            checker.problem(where, f"start_s {row['start_s']!r} / end_s {row['end_s']!r} must be numbers; dropped")
-            continue
-        if not checker.video_known(video_id, where):
-            continue
-        result.videos.add(video_id)
-        class_index = checker.class_of(row["label"], where)
-        bounds = checker.clip_segment(video_id, start, end, where) if class_index is not None else None
-        if class_index is None or bounds is None:
-            continue
-        result.segments.append(SegmentAnnotation(video_id, bounds[0], bounds[1], row["label"], class_index, where))
-    result.problems = checker.problems
-    raise_if_strict(result.problems, strict, str(path))
-    return result
+    return _read_csv_annotations(path, SEGMENT_COLUMNS, "segments", vocabulary, durations, strict, _segment_row)
 
 
 def read_subsets(path: Path | str) -> dict[str, str | None]:
@@ -398,7 +409,7 @@ def read_segments_json(
 ) -> AnnotationSet:
     """Segments and subsets from an ActivityNet-style JSON ground truth.
 
-    Parsed by :func:`pipeline.infer.metrics.load_ground_truth`; a structurally broken file
+    Parsed by :func:`pipeline.data.activitynet.load_ground_truth`; a structurally broken file
     (not JSON, no "database", a segment that is not two numbers) is an AnnotationError.
     The "subset" of each video ("training"/"validation"/"testing" or "train"/"test")
     fills ``subsets``; an unrecognised subset is a problem and the video gets none.
@@ -441,6 +452,16 @@ def read_segments_json(
     return result
 
 
+def _video_label_row(row: dict[str, str], where: str, checker: _Checker, result: AnnotationSet) -> None:
+    video_id = row["video_id"]
+    if not checker.video_known(video_id, where):
+        return
+    result.videos.add(video_id)
+    class_index = checker.class_of(row["label"], where)
+    if class_index is not None:
+        result.video_labels.append(VideoLabelAnnotation(video_id, row["label"], class_index, where))
+
+
 def read_video_labels_csv(
     path: Path | str,
     vocabulary: ClassVocabulary,
@@ -448,24 +469,43 @@ def read_video_labels_csv(
     strict: bool = False,
 ) -> AnnotationSet:
     """Video-level labels from a CSV with header ``video_id,label`` (one row per class present)."""
-    path = Path(path)
-    rows, row_problems = _read_csv_rows(path, VIDEO_LABEL_COLUMNS)
-    checker = _Checker(path, vocabulary, durations)
-    checker.problems += row_problems
-    result = AnnotationSet(files={"video_labels": [str(path)]})
-    for line_number, row in rows:
-        where = f"{path}:{line_number}"
+    return _read_csv_annotations(path, VIDEO_LABEL_COLUMNS, "video_labels", vocabulary, durations, strict, _video_label_row)
+
+
+def _release_point_row(frame_rates: Mapping[str, float], vocabulary: ClassVocabulary):
+    """The row reader of TSL-300's point_labels.csv (needs each video's frame rate)."""
+
+    def read_row(row: dict[str, str], where: str, checker: _Checker, result: AnnotationSet) -> None:
         video_id = row["video_id"]
+        try:
+            frame = int(row["point"])
+            int(row["start_frame"]), int(row["stop_frame"])
+        except ValueError:
+            checker.problem(where, "point/start_frame/stop_frame must be integer frame indices; dropped")
+            return
         if not checker.video_known(video_id, where):
-            continue
+            return
+        fps = frame_rates.get(video_id)
+        if fps is None or not fps > 0:
+            checker.problem(where, f"video {video_id!r} has no frame rate in fps_dict.json; dropped")
+            return
         result.videos.add(video_id)
-        class_index = checker.class_of(row["label"], where)
+        class_index = checker.class_of(row["class"], where)
         if class_index is None:
-            continue
-        result.video_labels.append(VideoLabelAnnotation(video_id, row["label"], class_index, where))
-    result.problems = checker.problems
-    raise_if_strict(result.problems, strict, str(path))
-    return result
+            return
+        if row["class_index"] != str(class_index):
+            checker.problem(
+                where,
+                f"class {row['class']!r} has class_index {row['class_index']!r} but is class {class_index} "
+                f"({vocabulary.class_names[class_index]!r}) here; using the label",
+            )
+        if frame < 0:
+            checker.problem(where, f"negative frame index {frame}; dropped")
+            return
+        if checker.point_inside(video_id, frame / fps, where):
+            result.points.append(PointAnnotation(video_id, frame / fps, row["class"], class_index, where, frame=frame))
+
+    return read_row
 
 
 def read_release_points_csv(
@@ -483,46 +523,8 @@ def read_release_points_csv(
     label names in the vocabulary's order. start/stop_frame (a small window around the
     point, not the segment) are checked to be integers and otherwise unused.
     """
-    path = Path(path)
-    rows, row_problems = _read_csv_rows(path, RELEASE_POINT_COLUMNS)
-    checker = _Checker(path, vocabulary, durations)
-    checker.problems += row_problems
-    result = AnnotationSet(files={"points": [str(path)]})
-    for line_number, row in rows:
-        where = f"{path}:{line_number}"
-        video_id = row["video_id"]
-        try:
-            frame = int(row["point"])
-            int(row["start_frame"]), int(row["stop_frame"])
-        except ValueError:
-            checker.problem(where, "point/start_frame/stop_frame must be integer frame indices; dropped")
-            continue
-        if not checker.video_known(video_id, where):
-            continue
-        fps = frame_rates.get(video_id)
-        if fps is None or not fps > 0:
-            checker.problem(where, f"video {video_id!r} has no frame rate in fps_dict.json; dropped")
-            continue
-        result.videos.add(video_id)
-        class_index = checker.class_of(row["class"], where)
-        if class_index is None:
-            continue
-        if row["class_index"] != str(class_index):
-            checker.problem(
-                where,
-                f"class {row['class']!r} has class_index {row['class_index']!r} but is class {class_index} "
-                f"({vocabulary.class_names[class_index]!r}) here; using the label",
-            )
-        if frame < 0:
-            checker.problem(where, f"negative frame index {frame}; dropped")
-            continue
-        seconds = frame / fps
-        if not checker.point_inside(video_id, seconds, where):
-            continue
-        result.points.append(PointAnnotation(video_id, seconds, row["class"], class_index, where, frame=frame))
-    result.problems = checker.problems
-    raise_if_strict(result.problems, strict, str(path))
-    return result
+    read_row = _release_point_row(frame_rates, vocabulary)
+    return _read_csv_annotations(path, RELEASE_POINT_COLUMNS, "points", vocabulary, durations, strict, read_row)
 
 
 # -- any file or folder -----------------------------------------------------------------

@@ -1,65 +1,8 @@
-"""The Ray engine of `extract` (`--engine ray`): the same work as the local engine, spread
-over Ray workers on this machine or a cluster.
-
-What runs where:
-
-- **Driver** (this process): the local engine's checks before any work (run_extract has
-  already found the videos and refused duplicate ids; here every requested extractor is
-  built once on the CPU, so unknown streams, missing weights or a detector that cannot load
-  stop the run), then it starts or joins Ray, starts the model workers, waits until each
-  has loaded its extractors with exactly this machine's identities (weights sha256,
-  settings, versions), creates the cache and schedules the videos. It alone writes
-  cache.json, config.yaml and extract_report.json.
-- **CPU streams** (streams without weights: audio; mostly decoding) run as Ray tasks, one
-  task per video, 1 CPU each; their extractors load nothing, so each task makes its own.
-- **Model streams** (streams with weights: visual, face) run on Ray actors that load their
-  extractors once and keep them: `extract.ray_model_actors` of them (0: one per GPU, else
-  one per 2 CPUs), each reserving `extract.ray_cpus_per_model_actor` CPUs (it decodes its
-  own frames; torch gets that many threads unless visual.torch_threads says otherwise)
-  and, when the cluster has GPUs and the device is not cpu, one GPU.
-
-Both kinds run `extract_video` from pipeline/extract/stage.py on the shared cache folder, with
-its atomic writes, metadata and validity rules (a valid stream is skipped, a stale one
-recomputed), so the cache is the one the local engine writes.
-
-**One writer per cache entry at a time.** A video's CPU-stream task runs first and writes
-its streams; only when the driver has its result does it give the video's model streams
-to an idle actor, which re-reads the entry from disk (`prepare_entry`) and adds its
-streams. The driver gives an actor one video at a time and each actor runs one call at a
-time; different videos live in different entry folders. The two phases are pipelined over
-videos with `ray.wait`: while actors embed video k, tasks decode the audio of the next ones
-(at most two per CPU slot ahead).
-
-**A worker that dies** (killed, out of memory, crashed) loses only its video in flight.
-Ray reports the death (WorkerCrashedError for a task; ActorUnavailableError or
-ActorDiedError for an actor call) and the driver starts that video's phase again, at most
-`extract.ray_max_retries` times per video, then reports it failed like any other failure.
-A task goes again anywhere. An actor is restarted by Ray (it reloads its extractors); the
-driver asks it every 0.5 s whether it is back and then gives it the same video first, so
-a call it might still be running can never overlap its retry. Ray's own retries are off
-(tasks max_retries=0, actors max_task_retries=0) so that the driver counts them (`retries`
-in the report). A Python exception inside a video (a bad file) is not a death:
-`extract_video` turns it into a failed outcome with the local engine's one-line reason,
-and it is never retried.
-
-**The Ray session.** Without `extract.ray_address` a private Ray instance is started here
-(`address="local"`: never someone else's), with `extract.ray_num_cpus` CPUs (0: the
-cores this process may use), no dashboard, quiet logs, its session files in Ray's own
-default folder (`$RAY_TMPDIR/ray`, else `$TMPDIR/ray`, else `/tmp/ray`), and shut down at
-the end. With an address ("auto", "HOST:6379", "ray://HOST:10001") the driver connects
-to that cluster and only disconnects at the end; every node must see this repository,
-its Python environment, the videos and the cache folder at the same paths (a shared
-filesystem). If this process is already connected to Ray (a notebook, a test), that
-connection is used and left open. Ray turns on token authentication for an instance it
-starts (its token in ~/.ray/auth_token unless RAY_AUTH_TOKEN is set); joining a cluster
-that uses it needs RAY_AUTH_MODE=token and the token here, as for any Ray client.
-
-**Same numbers.** Arrays equal the local engine's bit for bit, although the actors run
-torch with `ray_cpus_per_model_actor` threads and the local engine with every core: on
-this project's test machine the visual network gives the same numbers for any thread
-count, and ResEmoteNet's fully connected head (whose float32 sums did vary, by ~1e-8) is
-computed in float64 on the CPU for that reason (extractors/resemotenet.py). Different CPU
-kinds or a GPU can still differ in the last bits, as the local engine does between machines.
+"""The Ray engine of `extract` (`--engine ray`): the same per-video work as the local engine
+(pipeline/extract/video.py), spread over Ray tasks (the audio stream) and actors that keep
+their models loaded (visual, face), on this machine or a cluster, one writer per cache
+entry, bounded retries after a worker dies. The design (what runs where, the retry rule,
+the Ray session, why the numbers equal the local engine's) is in docs/ray-engine.md.
 """
 
 from __future__ import annotations
@@ -79,13 +22,14 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 from tqdm import tqdm
 
-from cache.store import FeatureCache, canonical
+from cache.identity import ExtractorIdentity
+from cache.store import FeatureCache
 from extractors.base import StreamExtractor
-from extractors.visual import available_cores
+from extractors.hardware import available_cores
 from pipeline.config import Config, ConfigError, ExtractConfig
 from pipeline.console import to_stderr
 from pipeline.extract.discovery import VideoFile
-from pipeline.extract.stage import VideoOutcome, extract_video, make_extractors, prepare_cache
+from pipeline.extract.video import VideoOutcome, extract_video, make_extractors, prepare_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Set here, they reach the workers (a started instance inherits them anyway; a cluster gets them).
@@ -130,17 +74,18 @@ def actor_device(choice: str) -> str:
 
 
 def identity_difference(expected: dict[str, dict], extractors: dict[str, StreamExtractor]) -> str:
-    """'' when every extractor has the driver's identity, else which stream differs."""
+    """'' when every extractor has the driver's identity, else which stream differs and how."""
     for stream, extractor in extractors.items():
-        if canonical(extractor.identity()) != canonical(expected[stream]):
-            weights = extractor.identity().get("weights") or {}
-            wanted = expected[stream].get("weights") or {}
-            if canonical(weights) != canonical(wanted):
-                return (f"its {stream} weights differ from this machine's ({weights.get('sha256', weights)} vs "
-                        f"{wanted.get('sha256', wanted)}); give every node the same checkpoint, e.g. "
-                        f"--set {stream}.weights_path=FILE on a shared filesystem")
-            return (f"its {stream} extractor differs from this machine's (package versions?); "
-                    "install the same environment on every node")
+        wanted, here = ExtractorIdentity(expected[stream]), ExtractorIdentity(extractor.identity())
+        difference = wanted.difference(here, stream)
+        if difference is None:
+            continue
+        if difference.startswith("weights"):
+            return (f"its {stream} weights differ from this machine's ({here.weights_words()} vs "
+                    f"{wanted.weights_words()}); give every node the same checkpoint, e.g. "
+                    f"--set {stream}.weights_path=FILE on a shared filesystem")
+        return (f"its {stream} extractor differs from this machine's in {difference} (package versions?); "
+                "install the same environment on every node")
     return ""
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints and inference: a trained FSENet -> per-snippet scores -> segments.
+"""Checkpoints: what `train` writes and `evaluate` / `localize` load.
 
 A checkpoint is one file that carries everything inference needs and nothing that
 executes on load: the weights, the resolved config (model, post-processing, grid), the
@@ -9,19 +9,15 @@ identities), and the class names. It loads with torch.load(weights_only=True).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cache.atomic import atomic_write_bytes
 from model import FSENet
-from pipeline.data.batching import collate, length_sorted_batches
 from pipeline.config import Config, config_from_dict
-from pipeline.data.samples import VideoSample
-from pipeline.infer.postprocess import localize_segments
+from pipeline.data.feature_spec import FeatureSpec
 
 CHECKPOINT_FORMAT = "fsenet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -58,7 +54,7 @@ class TrainedModel:
     model: FSENet
     config: Config
     class_names: tuple[str, ...]
-    feature_spec: dict
+    feature_spec: FeatureSpec
     checkpoint: dict
 
     @property
@@ -72,36 +68,4 @@ def load_trained_model(path: Path, device: str) -> TrainedModel:
     model = FSENet(config.model, checkpoint["stream_dims"])
     model.load_state_dict(checkpoint["model_state"])
     model.to(device).eval()
-    return TrainedModel(model, config, tuple(checkpoint["class_names"]), checkpoint["feature_spec"], checkpoint)
-
-
-@torch.no_grad()
-def predict_cas(
-    model: FSENet, samples: dict[str, VideoSample], video_ids: Sequence[str], device: str, batch_size: int = 8,
-    amp_dtype: torch.dtype | None = None,
-) -> dict[str, np.ndarray]:
-    """Per-video class activation sequences: video id -> (T, C+1) float32 in [0, 1]."""
-    model.eval()
-    streams = model.config.streams
-    lengths = {video_id: samples[video_id].num_snippets for video_id in video_ids}
-    result = {}
-    for batch_ids in length_sorted_batches(video_ids, lengths, batch_size):
-        batch = collate([samples[v] for v in batch_ids], streams, model.config.num_classes, device).to(device)
-        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-            output = model(batch.features, batch.padding_mask, batch.face_mask)
-        cas = output.cas.float().cpu().numpy()
-        for row, video_id in enumerate(batch_ids):
-            result[video_id] = cas[row, : lengths[video_id]]
-    return result
-
-
-def segments_from_cas(
-    cas_by_video: dict[str, np.ndarray], samples: dict[str, VideoSample], config: Config, class_names: Sequence[str]
-) -> dict[str, list[dict]]:
-    """ActivityNet-style results: video id -> [{"label", "score", "segment": [start_s, end_s]}]."""
-    results = {}
-    for video_id, cas in cas_by_video.items():
-        sample = samples[video_id]
-        segments = localize_segments(cas, sample.snippet_seconds, sample.duration_seconds, config.postprocess)
-        results[video_id] = [segment.to_result(class_names) for segment in segments]
-    return results
+    return TrainedModel(model, config, tuple(checkpoint["class_names"]), FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint)

@@ -55,13 +55,13 @@ Edge cases, and where this module decides what the reference code leaves open:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+
+from pipeline.data.activitynet import label_of, segment_of
 
 DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3)
 
@@ -226,20 +226,86 @@ def f2_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
 
 
 # -- the evaluation ---------------------------------------------------------------------
-def _segment_of(entry: Mapping, where: str) -> tuple[float, float]:
-    try:
-        start, end = (float(value) for value in entry["segment"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where}: 'segment' must be [start, end] in seconds, got {entry.get('segment')!r}") from None
-    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-        raise ValueError(f"{where}: segment [{start}, {end}] must be finite with end >= start")
-    return start, end
+def _ground_truth_rows(ground_truth: Detections) -> list[tuple[str, str, float, float]]:
+    """(video, label, start s, end s) of every ground-truth segment, validated, in file order."""
+    rows = []
+    for video, entries in ground_truth.items():
+        for n, entry in enumerate(entries):
+            where = f"ground truth of video {video!r}, entry {n}"
+            rows.append((str(video), label_of(entry, where), *segment_of(entry, where)))
+    if not rows:
+        raise ValueError("the ground truth has no annotated segments; nothing to evaluate")
+    return rows
 
 
-def _label_of(entry: Mapping, where: str) -> str:
-    if "label" not in entry:
-        raise ValueError(f"{where}: missing 'label'")
-    return str(entry["label"])
+def _declared_labels(labels: Sequence[str] | None, gt_labels: set[str]) -> tuple[str, ...]:
+    """The classes in report order: `labels` (checked against the ground truth), else the ground truth's, sorted."""
+    if labels is None:
+        return tuple(sorted(gt_labels))
+    declared = tuple(str(label) for label in labels)
+    if len(set(declared)) != len(declared):
+        raise ValueError(f"labels contain duplicates: {declared}")
+    unknown = sorted(gt_labels - set(declared))
+    if unknown:
+        raise ValueError(f"ground truth labels {unknown} are not among the declared labels {list(declared)}")
+    return declared
+
+
+def _prediction_rows(
+    predictions: Detections, declared: tuple[str, ...], labels_given: bool
+) -> dict[str, tuple[list[str], list[tuple[float, float]], list[float]]]:
+    """Per label, the predictions' (video ids, segments, scores) in input order, validated."""
+    rows: dict[str, tuple[list[str], list[tuple[float, float]], list[float]]] = {label: ([], [], []) for label in declared}
+    for video, entries in predictions.items():
+        for n, entry in enumerate(entries):
+            where = f"prediction of video {video!r}, entry {n}"
+            label = label_of(entry, where)
+            if label not in rows:
+                hint = "" if labels_given else "; pass labels=... to declare it"
+                raise ValueError(f"{where}: label {label!r} is not a known class {list(declared)}{hint}")
+            try:
+                score = float(entry["score"])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
+            if not math.isfinite(score):
+                raise ValueError(f"{where}: score must be finite, got {score}")
+            video_ids, segments, scores = rows[label]
+            video_ids.append(str(video))
+            segments.append(segment_of(entry, where))
+            scores.append(score)
+    return rows
+
+
+def _result(scored: tuple[str, ...], unscored: tuple[str, ...], thresholds: np.ndarray, curves: list[ClassCurves],
+             num_ground_truth: list[int], num_predictions: list[int], num_videos: int, outside_videos: int) -> EvaluationResult:
+    """The figures of every class's curves, averaged over classes per tIoU, then over tIoUs."""
+    ap, mean_recall, mean_precision, final_recall = (
+        np.stack([getattr(c, name) for c in curves], axis=1).reshape(thresholds.size, len(scored))
+        for name in ("average_precision", "mean_recall", "mean_precision", "final_recall")
+    )
+    mean_ap, tsl_recall, tsl_precision = ap.mean(axis=1), mean_recall.mean(axis=1), mean_precision.mean(axis=1)
+    tsl_f2 = f2_score(tsl_precision, tsl_recall)
+    return EvaluationResult(
+        labels=scored,
+        tiou_thresholds=tuple(float(t) for t in thresholds),
+        class_average_precision=ap,
+        mean_average_precision=mean_ap,
+        average_map=float(mean_ap.mean()),
+        class_tsl_recall=mean_recall,
+        class_tsl_precision=mean_precision,
+        tsl_recall=tsl_recall,
+        tsl_precision=tsl_precision,
+        tsl_f2=tsl_f2,
+        tsl_recall_avg=float(tsl_recall.mean()),
+        tsl_f2_avg=float(tsl_f2.mean()),
+        class_final_recall=final_recall,
+        final_recall=final_recall.mean(axis=1),
+        num_ground_truth=tuple(num_ground_truth),
+        num_predictions=tuple(num_predictions),
+        num_videos=num_videos,
+        predictions_without_ground_truth_video=outside_videos,
+        labels_without_ground_truth=unscored,
+    )
 
 
 def evaluate_detections(
@@ -259,61 +325,18 @@ def evaluate_detections(
     thresholds = np.asarray(tuple(float(t) for t in tiou_thresholds), dtype=np.float64)
     if thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise ValueError(f"tiou_thresholds must be a non-empty list of values in (0, 1], got {tuple(tiou_thresholds)}")
-
-    gt_labels = []
-    gt_rows: list[tuple[str, str, float, float]] = []
-    for video, entries in ground_truth.items():
-        for n, entry in enumerate(entries):
-            where = f"ground truth of video {video!r}, entry {n}"
-            label = _label_of(entry, where)
-            gt_rows.append((str(video), label, *_segment_of(entry, where)))
-            gt_labels.append(label)
-    if not gt_rows:
-        raise ValueError("the ground truth has no annotated segments; nothing to evaluate")
-
-    if labels is None:
-        declared = tuple(sorted(set(gt_labels)))
-    else:
-        declared = tuple(str(label) for label in labels)
-        if len(set(declared)) != len(declared):
-            raise ValueError(f"labels contain duplicates: {declared}")
-        unknown = sorted(set(gt_labels) - set(declared))
-        if unknown:
-            raise ValueError(f"ground truth labels {unknown} are not among the declared labels {list(declared)}")
-    scored = tuple(label for label in declared if label in set(gt_labels))
-    unscored = tuple(label for label in declared if label not in set(gt_labels))
-
-    # Per class: ground truth by video (file order) and predictions in input order.
+    gt_rows = _ground_truth_rows(ground_truth)
+    gt_labels = {label for _, label, _, _ in gt_rows}
+    declared = _declared_labels(labels, gt_labels)
+    scored = tuple(label for label in declared if label in gt_labels)
+    unscored = tuple(label for label in declared if label not in gt_labels)
     ground_truth_by_class: dict[str, dict[str, list[tuple[float, float]]]] = {label: {} for label in scored}
     for video, label, start, end in gt_rows:
         ground_truth_by_class[label].setdefault(video, []).append((start, end))
-    prediction_rows: dict[str, tuple[list[str], list[tuple[float, float]], list[float]]] = {
-        label: ([], [], []) for label in declared
-    }
-    outside_videos = 0
-    for video, entries in predictions.items():
-        for n, entry in enumerate(entries):
-            where = f"prediction of video {video!r}, entry {n}"
-            label = _label_of(entry, where)
-            if label not in prediction_rows:
-                hint = "" if labels is not None else "; pass labels=... to declare it"
-                raise ValueError(f"{where}: label {label!r} is not a known class {list(declared)}{hint}")
-            try:
-                score = float(entry["score"])
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
-            if not math.isfinite(score):
-                raise ValueError(f"{where}: score must be finite, got {score}")
-            video_ids, segments, scores = prediction_rows[label]
-            video_ids.append(str(video))
-            segments.append(_segment_of(entry, where))
-            scores.append(score)
-            outside_videos += str(video) not in ground_truth
-
-    shape = (thresholds.size, len(scored))
-    ap, mean_recall, mean_precision, final_recall = (np.zeros(shape) for _ in range(4))
-    num_ground_truth, num_predictions = [], []
-    for column, label in enumerate(scored):
+    prediction_rows = _prediction_rows(predictions, declared, labels is not None)
+    outside_videos = sum(video not in ground_truth for video_ids, _, _ in prediction_rows.values() for video in video_ids)
+    curves, num_ground_truth, num_predictions = [], [], []
+    for label in scored:
         gt_by_video = {video: np.asarray(rows, dtype=np.float64) for video, rows in ground_truth_by_class[label].items()}
         video_ids, segments, scores = prediction_rows[label]
         true_positive = match_class_predictions(
@@ -321,115 +344,11 @@ def evaluate_detections(
             gt_by_video, thresholds,
         )
         count = sum(len(rows) for rows in gt_by_video.values())
-        curves = class_curves(true_positive, count)
-        ap[:, column] = curves.average_precision
-        mean_recall[:, column] = curves.mean_recall
-        mean_precision[:, column] = curves.mean_precision
-        final_recall[:, column] = curves.final_recall
+        curves.append(class_curves(true_positive, count))
         num_ground_truth.append(count)
         num_predictions.append(len(scores))
-
-    mean_ap = ap.mean(axis=1)
-    tsl_recall = mean_recall.mean(axis=1)
-    tsl_precision = mean_precision.mean(axis=1)
-    tsl_f2 = f2_score(tsl_precision, tsl_recall)
-    return EvaluationResult(
-        labels=scored,
-        tiou_thresholds=tuple(float(t) for t in thresholds),
-        class_average_precision=ap,
-        mean_average_precision=mean_ap,
-        average_map=float(mean_ap.mean()),
-        class_tsl_recall=mean_recall,
-        class_tsl_precision=mean_precision,
-        tsl_recall=tsl_recall,
-        tsl_precision=tsl_precision,
-        tsl_f2=tsl_f2,
-        tsl_recall_avg=float(tsl_recall.mean()),
-        tsl_f2_avg=float(tsl_f2.mean()),
-        class_final_recall=final_recall,
-        final_recall=final_recall.mean(axis=1),
-        num_ground_truth=tuple(num_ground_truth),
-        num_predictions=tuple(num_predictions),
-        num_videos=len(ground_truth),
-        predictions_without_ground_truth_video=outside_videos,
-        labels_without_ground_truth=unscored,
-    )
-
-
-# -- files ------------------------------------------------------------------------------
-def _read_json(path: Path | str, what: str) -> dict:
-    path = Path(path)
-    try:
-        with path.open("r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: {what} file not found") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); expected an ActivityNet-style {what} file") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def load_ground_truth(path: Path | str, subset: str | None = None) -> dict[str, list[dict]]:
-    """ActivityNet-style ground truth -> {video: [{"label": str, "segment": [start_s, end_s]}]}.
-
-    The file is {"database": {video: {"subset": str, "annotations": [{"label", "segment"}]}}}
-    (TSL-300's gt.json / videosenti_gt.json: segment bounds are strings of seconds, labels
-    'p'/'n'). `subset` keeps only the videos whose "subset" equals it (e.g. "test");
-    videos with no annotations are kept with an empty list.
-    """
-    path = Path(path)
-    data = _read_json(path, "ground truth")
-    database = data.get("database")
-    if not isinstance(database, dict):
-        raise ValueError(f"{path}: missing the 'database' object of an ActivityNet-style ground truth file")
-    ground_truth: dict[str, list[dict]] = {}
-    subsets_seen = set()
-    for video, record in database.items():
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}: video {video!r} must map to an object with 'annotations'")
-        subsets_seen.add(record.get("subset"))
-        if subset is not None and record.get("subset") != subset:
-            continue
-        entries = []
-        for n, entry in enumerate(record.get("annotations", [])):
-            where = f"{path}: video {video!r}, annotation {n}"
-            start, end = _segment_of(entry, where)
-            entries.append({"label": _label_of(entry, where), "segment": [start, end]})
-        ground_truth[str(video)] = entries
-    if subset is not None and not ground_truth:
-        known = ", ".join(sorted(str(s) for s in subsets_seen))
-        raise ValueError(f"{path}: no video has subset {subset!r} (subsets present: {known})")
-    return ground_truth
-
-
-def load_predictions(path: Path | str) -> dict[str, list[dict]]:
-    """ActivityNet-style results -> {video: [{"label", "score", "segment": [start_s, end_s]}]}.
-
-    The file is {"results": {video: [{"label", "score", "segment"}]}, ...}; other keys
-    ("version", "external_data") are ignored.
-    """
-    path = Path(path)
-    data = _read_json(path, "results")
-    results = data.get("results")
-    if not isinstance(results, dict):
-        raise ValueError(f"{path}: missing the 'results' object of an ActivityNet-style results file")
-    predictions: dict[str, list[dict]] = {}
-    for video, entries in results.items():
-        if not isinstance(entries, list):
-            raise ValueError(f"{path}: results of video {video!r} must be a list")
-        parsed = []
-        for n, entry in enumerate(entries):
-            where = f"{path}: video {video!r}, result {n}"
-            start, end = _segment_of(entry, where)
-            try:
-                score = float(entry["score"])
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
-            parsed.append({"label": _label_of(entry, where), "score": score, "segment": [start, end]})
-        predictions[str(video)] = parsed
-    return predictions
+    return _result(scored, unscored, thresholds, curves, num_ground_truth, num_predictions, len(ground_truth),
+                   outside_videos)
 
 
 # -- report -----------------------------------------------------------------------------

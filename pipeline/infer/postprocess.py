@@ -251,6 +251,63 @@ def soft_nms(segments: np.ndarray, scores: np.ndarray, sigma: float) -> tuple[np
 
 
 # -- the whole recipe -------------------------------------------------------------------
+def _checked_cas(cas: np.ndarray, snippet_seconds: float, duration_seconds: float | None) -> tuple[np.ndarray, float]:
+    """(cas as float64, the duration in seconds: T * s when None), after checking both."""
+    cas = np.asarray(cas, dtype=np.float64)
+    if cas.ndim != 2 or cas.shape[1] < 2:
+        raise ValueError(f"cas must have shape (T, C + 1) with C >= 1 classes plus background, got {cas.shape}")
+    if not np.all(np.isfinite(cas)):
+        raise ValueError("cas contains NaN or infinite values")
+    if not (math.isfinite(snippet_seconds) and snippet_seconds > 0):
+        raise ValueError(f"snippet_seconds must be > 0, got {snippet_seconds}")
+    if duration_seconds is None:
+        duration_seconds = cas.shape[0] * snippet_seconds
+    if not (math.isfinite(duration_seconds) and duration_seconds > 0):
+        raise ValueError(f"duration_seconds must be > 0, got {duration_seconds}")
+    return cas, duration_seconds
+
+
+def _class_proposals(signal: np.ndarray, foreground: np.ndarray, bonus: float,
+                     config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start bins, stop bins, scores) of one class's proposals: runs above each threshold
+    on the class CAS and on 1 - background, each scored by its contrast on the class CAS
+    plus `bonus` (the weighted video score)."""
+    cas_thresholds = np.asarray(config.cas_thresholds, dtype=np.float64)
+    raw_cumulative = np.concatenate([[0.0], np.cumsum(signal)])[None, :]
+    rows, starts, stops = find_runs(signal, cas_thresholds)
+    if config.score_on_thresholded_cas:
+        zeroed = np.where(signal[None, :] >= cas_thresholds[:, None], signal[None, :], 0.0)
+        cumulative = np.concatenate([np.zeros((cas_thresholds.size, 1)), np.cumsum(zeroed, axis=1)], axis=1)
+        contrast = contrast_scores(cumulative, rows, starts, stops, config.outer_margin_fraction)
+    else:
+        contrast = contrast_scores(raw_cumulative, np.zeros_like(rows), starts, stops, config.outer_margin_fraction)
+    _, fg_starts, fg_stops = find_runs(foreground, np.asarray(config.foreground_thresholds, dtype=np.float64))
+    fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops, config.outer_margin_fraction)
+    return (np.concatenate([starts, fg_starts]), np.concatenate([stops, fg_stops]),
+            np.concatenate([contrast + bonus, fg_contrast + bonus]))
+
+
+def _class_wise_nms(seconds: np.ndarray, scores: np.ndarray, proposal_classes: np.ndarray, classes: np.ndarray,
+                    config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(indices kept, their scores) after NMS within each class (hard or soft)."""
+    kept_indices, kept_scores = [], []
+    for class_index in classes:
+        members = np.flatnonzero(proposal_classes == class_index)
+        if not members.size:
+            continue
+        if config.nms == "hard":
+            chosen = hard_nms(seconds[members], scores[members], config.nms_tiou_threshold)
+            kept_indices.append(members[chosen])
+            kept_scores.append(scores[members][chosen])
+        else:
+            chosen, decayed = soft_nms(seconds[members], scores[members], config.soft_nms_sigma)
+            kept_indices.append(members[chosen])
+            kept_scores.append(decayed)
+    if not kept_indices:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(kept_indices), np.concatenate(kept_scores)
+
+
 def localize_segments(
     cas: np.ndarray,
     snippet_seconds: float,
@@ -270,21 +327,10 @@ def localize_segments(
     Returns segments of the selected classes after class-wise NMS, best score first.
     """
     config = config or PostprocessConfig()
-    cas = np.asarray(cas, dtype=np.float64)
-    if cas.ndim != 2 or cas.shape[1] < 2:
-        raise ValueError(f"cas must have shape (T, C + 1) with C >= 1 classes plus background, got {cas.shape}")
-    if not np.all(np.isfinite(cas)):
-        raise ValueError("cas contains NaN or infinite values")
-    if not (math.isfinite(snippet_seconds) and snippet_seconds > 0):
-        raise ValueError(f"snippet_seconds must be > 0, got {snippet_seconds}")
+    cas, duration_seconds = _checked_cas(cas, snippet_seconds, duration_seconds)
     num_snippets, num_classes = cas.shape[0], cas.shape[1] - 1
     if num_snippets == 0:
         return []
-    if duration_seconds is None:
-        duration_seconds = num_snippets * snippet_seconds
-    if not (math.isfinite(duration_seconds) and duration_seconds > 0):
-        raise ValueError(f"duration_seconds must be > 0, got {duration_seconds}")
-
     class_cas = cas[:, :num_classes]
     if video_scores is None:
         video_scores = video_class_scores(class_cas, config.video_score_topk_divisor)
@@ -300,59 +346,16 @@ def localize_segments(
     num_bins = min(num_snippets * factor, max(1, math.ceil(duration_seconds / bin_seconds - 1e-9)))
     columns = np.concatenate([class_cas[:, classes], 1.0 - cas[:, num_classes:]], axis=1)
     upsampled = upsample_scores(columns, factor, config.upsample_alignment)[:num_bins]
-    foreground = upsampled[:, -1]
-    cas_thresholds = np.asarray(config.cas_thresholds, dtype=np.float64)
-    foreground_thresholds = np.asarray(config.foreground_thresholds, dtype=np.float64)
-
-    starts_parts, stops_parts, score_parts, class_parts = [], [], [], []
-    for column, class_index in enumerate(classes):
-        signal = upsampled[:, column]
-        raw_cumulative = np.concatenate([[0.0], np.cumsum(signal)])[None, :]
-        bonus = config.video_score_weight * video_scores[class_index]
-
-        # Proposals from thresholds on the class CAS.
-        rows, starts, stops = find_runs(signal, cas_thresholds)
-        if config.score_on_thresholded_cas:
-            zeroed = np.where(signal[None, :] >= cas_thresholds[:, None], signal[None, :], 0.0)
-            cumulative = np.concatenate([np.zeros((cas_thresholds.size, 1)), np.cumsum(zeroed, axis=1)], axis=1)
-            contrast = contrast_scores(cumulative, rows, starts, stops, config.outer_margin_fraction)
-        else:
-            contrast = contrast_scores(raw_cumulative, np.zeros_like(rows), starts, stops, config.outer_margin_fraction)
-        starts_parts.append(starts)
-        stops_parts.append(stops)
-        score_parts.append(contrast + bonus)
-
-        # Proposals from thresholds on 1 - background, scored on the class CAS.
-        _, fg_starts, fg_stops = find_runs(foreground, foreground_thresholds)
-        contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops, config.outer_margin_fraction)
-        starts_parts.append(fg_starts)
-        stops_parts.append(fg_stops)
-        score_parts.append(contrast + bonus)
-        class_parts.append(np.full(starts.size + fg_starts.size, class_index, dtype=np.int64))
-
-    starts = np.concatenate(starts_parts)
-    stops = np.concatenate(stops_parts)
-    scores = np.concatenate(score_parts)
-    proposal_classes = np.concatenate(class_parts)
+    parts = [
+        _class_proposals(upsampled[:, column], upsampled[:, -1], config.video_score_weight * video_scores[class_index], config)
+        for column, class_index in enumerate(classes)
+    ]
+    starts = np.concatenate([part[0] for part in parts])
+    stops = np.concatenate([part[1] for part in parts])
+    scores = np.concatenate([part[2] for part in parts])
+    proposal_classes = np.concatenate([np.full(part[0].size, c, dtype=np.int64) for part, c in zip(parts, classes, strict=True)])
     seconds = np.stack([starts * bin_seconds, np.minimum(stops * bin_seconds, duration_seconds)], axis=1)
-
-    kept_indices, kept_scores = [], []
-    for class_index in classes:
-        members = np.flatnonzero(proposal_classes == class_index)
-        if not members.size:
-            continue
-        if config.nms == "hard":
-            chosen = hard_nms(seconds[members], scores[members], config.nms_tiou_threshold)
-            kept_indices.append(members[chosen])
-            kept_scores.append(scores[members][chosen])
-        else:
-            chosen, decayed = soft_nms(seconds[members], scores[members], config.soft_nms_sigma)
-            kept_indices.append(members[chosen])
-            kept_scores.append(decayed)
-    if not kept_indices:
-        return []
-    indices = np.concatenate(kept_indices)
-    final_scores = np.concatenate(kept_scores)
+    indices, final_scores = _class_wise_nms(seconds, scores, proposal_classes, classes, config)
     order = np.argsort(-final_scores, kind="stable")
     if config.max_segments_per_video:
         order = order[: config.max_segments_per_video]

@@ -26,8 +26,9 @@ from urllib.parse import quote
 import numpy as np
 
 from cache.atomic import atomic_write_text
-from pipeline.localize.outputs import cue_text
+from pipeline.localize.text_formats import cue_text
 from pipeline.localize.timeline_plot import BACKGROUND_COLOUR, FACE_COLOUR, label_colours
+from pipeline.localize.video import LocalizedVideo
 
 SVG_WIDTH = 1000  # viewBox units across the whole duration
 LANE_TOP, LANE_HEIGHT = 4, 26  # segment lane
@@ -176,19 +177,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
 
 
-def timeline_svg(
-    scores: np.ndarray,
-    snippet_seconds: float,
-    duration_seconds: float,
-    class_names: Sequence[str],
-    segments: Sequence[dict],
-    face_presence: np.ndarray | None,
-) -> str:
-    """Inline SVG: segment lane (clickable rects with data-start/data-end), score step
-    curves, bands, face presence, time axis and a playhead line (id "playhead")."""
-    colours = label_colours(class_names)
-    duration = max(duration_seconds, 1e-3)
-    scale = SVG_WIDTH / duration
+def _svg_frame() -> list[str]:
     parts = [
         f'<svg id="timeline" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" xmlns="http://www.w3.org/2000/svg" '
         'role="img" aria-label="sentiment timeline; click to seek">',
@@ -199,14 +188,22 @@ def timeline_svg(
     for fraction in (0.25, 0.5, 0.75):
         y = SCORES_TOP + (1 - fraction) * SCORES_HEIGHT
         parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eeeeee"/>')
-    for entry in segments:  # bands behind the curves
+    return parts
+
+
+def _svg_scores(video: LocalizedVideo, class_names: Sequence[str], duration: float) -> list[str]:
+    """Bands of the shown segments behind step curves of each class and the background."""
+    colours = label_colours(class_names)
+    scale = SVG_WIDTH / duration
+    parts = []
+    for entry in video.shown:
         start, end = (float(v) for v in entry["segment"])
-        colour = colours.get(entry["label"], "#999999")
         parts.append(
             f'<rect x="{start * scale:.2f}" y="{SCORES_TOP}" width="{max((end - start) * scale, 0.5):.2f}" '
-            f'height="{SCORES_HEIGHT}" fill="{colour}" fill-opacity="0.13" pointer-events="none"/>'
+            f'height="{SCORES_HEIGHT}" fill="{colours.get(entry["label"], "#999999")}" fill-opacity="0.13" '
+            'pointer-events="none"/>'
         )
-    binned, bin_seconds = _bins(np.asarray(scores, dtype=np.float64), snippet_seconds)
+    binned, bin_seconds = _bins(np.asarray(video.scores, dtype=np.float64), video.snippet_seconds)
     for column, name in enumerate(class_names):
         points = _step_points(binned[:, column], bin_seconds, duration, SCORES_TOP, SCORES_HEIGHT)
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" stroke-width="1.6"/>')
@@ -214,28 +211,34 @@ def timeline_svg(
     parts.append(
         f'<polyline points="{points}" fill="none" stroke="{BACKGROUND_COLOUR}" stroke-width="1" stroke-dasharray="4 3"/>'
     )
-    if face_presence is not None:
-        face_bins, face_seconds = _bins(np.asarray(face_presence, dtype=np.float64), snippet_seconds)
-        outline = _step_points(face_bins, face_seconds, duration, FACE_TOP, FACE_HEIGHT)
-        bottom = FACE_TOP + FACE_HEIGHT
-        parts.append(
-            f'<polygon points="0,{bottom} {outline} {SVG_WIDTH},{bottom}" fill="{FACE_COLOUR}" fill-opacity="0.55"/>'
-        )
+    return parts
+
+
+def _svg_face(video: LocalizedVideo, duration: float) -> list[str]:
+    bottom = FACE_TOP + FACE_HEIGHT
+    if video.face_presence is None:
+        part = f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" fill="#888">no face stream</text>'
     else:
-        parts.append(
-            f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" fill="#888">no face stream</text>'
-        )
-    parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{FACE_TOP + FACE_HEIGHT}" y2="{FACE_TOP + FACE_HEIGHT}" stroke="#ccc"/>')
-    for entry in segments:  # clickable segment lane
+        face_bins, face_seconds = _bins(np.asarray(video.face_presence, dtype=np.float64), video.snippet_seconds)
+        outline = _step_points(face_bins, face_seconds, duration, FACE_TOP, FACE_HEIGHT)
+        part = f'<polygon points="0,{bottom} {outline} {SVG_WIDTH},{bottom}" fill="{FACE_COLOUR}" fill-opacity="0.55"/>'
+    return [part, f'<line x1="0" x2="{SVG_WIDTH}" y1="{bottom}" y2="{bottom}" stroke="#ccc"/>']
+
+
+def _svg_segment_lane(video: LocalizedVideo, class_names: Sequence[str], duration: float) -> list[str]:
+    """The shown segments as clickable rects (data-start / data-end in seconds)."""
+    colours = label_colours(class_names)
+    scale = SVG_WIDTH / duration
+    parts = []
+    for entry in video.shown:
         start, end = (float(v) for v in entry["segment"])
-        colour = colours.get(entry["label"], "#999999")
         label = html.escape(f"{entry['label']} {float(entry['score']):.2f}: {_clock(start)} - {_clock(end)}")
         width = max((end - start) * scale, 2.0)
         parts.append(
             f'<g class="segment" data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0" role="button">'
             f'<title>{label}</title>'
             f'<rect x="{start * scale:.2f}" y="{LANE_TOP}" width="{width:.2f}" height="{LANE_HEIGHT}" rx="3" '
-            f'fill="{colour}" fill-opacity="0.85"/>'
+            f'fill="{colours.get(entry["label"], "#999999")}" fill-opacity="0.85"/>'
         )
         if width > 70:
             parts.append(
@@ -243,6 +246,13 @@ def timeline_svg(
                 f'fill="#fff" pointer-events="none">{html.escape(cue_text(entry, False))}</text>'
             )
         parts.append("</g>")
+    return parts
+
+
+def _svg_axis(duration: float) -> list[str]:
+    """Time ticks, the 0 / 1 score marks and the playhead line (id "playhead")."""
+    scale = SVG_WIDTH / duration
+    parts = []
     for tick in _ticks(duration):
         x = tick * scale
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999"/>')
@@ -256,83 +266,96 @@ def timeline_svg(
         f'<line id="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
         "</svg>"
     )
-    return "".join(parts)
+    return parts
 
 
-def report_html(
-    video_id: str,
-    video_path: Path,
-    report_dir: Path,
-    duration_seconds: float,
-    snippet_seconds: float,
-    scores: np.ndarray,
-    class_names: Sequence[str],
-    all_segments: Sequence[dict],
-    shown: Sequence[dict],
-    face_presence: np.ndarray | None,
-    seconds_by_label: dict[str, float],
-    header: dict,
-    files: dict[str, str],
-) -> str:
-    """The report page as one string (see the module docstring).
+def timeline_svg(video: LocalizedVideo, class_names: Sequence[str]) -> str:
+    """Inline SVG: segment lane (clickable rects with data-start/data-end), score step
+    curves, bands, face presence, time axis and a playhead line (id "playhead")."""
+    duration = max(video.duration_seconds, 1e-3)
+    return "".join([
+        *_svg_frame(), *_svg_scores(video, class_names, duration), *_svg_face(video, duration),
+        *_svg_segment_lane(video, class_names, duration), *_svg_axis(duration),
+    ])
 
-    scores: (T, C+1) per-snippet scores; all_segments / shown: ActivityNet entries;
-    header: the run's provenance (model, classes, extractors, random_weights,
-    random_weight_streams); files: link text -> file name in the report's folder.
-    """
-    escape = html.escape
-    colours = label_colours(class_names)
-    random_weights = bool(header.get("random_weights"))
+
+def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
+    """The page's JSON data block (duration, cues), safe inside a <script> element."""
     cues = [
         {"start": float(e["segment"][0]), "end": float(e["segment"][1]), "text": cue_text(e, random_weights)}
-        for e in shown
+        for e in video.shown
     ]
     data = {
-        "duration_seconds": max(float(duration_seconds), 1e-3),
+        "duration_seconds": max(float(video.duration_seconds), 1e-3),
         "svg_width": SVG_WIDTH,
-        "video_name": Path(video_path).name,
+        "video_name": Path(video.source).name,
         "cues": cues,
     }
-    data_json = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-    banner = ""
-    if random_weights:
-        streams = ", ".join(header.get("random_weight_streams", [])) or "some streams"
-        banner = (
-            '<div class="banner" id="random-weights-banner"><strong>Random-weight features.</strong> '
-            f"The {escape(streams)} features of this video came from RANDOM extractor weights (no checkpoint was "
-            "available), so the scores below carry no learned meaning for those streams. Put the real weights in "
-            "place (README, Weights), extract again and retrain for meaningful results.</div>"
-        )
-    coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _banner(header: dict) -> str:
+    if not header.get("random_weights"):
+        return ""
+    streams = ", ".join(header.get("random_weight_streams", [])) or "some streams"
+    return (
+        '<div class="banner" id="random-weights-banner"><strong>Random-weight features.</strong> '
+        f"The {html.escape(streams)} features of this video came from RANDOM extractor weights (no checkpoint was "
+        "available), so the scores below carry no learned meaning for those streams. Put the real weights in "
+        "place (README, Weights), extract again and retrain for meaningful results.</div>"
+    )
+
+
+def _segment_rows(video: LocalizedVideo, class_names: Sequence[str]) -> str:
+    """Table rows of the shown segments (click to seek)."""
+    colours = label_colours(class_names)
     rows = []
-    for entry in shown:
+    for entry in video.shown:
         start, end = (float(v) for v in entry["segment"])
-        colour = colours.get(entry["label"], "#999")
         rows.append(
             f'<tr data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0">'
-            f'<td><span class="swatch" style="background:{colour}"></span>{escape(str(entry["label"]))}</td>'
+            f'<td><span class="swatch" style="background:{colours.get(entry["label"], "#999")}"></span>'
+            f'{html.escape(str(entry["label"]))}</td>'
             f'<td class="num">{_clock(start)}</td><td class="num">{_clock(end)}</td>'
             f'<td class="num">{end - start:.1f} s</td><td class="num">{float(entry["score"]):.3f}</td></tr>'
         )
-    if not rows:
-        rows.append('<tr><td colspan="5">No segments found in this video.</td></tr>')
-    every = "".join(
-        f'<tr><td>{escape(str(e["label"]))}</td><td class="num">{float(e["segment"][0]):.3f}</td>'
+    return "".join(rows) or '<tr><td colspan="5">No segments found in this video.</td></tr>'
+
+
+def _every_segment_rows(video: LocalizedVideo) -> str:
+    return "".join(
+        f'<tr><td>{html.escape(str(e["label"]))}</td><td class="num">{float(e["segment"][0]):.3f}</td>'
         f'<td class="num">{float(e["segment"][1]):.3f}</td><td class="num">{float(e["score"]):.4f}</td></tr>'
-        for e in sorted(all_segments, key=lambda e: (e["segment"][0], -float(e["score"])))
+        for e in sorted(video.segments, key=lambda e: (e["segment"][0], -float(e["score"])))
     )
-    legend = "".join(
-        f'<span><span class="swatch" style="background:{colours[name]}"></span>{escape(name)}</span>'
+
+
+def _legend(class_names: Sequence[str]) -> str:
+    colours = label_colours(class_names)
+    return "".join(
+        f'<span><span class="swatch" style="background:{colours[name]}"></span>{html.escape(name)}</span>'
         for name in class_names
     ) + (
         f'<span><span class="swatch" style="background:{BACKGROUND_COLOUR}"></span>background (dashed)</span>'
         f'<span><span class="swatch" style="background:{FACE_COLOUR}"></span>face presence (bottom strip)</span>'
         "<span>bands on top: the shown segments (click to seek)</span>"
     )
+
+
+def report_html(video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str]) -> str:
+    """The report page of `video` as one string (see the module docstring).
+
+    header: the run's provenance (model, classes, extractors, random_weights,
+    random_weight_streams); files: link text -> file name in the report's folder, which
+    is video.output_dir.
+    """
+    escape = html.escape
+    seconds_by_label = video.seconds_per_label(class_names)
+    coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
     links = "".join(f'<a href="{quote(name)}">{escape(text)}</a>' for text, name in files.items())
     provenance = json.dumps(header, indent=2, ensure_ascii=False)
-    video_url = relative_video_url(video_path, report_dir)
-    svg = timeline_svg(scores, snippet_seconds, duration_seconds, class_names, shown, face_presence)
+    video_url = relative_video_url(video.source, video.output_dir)
+    duration, snippet_seconds = video.duration_seconds, video.snippet_seconds
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -340,24 +363,24 @@ def report_html(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
 <link rel="icon" href="data:,">
-<title>Sentiment: {escape(video_id)}</title>
+<title>Sentiment: {escape(video.video_id)}</title>
 <style>{STYLE}</style>
 </head>
 <body>
 <main>
-<h1>Sentiment in {escape(video_id)}</h1>
-<p class="meta">{_clock(duration_seconds)} ({duration_seconds:.2f} s) &middot; {len(shown)} segment(s) shown &middot; {coverage}
+<h1>Sentiment in {escape(video.video_id)}</h1>
+<p class="meta">{_clock(duration)} ({duration:.2f} s) &middot; {len(video.shown)} segment(s) shown &middot; {coverage}
 &middot; model {escape(Path(str(header.get("model", ""))).name)}</p>
-{banner}
+{_banner(header)}
 <div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"></video></div>
 <p class="video-note" id="video-note"></p>
-<div class="timeline">{svg}
-<div class="legend">{legend}</div></div>
+<div class="timeline">{timeline_svg(video, class_names)}
+<div class="legend">{_legend(class_names)}</div></div>
 <h2>Segments</h2>
 <table id="segments"><thead><tr><th>label</th><th>start</th><th>end</th><th>length</th><th>score</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
-<details><summary>All {len(all_segments)} segments the post-processing kept (segments.json, segments.csv)</summary>
-<table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead><tbody>{every}</tbody></table>
+<tbody>{_segment_rows(video, class_names)}</tbody></table>
+<details><summary>All {len(video.segments)} segments the post-processing kept (segments.json, segments.csv)</summary>
+<table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead><tbody>{_every_segment_rows(video)}</tbody></table>
 </details>
 <h2>Files</h2>
 <p class="files">{links}</p>
@@ -366,14 +389,13 @@ def report_html(
 are. Scores: each snippet ({snippet_seconds:.2f} s) has a score per class and a background score in [0, 1]; a segment's
 score ranks segments (contrast of the class score inside against just outside, plus 0.3 x the video-level score).</p>
 </main>
-<script type="application/json" id="report-data">{data_json}</script>
+<script type="application/json" id="report-data">{_report_data(video, bool(header.get("random_weights")))}</script>
 <script>{SCRIPT}</script>
 </body>
 </html>
 """
 
 
-def write_report(path: Path, **kwargs) -> None:
-    """report_html(report_dir=path's folder, **kwargs) written atomically to `path`."""
-    path = Path(path)
-    atomic_write_text(path, report_html(report_dir=path.parent, **kwargs))
+def write_report(video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str]) -> None:
+    """report_html(...) written atomically to OUTPUT_DIR/report.html."""
+    atomic_write_text(Path(video.output_dir) / "report.html", report_html(video, class_names, header, files))

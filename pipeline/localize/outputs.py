@@ -1,219 +1,76 @@
-"""The text files `localize` writes for people and tools: segments (JSON, CSV), subtitles
-(SRT, WebVTT), the per-snippet timeline (CSV) and the run's summary (CSV).
-
-Two views of a video's segments:
-
-- **all segments**: every segment the post-processing keeps (class-wise NMS leaves
-  nested and partly overlapping segments of different lengths, best score first). This
-  is what `evaluate --predictions` scores, so segments.json / results.json hold exactly
-  these (ActivityNet results format) and segments.csv lists them too.
-- **shown segments** (:func:`shown_segments`): the best-scoring segments that do not
-  overlap each other, whatever their label; the subtitles, the plot and the report show
-  these so that one moment has one reading. segments.csv marks them (`shown`).
-
-Every file states when the features came from random extractor weights: a
-`random_weights` field or column, a NOTE in WebVTT, and the cue text in SRT.
-All writes are atomic (cache/atomic.py).
-"""
+"""Every file `localize` writes for one video (OUT_DIR/<video_id>/), and the provenance
+header they all carry."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
+import time
 from pathlib import Path
 
-import numpy as np
-
-from cache.atomic import atomic_write_json, atomic_write_text
-
-RESULTS_VERSION = "fsenet"
-
-
-def segment_key(entry: dict) -> tuple[float, float, str]:
-    """(start s, end s, label) of an ActivityNet entry: identifies a segment."""
-    return (float(entry["segment"][0]), float(entry["segment"][1]), str(entry["label"]))
+from pipeline.data.activitynet import write_results
+from pipeline.infer.checkpoint import TrainedModel
+from pipeline.localize.html_report import write_report
+from pipeline.localize.text_formats import segments_csv_text, srt_text, timeline_csv_text, vtt_text, write_text
+from pipeline.localize.timeline_plot import write_timeline_png
+from pipeline.localize.video import LocalizedVideo
 
 
-def shown_segments(segments: Sequence[dict], min_seconds: float = 0.0) -> list[dict]:
-    """The non-overlapping segments people see, sorted by start time.
-
-    Greedy by score: a segment is kept when it lasts at least `min_seconds` (localize
-    passes one snippet: shorter ones are below the grid's resolution) and overlaps (by
-    more than 1 ms) no segment already kept, whatever their labels. segments: ActivityNet
-    entries {"label", "score", "segment": [start_s, end_s]}.
-    """
-    kept: list[dict] = []
-    for entry in sorted(segments, key=lambda e: -float(e["score"])):
-        start, end, _ = segment_key(entry)
-        if end - start <= 0 or end - start < min_seconds - 1e-6:
-            continue
-        if all(end <= k["segment"][0] + 1e-3 or start >= k["segment"][1] - 1e-3 for k in kept):
-            kept.append(entry)
-    return sorted(kept, key=lambda e: (e["segment"][0], e["segment"][1]))
+def output_file_names(video_id: str) -> dict[str, str]:
+    """Link text -> file name of a video's outputs (subtitles named after the video)."""
+    name = Path(video_id).name or "video"
+    return {
+        "segments.json": "segments.json", "segments.csv": "segments.csv", "subtitles (SRT)": f"{name}.srt",
+        "subtitles (WebVTT)": f"{name}.vtt", "timeline.csv": "timeline.csv", "timeline.png": "timeline.png",
+    }
 
 
-def seconds_per_label(segments: Sequence[dict], labels: Sequence[str]) -> dict[str, float]:
-    """Seconds covered by each label's segments (their union, so overlaps count once)."""
-    covered = {}
-    for label in labels:
-        intervals = sorted(segment_key(e)[:2] for e in segments if e["label"] == label)
-        total, current_start, current_end = 0.0, None, None
-        for start, end in intervals:
-            if current_end is None or start > current_end:
-                if current_end is not None:
-                    total += current_end - current_start
-                current_start, current_end = start, end
-            else:
-                current_end = max(current_end, end)
-        if current_end is not None:
-            total += current_end - current_start
-        covered[label] = total
-    return covered
+def run_header(trained: TrainedModel, model_path: Path) -> dict:
+    """Provenance written into every output: model, classes, streams, extractor weights."""
+    spec = trained.feature_spec
+    extractors = {}
+    for stream in trained.streams:
+        identity = spec.extractors.get(stream)
+        extractors[stream] = {
+            "name": identity.name if identity else None,
+            "version": identity.version if identity else None,
+            "weights": identity.weights_words() if identity else "no weights",
+        }
+    random_streams = spec.random_weight_streams
+    return {
+        "model": str(Path(model_path).resolve()),
+        "epoch": trained.checkpoint.get("epoch"),
+        "class_names": list(trained.class_names),
+        "streams": list(trained.streams),
+        "trained_on": spec.path or None,
+        "extractors": extractors,
+        "random_weights": bool(random_streams),
+        "random_weight_streams": list(random_streams),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
-# -- segments ---------------------------------------------------------------------------
-def write_results_json(path: Path, results: dict[str, list[dict]], header: dict) -> None:
-    """ActivityNet results format ({"version", "results", "external_data"}) plus a
-    "localize" header (model, classes, extractor weights, random_weights). Entries keep
-    the post-processing's order (best score first); `evaluate --predictions` reads it."""
-    atomic_write_json(
-        Path(path),
-        {
-            "version": RESULTS_VERSION,
-            "random_weights": bool(header.get("random_weights")),
-            "localize": header,
-            "results": results,
-            "external_data": {"used": False},
-        },
+def results_fields(header: dict) -> dict:
+    """The fields an ActivityNet results file of `localize` carries besides the results."""
+    return {"random_weights": bool(header.get("random_weights")), "localize": header}
+
+
+def write_video_outputs(video: LocalizedVideo, class_names: tuple[str, ...], header: dict) -> None:
+    """Every per-video file under video.output_dir (each written atomically)."""
+    folder = video.output_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    random_weights = bool(header.get("random_weights"))
+    names = output_file_names(video.video_id)
+    video_header = {
+        **header, "video_id": video.video_id, "source": str(video.source),
+        "duration_seconds": video.duration_seconds, "snippet_seconds": video.snippet_seconds,
+    }
+    write_results(folder / "segments.json", {video.video_id: video.segments}, results_fields(video_header))
+    write_text(folder / "segments.csv", segments_csv_text(video.segments, video.shown, random_weights))
+    write_text(folder / names["subtitles (SRT)"], srt_text(video.shown, random_weights))
+    note = f"fsenet localize: {video.video_id}, model {Path(str(header.get('model', ''))).name}"
+    write_text(folder / names["subtitles (WebVTT)"], vtt_text(video.shown, random_weights, note))
+    write_text(
+        folder / "timeline.csv",
+        timeline_csv_text(video.scores, video.snippet_seconds, class_names, video.face_presence, random_weights),
     )
-
-
-def segments_csv_text(segments: Sequence[dict], shown: Sequence[dict], random_weights: bool) -> str:
-    """CSV `start_s,end_s,label,score,shown,random_weights`, one row per segment, by start.
-
-    segments: every segment; shown: those the subtitles, plot and report show (column
-    `shown` true).
-    """
-    shown = {segment_key(e) for e in shown}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["start_s", "end_s", "label", "score", "shown", "random_weights"])
-    for entry in sorted(segments, key=lambda e: (e["segment"][0], -float(e["score"]))):
-        start, end, label = segment_key(entry)
-        writer.writerow([
-            f"{start:.3f}", f"{end:.3f}", label, f"{float(entry['score']):.4f}",
-            str(segment_key(entry) in shown).lower(), str(random_weights).lower(),
-        ])
-    return buffer.getvalue()
-
-
-# -- subtitles --------------------------------------------------------------------------
-def _clock(seconds: float, separator: str) -> str:
-    """HH:MM:SS{separator}mmm, rounded to the millisecond."""
-    milliseconds = max(0, round(seconds * 1000))
-    hours, rest = divmod(milliseconds, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{whole:02d}{separator}{millis:03d}"
-
-
-def srt_time(seconds: float) -> str:
-    """SubRip time, e.g. 00:01:02,345."""
-    return _clock(seconds, ",")
-
-
-def vtt_time(seconds: float) -> str:
-    """WebVTT time, e.g. 00:01:02.345."""
-    return _clock(seconds, ".")
-
-
-def cue_text(entry: dict, random_weights: bool) -> str:
-    """What a player shows over the video: "positive 0.82" (plus a random-weights mark)."""
-    text = f"{entry['label']} {float(entry['score']):.2f}"
-    return f"{text} (random-weight features)" if random_weights else text
-
-
-def _cues(shown: Sequence[dict]) -> list[tuple[float, float, dict]]:
-    """Shown segments as cues in time order, with start < end after millisecond rounding."""
-    cues = []
-    for entry in sorted(shown, key=lambda e: (e["segment"][0], e["segment"][1])):
-        start, end, _ = segment_key(entry)
-        if round(end * 1000) > round(start * 1000):
-            cues.append((start, end, entry))
-    return cues
-
-
-def srt_text(shown: Sequence[dict], random_weights: bool) -> str:
-    """SubRip subtitles of the shown (non-overlapping) segments: numbered cues in time order."""
-    blocks = [
-        f"{number}\n{srt_time(start)} --> {srt_time(end)}\n{cue_text(entry, random_weights)}\n"
-        for number, (start, end, entry) in enumerate(_cues(shown), start=1)
-    ]
-    return "\n".join(blocks)
-
-
-def vtt_text(shown: Sequence[dict], random_weights: bool, note: str = "") -> str:
-    """WebVTT subtitles of the shown segments; `note` becomes a NOTE block (provenance)."""
-    parts = ["WEBVTT\n"]
-    if random_weights:
-        parts.append("NOTE features from RANDOM extractor weights: the sentiment carries no learned meaning\n")
-    if note:
-        parts.append("NOTE " + note.replace("-->", "->").replace("\n\n", "\n") + "\n")
-    for number, (start, end, entry) in enumerate(_cues(shown), start=1):
-        parts.append(f"{number}\n{vtt_time(start)} --> {vtt_time(end)}\n{cue_text(entry, random_weights)}\n")
-    return "\n".join(parts)
-
-
-# -- timeline ---------------------------------------------------------------------------
-def timeline_csv_text(
-    scores: np.ndarray,
-    snippet_seconds: float,
-    class_names: Sequence[str],
-    face_presence: np.ndarray | None,
-    random_weights: bool,
-) -> str:
-    """Per-snippet CSV `time_s,<class 0>,...,<class C-1>,background,face_presence,random_weights`.
-
-    scores: (T, C+1) per-snippet scores in [0, 1] (class columns in the checkpoint's
-    order, then background). time_s is the snippet's start (snippet i covers
-    [i * snippet_seconds, (i + 1) * snippet_seconds)). face_presence: (T,) fraction of the
-    snippet's sampled frames with a face; empty cells when the model has no face stream.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["time_s", *class_names, "background", "face_presence", "random_weights"])
-    flag = str(random_weights).lower()
-    for index, row in enumerate(np.asarray(scores, dtype=np.float64)):
-        presence = "" if face_presence is None else f"{float(face_presence[index]):.3f}"
-        writer.writerow([f"{index * snippet_seconds:.3f}", *(f"{value:.4f}" for value in row), presence, flag])
-    return buffer.getvalue()
-
-
-def summary_csv_text(rows: Sequence[dict], class_names: Sequence[str], random_weights: bool) -> str:
-    """CSV `video_id,status,duration_s,segments,<label>_s...,random_weights,outputs,reason`.
-
-    rows: {"video_id", "status" ("localized" | "failed"), "duration_s", "segments" (shown
-    segments), "seconds" ({label: s}), "outputs" (folder), "reason" (why it failed)}.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([
-        "video_id", "status", "duration_s", "segments", *(f"{label}_s" for label in class_names),
-        "random_weights", "outputs", "reason",
-    ])
-    for row in rows:
-        seconds = row.get("seconds") or {}
-        duration = row.get("duration_s")
-        writer.writerow([
-            row["video_id"], row["status"], "" if duration is None else f"{duration:.3f}",
-            row.get("segments", ""),
-            *("" if label not in seconds else f"{seconds[label]:.3f}" for label in class_names),
-            str(random_weights).lower(), row.get("outputs", ""), row.get("reason", ""),
-        ])
-    return buffer.getvalue()
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomic UTF-8 write."""
-    atomic_write_text(Path(path), text)
+    write_timeline_png(folder / "timeline.png", video, class_names, random_weights)
+    write_report(video, class_names, video_header, names)

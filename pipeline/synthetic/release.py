@@ -44,10 +44,20 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
+from pipeline.data.config import DataConfig
+from pipeline.data.release import (
+    RELEASE_BOTH_SPLITS_GT,
+    RELEASE_DURATIONS_FILE,
+    RELEASE_FRAME_RATES_FILE,
+    RELEASE_POINTS_FILE,
+    RELEASE_TEST_DURATIONS_FILE,
+    RELEASE_TEST_GT,
+    split_file_name,
+)
 
 RELEASE_POINT_HEADER: tuple[str, ...] = ("class", "class_index", "start_frame", "stop_frame", "video_id", "point")
 CLASS_LABELS: tuple[str, ...] = ("n", "p")  # TSL-300's labels; index = class_index
-STREAM_FOLDERS: dict[str, str] = {"visual": "rgb", "audio": "logmfcc", "face": "img"}
+STREAM_FOLDERS: dict[str, str] = DataConfig().release_stream_folders()  # the layout the reader expects by default
 AUDIO_DB_CENTER = -10.0  # dB value of z = 0
 AUDIO_DB_PER_UNIT = 8.0  # dB per noise standard deviation
 COMMON_FRAME_RATES: tuple[float, ...] = (20.0, 24000 / 1001, 25.0, 30000 / 1001, 30.0)
@@ -296,15 +306,15 @@ def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[
         except ValueError as error:
             raise SynthError(f"{path}: not valid JSON ({error})") from None
 
-    database = load("videosenti_gt.json").get("database", {})
-    frame_rates = load("fps_dict.json")
-    durations = load("len_duration_dict.json")
-    gt_order = list(load("gt.json").get("database", {})) if (annotations_dir / "gt.json").is_file() else []
+    database = load(RELEASE_BOTH_SPLITS_GT).get("database", {})
+    frame_rates = load(RELEASE_FRAME_RATES_FILE)
+    durations = load(RELEASE_DURATIONS_FILE)
+    gt_order = list(load(RELEASE_TEST_GT).get("database", {})) if (annotations_dir / RELEASE_TEST_GT).is_file() else []
     gt_order = [v for v in gt_order if v in database] + [v for v in database if v not in set(gt_order)]
     splits: dict[str, str] = {}
     split_orders: dict[str, list[str]] = {"train": [], "test": []}
     for split in ("train", "test"):
-        split_file = annotations_dir / f"split_{split}.txt"
+        split_file = annotations_dir / split_file_name(split)
         if split_file.is_file():
             split_orders[split] = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
             splits.update({video_id: split for video_id in split_orders[split]})
@@ -321,7 +331,7 @@ def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[
         video = SyntheticVideo(video_id, subset, float(durations[video_id]), float(frame_rates[video_id]), segments)
         videos.append(video)
         by_id[video_id] = video
-    points_path = annotations_dir / "point_gaussian" / "point_labels.csv"
+    points_path = annotations_dir / RELEASE_POINTS_FILE
     if config.real_points:
         if not points_path.is_file():
             raise SynthError(f"{points_path}: missing; set synth.real_points=false to draw points from the segments")
@@ -586,14 +596,14 @@ def write_synthetic_release(
     ordered = [video.video_id for video in videos]
     by_id = {video.video_id: video for video in videos}
     gt_videos = [by_id[video_id] for video_id in orders["gt"]]
-    atomic_write_text(out / "gt.json", json.dumps(_ground_truth(videos, orders["gt"], test_only=True)))
-    atomic_write_text(out / "videosenti_gt.json", json.dumps(_ground_truth(videos, ordered, test_only=False)))
+    atomic_write_text(out / RELEASE_TEST_GT, json.dumps(_ground_truth(videos, orders["gt"], test_only=True)))
+    atomic_write_text(out / RELEASE_BOTH_SPLITS_GT, json.dumps(_ground_truth(videos, ordered, test_only=False)))
     for split in ("train", "test"):
-        atomic_write_text(out / f"split_{split}.txt", "".join(f"{video_id}\n" for video_id in orders[split]))
-    atomic_write_text(out / "fps_dict.json", json.dumps({v.video_id: v.fps for v in gt_videos}))
-    atomic_write_text(out / "len_duration_dict.json", json.dumps({v.video_id: v.duration_seconds for v in gt_videos}))
-    atomic_write_text(out / "time.json", json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
-    atomic_write_text(out / "point_gaussian" / "point_labels.csv", _points_csv(videos))
+        atomic_write_text(out / split_file_name(split), "".join(f"{video_id}\n" for video_id in orders[split]))
+    atomic_write_text(out / RELEASE_FRAME_RATES_FILE, json.dumps({v.video_id: v.fps for v in gt_videos}))
+    atomic_write_text(out / RELEASE_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos}))
+    atomic_write_text(out / RELEASE_TEST_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
+    atomic_write_text(out / RELEASE_POINTS_FILE, _points_csv(videos))
     summary = SynthSummary(
         out=out,
         videos=len(videos),

@@ -155,16 +155,6 @@ def astronaut_frames(num_frames: int, size: tuple[int, int], face_side: int, see
         yield np.minimum(frame.astype(np.uint16) + noise, 255).astype(np.uint8)
 
 
-def speech_like_audio(duration_seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """A tone whose pitch and loudness move, with a little noise (stands in for a voice)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(duration_seconds * sample_rate)) / sample_rate
-    pitch = 180 + 60 * np.sin(2 * np.pi * 0.3 * t)
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t) ** 2
-    tone = np.sin(2 * np.pi * np.cumsum(pitch) / sample_rate) * envelope
-    return (0.4 * tone + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
-
-
 def astronaut_video(
     path: Path, duration_seconds: float, fps: float, size: tuple[int, int], photo_side: int, ffmpeg_binary: str = ""
 ) -> Path:

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from extractors.base import ExtractorSettingsError
 from extractors.decode import DecodeConfig, VideoReadError, probe_video
 from extractors.grid import GridConfig, SnippetGrid
+from extractors.hardware import native_bf16
 from extractors.i3d import build_i3d_r50, load_i3d_checkpoint
 from extractors.visual import (
     ClipDecoder,
@@ -17,7 +19,6 @@ from extractors.visual import (
     VisualExtractor,
     clip_frame_indices,
     frame_count,
-    native_bf16,
 )
 from extractors.weights import WeightsError
 from pipeline.config import ConfigError, load_config
@@ -94,7 +95,7 @@ def test_config_is_checked_and_registered():
     ]:
         with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
             load_config(None, [override])
-    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+    with pytest.raises(ExtractorSettingsError, match="fp16 needs a CUDA device"):
         VisualExtractor(VisualConfig(precision="fp16"), DecodeConfig(), "cpu", allow_random_weights=True)
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from model import BSPGConfig, FSENetConfig, LossConfig, PSSCConfig
+from pipeline.config import ConfigError, load_config
 
 
 def test_defaults_are_method_md() -> None:
@@ -59,14 +60,10 @@ def test_frozen() -> None:
         config.d_model = 3  # type: ignore[misc]
 
 
-def test_dict_round_trip_and_unknown_keys() -> None:
-    config = FSENetConfig(streams=("visual", "audio"), fci_stages=1, bspg=BSPGConfig(window=5))
-    plain = config.to_dict()
-    assert plain["streams"] == ["visual", "audio"]
-    assert plain["bspg"]["window"] == 5
-    assert FSENetConfig.from_dict(plain) == config
-    assert FSENetConfig.from_dict({"pssc": {"temperature": 0.2}}).pssc.temperature == 0.2
-    with pytest.raises(ValueError, match="model.bspg: unknown setting"):
-        FSENetConfig.from_dict({"bspg": {"widow": 3}})
-    with pytest.raises(ValueError, match="model: unknown setting"):
-        FSENetConfig.from_dict({"width": 3})
+def test_the_project_config_builds_the_model_section_and_names_unknown_keys() -> None:
+    config = load_config(None, ["model.streams=visual,audio", "model.fci_stages=1", "model.bspg.window=5",
+                                "model.pssc.temperature=0.2"]).model
+    assert config == FSENetConfig(streams=("visual", "audio"), fci_stages=1, bspg=BSPGConfig(window=5),
+                                  pssc=PSSCConfig(temperature=0.2))
+    with pytest.raises(ConfigError, match=r"unknown setting model\.bspg\.widow \(did you mean model\.bspg\.window\?\)"):
+        load_config(None, ["model.bspg.widow=3"])

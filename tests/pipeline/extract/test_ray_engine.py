@@ -29,8 +29,8 @@ from cache.store import FeatureCache
 from extractors.audio import AudioExtractor
 from pipeline.config import load_config
 from pipeline.extract.discovery import VideoFile
-from pipeline.extract.stage import extract_video
 from pipeline.extract.ray_engine import RayEngineError, identity_difference, plan_model_actors
+from pipeline.extract.video import extract_video
 from pipeline.synthetic.videos import write_test_pattern_video
 from tests.conftest import ROOT, cli
 

@@ -8,13 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.infer.metrics import (
-    DEFAULT_TIOU_THRESHOLDS,
-    evaluate_detections,
-    format_report,
-    load_ground_truth,
-    load_predictions,
-)
+from pipeline.data.activitynet import load_ground_truth, load_predictions
+from pipeline.infer.metrics import DEFAULT_TIOU_THRESHOLDS, evaluate_detections, format_report
 
 TSL300_GT = Path(__file__).resolve().parents[3].parent / "shared" / "tsl300" / "gt.json"
 

@@ -6,6 +6,7 @@ made here."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -18,9 +19,11 @@ from PIL import Image
 
 from model import FSENet
 from pipeline.config import config_to_dict, load_config, with_overrides
-from pipeline.infer.metrics import load_predictions
+from pipeline.data.activitynet import load_predictions
+from pipeline.data.feature_spec import FeatureSpec
 from pipeline.infer.checkpoint import save_checkpoint
-from pipeline.localize.outputs import seconds_per_label, shown_segments, srt_time, vtt_time
+from pipeline.localize.text_formats import srt_time, vtt_time
+from pipeline.localize.video import seconds_per_label, shown_segments
 from tests.conftest import cli
 
 SRT_TIME = r"(\d\d):(\d\d):(\d\d),(\d\d\d)"
@@ -217,12 +220,14 @@ def test_shown_segments_are_the_best_non_overlapping_ones_and_times_format():
 
 def test_features_are_made_as_the_checkpoint_records_them_with_this_machines_runtime_settings(localized_run):
     from pipeline.infer.checkpoint import load_trained_model
-    from pipeline.localize.stage import extraction_config
+    from pipeline.localize.features import extraction_config
 
     trained = load_trained_model(localized_run.model, "cpu")
     # As if the training features had been extracted with --set audio.n_mfcc=20 on a 32-frame grid.
-    trained.feature_spec["extractors"]["audio"]["config"]["n_mfcc"] = 20
-    trained.feature_spec["grid"]["snippet_frames"] = 32
+    spec = trained.feature_spec.to_dict()
+    spec["extractors"]["audio"]["config"]["n_mfcc"] = 20
+    spec["grid"]["snippet_frames"] = 32
+    trained = dataclasses.replace(trained, feature_spec=FeatureSpec.from_dict(spec))
     machine = load_config(None, ["audio.n_mfcc=64", "audio.chunk_snippets=7", "face.batch_size=3", "grid.frame_rate=30"])
     settings = extraction_config(trained, machine, "cpu")
     assert settings.audio.n_mfcc == 20 and settings.grid.snippet_frames == 32 and settings.grid.frame_rate == 25
@@ -235,7 +240,7 @@ def test_the_extraction_engine_flags_reach_the_extraction_config(localized_run):
     import importlib
 
     from pipeline.infer.checkpoint import load_trained_model
-    from pipeline.localize.stage import extraction_config
+    from pipeline.localize.features import extraction_config
 
     entry = importlib.import_module("cli")
     args = entry.build_parser().parse_args(

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.data.samples import DataConfig, load_dataset
+from pipeline.data.config import DataConfig
+from pipeline.data.sources import load_dataset
 from pipeline.synthetic.release import (
     RELEASE_POINT_HEADER,
     SynthConfig,

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from model import FSENet, combine_loss_parts
-from pipeline.data.batching import collate
 from pipeline.config import load_config, with_overrides
-from pipeline.data.samples import load_dataset
+from pipeline.data.batching import collate
+from pipeline.data.sources import load_dataset
 from pipeline.train.distributed import (
     DistributedContext,
     DistributedError,
@@ -25,7 +25,7 @@ from pipeline.train.distributed import (
     shard_positions,
     torchrun_environment,
 )
-from pipeline.train.stage import _loss, _loss_parts, own_shard
+from pipeline.train.shard_loss import _loss, _loss_parts, own_shard
 from tests.conftest import ROOT, cli
 
 EXACT = [
@@ -71,7 +71,7 @@ def test_shard_losses_add_up_to_the_global_batch_loss_and_gradient(release, supe
     dataset = load_dataset(release, config.data)
     config = with_overrides(config, {"model": {"num_classes": len(dataset.class_names)}})
     streams = config.model.streams
-    dims = {name: dataset.feature_spec["streams"][name] for name in streams}
+    dims = {name: dataset.feature_spec.streams[name] for name in streams}
     torch.manual_seed(0)
     model = FSENet(config.model, dims)
     samples = [dataset.samples[v] for v in dataset.splits["train"][:5]]

@@ -12,14 +12,10 @@ import numpy as np
 import pytest
 
 from cache.store import FeatureCache
-from pipeline.data.samples import (
-    DataConfig,
-    DatasetError,
-    align_release_streams,
-    carve_validation,
-    infer_rows_per_snippet,
-    load_dataset,
-)
+from pipeline.data.config import DataConfig
+from pipeline.data.release import align_release_streams, infer_rows_per_snippet
+from pipeline.data.samples import DatasetError, carve_validation
+from pipeline.data.sources import load_dataset
 from pipeline.synthetic.release import SynthConfig, write_synthetic_release
 from tests.conftest import cli
 
@@ -44,9 +40,9 @@ def test_released_layout_loads_with_folded_audio_points_as_snippets_and_splits(t
     split_train = (tiny_release / "split_train.txt").read_text().split()
     split_test = (tiny_release / "split_test.txt").read_text().split()
 
-    assert dataset.feature_spec["source"] == "release"
-    assert dataset.feature_spec["streams"] == {"visual": 1024, "audio": 32 * 60, "face": 1024}
-    assert dataset.feature_spec["extractors"]["audio"]["rows_per_snippet"] == 32
+    assert dataset.feature_spec.source == "release"
+    assert dataset.feature_spec.streams == {"visual": 1024, "audio": 32 * 60, "face": 1024}
+    assert dataset.feature_spec.extractors["audio"].record["rows_per_snippet"] == 32
     assert dataset.class_names == ("n", "p")
     assert set(dataset.samples) == set(split_train) | set(split_test)
     assert sorted(dataset.splits["test"]) == sorted(split_test)
@@ -111,12 +107,12 @@ def test_a_missing_stream_folder_means_the_stream_is_absent(tmp_path):
     release = tmp_path / "tsl"
     write_synthetic_release(release, SynthConfig(num_videos=3, scale=0.1, streams=("visual", "audio"), visual_width=32, row_jitter=0))
     dataset = load_dataset(release, DataConfig())
-    assert dataset.feature_spec["streams"] == {"visual": 32, "audio": 1920}
+    assert dataset.feature_spec.streams == {"visual": 32, "audio": 1920}
     assert all(sample.face_mask is None for sample in dataset.samples.values())
     with pytest.raises(DatasetError, match="data.streams asks for face"):
         load_dataset(release, DataConfig(streams=("visual", "face")))
     only_audio = load_dataset(release, DataConfig(streams=("audio",)))
-    assert only_audio.feature_spec["streams"] == {"audio": 1920}
+    assert only_audio.feature_spec.streams == {"audio": 1920}
 
 
 def test_a_folder_that_is_neither_layout_is_a_one_line_error(tmp_path):
@@ -198,11 +194,11 @@ def test_feature_cache_and_points_csv_make_a_dataset_with_problems_reported(audi
         "talk,1.0,joy\n"  # line 7: unknown label
     )
     dataset = load_dataset(audio_cache, DataConfig(), points)
-    assert dataset.feature_spec["source"] == "cache"
-    assert dataset.feature_spec["streams"] == {"audio": 160}
-    assert dataset.feature_spec["snippet_seconds"] == pytest.approx(0.64)
-    assert dataset.feature_spec["extractors"]["audio"]["name"] == "audio"
-    assert dataset.feature_spec["random_weights"] is False
+    assert dataset.feature_spec.source == "cache"
+    assert dataset.feature_spec.streams == {"audio": 160}
+    assert dataset.feature_spec.snippet_seconds == pytest.approx(0.64)
+    assert dataset.feature_spec.extractors["audio"].record["name"] == "audio"
+    assert dataset.feature_spec.random_weights is False
     assert dataset.class_names == ("negative", "positive")  # spellings mix: the configured names
     assert set(dataset.samples) == {"talk", "nested/speech two"}
     talk = dataset.samples["talk"]
@@ -263,11 +259,11 @@ def test_face_mask_and_random_weights_from_the_cache(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("video_id,label\na,positive\nb,negative\nb,positive\n")
     dataset = load_dataset(tmp_path / "cache", DataConfig(validation_fraction=0.0), labels)
-    assert dataset.feature_spec["streams"] == {"audio": 4, "face": 8}
+    assert dataset.feature_spec.streams == {"audio": 4, "face": 8}
     np.testing.assert_allclose(dataset.samples["a"].face_mask, np.linspace(0, 1, 6))
     assert dataset.samples["b"].video_labels.tolist() == [1.0, 1.0]
     assert dataset.samples["a"].video_labels.tolist() == [0.0, 1.0]
-    assert dataset.feature_spec["random_weights"] is True
+    assert dataset.feature_spec.random_weights is True
     assert any("'face' was extracted with random weights" in p for p in dataset.problems)
     audio_only = load_dataset(tmp_path / "cache", DataConfig(streams=("audio",)), labels)
-    assert audio_only.feature_spec["random_weights"] is False and audio_only.samples["a"].face_mask is None
+    assert audio_only.feature_spec.random_weights is False and audio_only.samples["a"].face_mask is None

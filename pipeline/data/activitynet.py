@@ -1,0 +1,121 @@
+"""ActivityNet-style files: ground truth and detection results, read with validation and
+written in one way.
+
+Ground truth: {"database": {video: {"subset": str, "annotations": [{"label", "segment":
+[start_s, end_s]}]}}} (TSL-300's gt.json / videosenti_gt.json). Results: {"version",
+"results": {video: [{"label", "score", "segment"}]}, "external_data"} plus, in files this
+tool writes, a few fields saying what produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from cache.atomic import atomic_write_json
+
+RESULTS_VERSION = "fsenet"
+
+
+def segment_of(entry: Mapping, where: str) -> tuple[float, float]:
+    try:
+        start, end = (float(value) for value in entry["segment"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: 'segment' must be [start, end] in seconds, got {entry.get('segment')!r}") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        raise ValueError(f"{where}: segment [{start}, {end}] must be finite with end >= start")
+    return start, end
+
+
+def label_of(entry: Mapping, where: str) -> str:
+    if "label" not in entry:
+        raise ValueError(f"{where}: missing 'label'")
+    return str(entry["label"])
+
+
+def _read_json(path: Path | str, what: str) -> dict:
+    path = Path(path)
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: {what} file not found") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); expected an ActivityNet-style {what} file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load_ground_truth(path: Path | str, subset: str | None = None) -> dict[str, list[dict]]:
+    """ActivityNet-style ground truth -> {video: [{"label": str, "segment": [start_s, end_s]}]}.
+
+    The file is {"database": {video: {"subset": str, "annotations": [{"label", "segment"}]}}}
+    (TSL-300's gt.json / videosenti_gt.json: segment bounds are strings of seconds, labels
+    'p'/'n'). `subset` keeps only the videos whose "subset" equals it (e.g. "test");
+    videos with no annotations are kept with an empty list.
+    """
+    path = Path(path)
+    data = _read_json(path, "ground truth")
+    database = data.get("database")
+    if not isinstance(database, dict):
+        raise ValueError(f"{path}: missing the 'database' object of an ActivityNet-style ground truth file")
+    ground_truth: dict[str, list[dict]] = {}
+    subsets_seen = set()
+    for video, record in database.items():
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: video {video!r} must map to an object with 'annotations'")
+        subsets_seen.add(record.get("subset"))
+        if subset is not None and record.get("subset") != subset:
+            continue
+        entries = []
+        for n, entry in enumerate(record.get("annotations", [])):
+            where = f"{path}: video {video!r}, annotation {n}"
+            start, end = segment_of(entry, where)
+            entries.append({"label": label_of(entry, where), "segment": [start, end]})
+        ground_truth[str(video)] = entries
+    if subset is not None and not ground_truth:
+        known = ", ".join(sorted(str(s) for s in subsets_seen))
+        raise ValueError(f"{path}: no video has subset {subset!r} (subsets present: {known})")
+    return ground_truth
+
+
+def load_predictions(path: Path | str) -> dict[str, list[dict]]:
+    """ActivityNet-style results -> {video: [{"label", "score", "segment": [start_s, end_s]}]}.
+
+    The file is {"results": {video: [{"label", "score", "segment"}]}, ...}; other keys
+    ("version", "external_data") are ignored.
+    """
+    path = Path(path)
+    data = _read_json(path, "results")
+    results = data.get("results")
+    if not isinstance(results, dict):
+        raise ValueError(f"{path}: missing the 'results' object of an ActivityNet-style results file")
+    predictions: dict[str, list[dict]] = {}
+    for video, entries in results.items():
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: results of video {video!r} must be a list")
+        parsed = []
+        for n, entry in enumerate(entries):
+            where = f"{path}: video {video!r}, result {n}"
+            start, end = segment_of(entry, where)
+            try:
+                score = float(entry["score"])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
+            parsed.append({"label": label_of(entry, where), "score": score, "segment": [start, end]})
+        predictions[str(video)] = parsed
+    return predictions
+
+
+def write_results(path: Path, results: Mapping[str, list[dict]], fields: Mapping | None = None,
+                  external_data: Mapping | None = None) -> None:
+    """Write ActivityNet results atomically: {"version", **fields, "results",
+    "external_data": {"used": false, **external_data}} (entries in the given order)."""
+    atomic_write_json(
+        Path(path),
+        {"version": RESULTS_VERSION, **(fields or {}), "results": dict(results),
+         "external_data": {"used": False, **(external_data or {})}},
+    )

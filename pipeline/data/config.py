@@ -1,0 +1,86 @@
+"""The `data` config section: how features and annotations become a dataset."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from model.config import KNOWN_STREAMS
+from pipeline.data.annotations import ClassVocabulary, parse_label_aliases
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How features and annotations become a dataset (config section ``data``).
+
+    Attributes:
+        class_names: sentiment classes in index order (index 0..C-1).
+        label_aliases: "ALIAS=CLASS" spellings annotations may use (TSL-300: n, p).
+        streams: streams to use (visual, audio, face); empty = every stream available.
+        validation_fraction: share of the training videos held out for model selection.
+        split_seed: seed of the validation carve.
+        release_visual_folder / release_audio_folder / release_face_folder: the released
+            layout's folder of each stream under features/<split>/.
+        release_snippet_frames: native frames per snippet in the released layout.
+        release_audio_rows_per_snippet: rows of the audio folder per snippet; 0 = infer:
+            32 (TSL-300's) when it fits every video, else from the row ratio to the
+            other streams (see infer_rows_per_snippet).
+        release_audio_offset / release_audio_scale: released audio rows become
+            (x + offset) / scale (the TSL-300 authors' normalisation of log-mel dB values).
+        alignment_tolerance_rows: released streams whose snippet counts differ by at most
+            this many rows are trimmed to the shortest (with a warning); more is an error.
+        strict: annotation problems and videos left out are errors instead of warnings.
+    """
+
+    class_names: tuple[str, ...] = ("negative", "positive")
+    label_aliases: tuple[str, ...] = ("n=negative", "p=positive")
+    streams: tuple[str, ...] = ()
+    validation_fraction: float = 0.1
+    split_seed: int = 0
+    release_visual_folder: str = "rgb"
+    release_audio_folder: str = "logmfcc"
+    release_face_folder: str = "img"
+    release_snippet_frames: int = 16
+    release_audio_rows_per_snippet: int = 0
+    release_audio_offset: float = 50.0
+    release_audio_scale: float = 80.0
+    alignment_tolerance_rows: int = 3
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.class_names or any(not name.strip() for name in self.class_names):
+            raise ValueError(f"data.class_names must list non-empty class names, got {list(self.class_names)}")
+        try:
+            ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
+        except ValueError as error:
+            raise ValueError(f"data.label_aliases: {error}") from None
+        unknown = [s for s in self.streams if s not in KNOWN_STREAMS]
+        if unknown:
+            raise ValueError(f"data.streams: unknown stream {unknown[0]!r}; choose from {', '.join(KNOWN_STREAMS)}")
+        if len(set(self.streams)) != len(self.streams):
+            raise ValueError(f"data.streams lists a stream twice: {list(self.streams)}")
+        if not (0.0 <= self.validation_fraction < 1.0):
+            raise ValueError(f"data.validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        folders = [self.release_visual_folder, self.release_audio_folder, self.release_face_folder]
+        if any(not f or "/" in f or "\\" in f for f in folders) or len(set(folders)) != 3:
+            raise ValueError(f"data.release_*_folder must be three different plain folder names, got {folders}")
+        if self.release_snippet_frames < 1:
+            raise ValueError(f"data.release_snippet_frames must be >= 1, got {self.release_snippet_frames}")
+        if self.release_audio_rows_per_snippet < 0:
+            raise ValueError(
+                f"data.release_audio_rows_per_snippet must be >= 0 (0 = infer), got {self.release_audio_rows_per_snippet}"
+            )
+        if not (math.isfinite(self.release_audio_offset) and math.isfinite(self.release_audio_scale)):
+            raise ValueError("data.release_audio_offset and data.release_audio_scale must be finite numbers")
+        if self.release_audio_scale == 0:
+            raise ValueError("data.release_audio_scale must not be 0")
+        if self.alignment_tolerance_rows < 0:
+            raise ValueError(f"data.alignment_tolerance_rows must be >= 0, got {self.alignment_tolerance_rows}")
+
+    def vocabulary(self) -> ClassVocabulary:
+        return ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
+
+    def release_stream_folders(self) -> dict[str, str]:
+        """stream name -> its folder in the released layout."""
+        return {"visual": self.release_visual_folder, "audio": self.release_audio_folder, "face": self.release_face_folder}
+

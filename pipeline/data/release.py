@@ -1,0 +1,441 @@
+"""Datasets from a public feature release (TSL-300's layout; FSENet's adds faces).
+
+``features/<split>/rgb/<video>.npy`` (I3D, one row per 16 native frames),
+``logmfcc/`` (k rows of a 60-band log-mel spectrogram per snippet: folded into one row
+of width k * 60, k inferred from the row ratio to the other streams), ``img/`` (faces,
+one row per snippet; all-zero rows mean no face), with ``split_train.txt`` /
+``split_test.txt``, ``fps_dict.json``, ``len_duration_dict.json`` (optional),
+``videosenti_gt.json`` or ``gt.json`` (segments) and ``point_gaussian/point_labels.csv``
+(points as native-frame indices: snippet = point // 16, seconds = point / fps).
+A snippet of a video lasts 16 / fps seconds, so the grid differs per video.
+
+Alignment: after folding, stream row counts that differ by at most
+``data.alignment_tolerance_rows`` snippets are trimmed to the shortest with a line in
+``problems``; a larger difference is a :class:`DatasetError` naming the video. The
+validation split is always carved from training videos, never from the test split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cache.identity import ExtractorIdentity
+from model.config import KNOWN_STREAMS
+from pipeline.data.annotations import (
+    AnnotationSet,
+    raise_if_strict,
+    read_annotations,
+    read_release_points_csv,
+    read_segments_json,
+)
+from pipeline.data.config import DataConfig
+from pipeline.data.feature_spec import FeatureSpec
+from pipeline.data.samples import (
+    DatasetError,
+    SentimentDataset,
+    VideoFeatures,
+    build_sample,
+    carve_validation,
+    display_class_names,
+    face_mask_from_rows,
+    points_outside_segments,
+)
+
+RELEASE_SPLIT_FOLDERS: tuple[str, ...] = ("train", "test")
+RELEASE_POINTS_FILE = Path("point_gaussian") / "point_labels.csv"
+RELEASE_SEGMENT_FILES: tuple[str, ...] = ("videosenti_gt.json", "gt.json")  # first present is used
+RELEASE_FRAME_RATES_FILE = "fps_dict.json"
+RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE = "time.json", "len_duration_dict.json"
+RELEASE_DURATION_FILES: tuple[str, ...] = (RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE)  # the fuller file wins
+RELEASE_BOTH_SPLITS_GT, RELEASE_TEST_GT = RELEASE_SEGMENT_FILES
+TSL300_AUDIO_ROWS_PER_SNIPPET = 32  # logmfcc rows per 16-frame snippet in TSL-300's release (method.md)
+STREAM_DESCRIPTIONS = {
+    "visual": "I3D RGB clip features (released layout), one row per snippet",
+    "audio": "log-mel spectrogram rows (released layout), folded per snippet",
+    "face": "face embeddings (released layout), one row per snippet; all-zero rows = no face",
+}
+
+
+def split_file_name(split: str) -> str:
+    """The file listing a split's videos ("split_train.txt")."""
+    return f"split_{split}.txt"
+
+
+def is_release(path: Path) -> bool:
+    """Does the folder hold a release (features/train or features/test)?"""
+    return any((Path(path) / "features" / split).is_dir() for split in RELEASE_SPLIT_FOLDERS)
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read ({error.strerror})") from None
+    except ValueError as error:
+        raise DatasetError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise DatasetError(f"{path}: expected a JSON object of video -> number")
+    return value
+
+
+def _read_split_file(path: Path) -> list[str]:
+    """Video ids of a split_*.txt, one per line (blank lines ignored)."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _load_release_array(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: unreadable feature file ({type(error).__name__}: {error})") from None
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise DatasetError(f"{path}: expected a (rows, width) array, got shape {list(array.shape)}")
+    array = np.asarray(array, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        raise DatasetError(f"{path}: holds NaN or infinite values")
+    return array
+
+
+@dataclass
+class _AlignedVideo:
+    """One released video's aligned streams; ``audio_remainder_rows`` rows past the last
+    whole audio snippet were dropped."""
+
+    features: dict[str, np.ndarray]
+    audio_remainder_rows: int = 0
+
+
+def infer_rows_per_snippet(
+    audio_rows: list[int],
+    reference_snippets: list[float],
+    tolerance: int,
+    documented: int = TSL300_AUDIO_ROWS_PER_SNIPPET,
+) -> int:
+    """k, the audio rows per snippet, from every video at once.
+
+    audio_rows: per video, rows of the audio file; reference_snippets: per video, the
+    snippet count of the other streams (their mean) or of the duration.
+    The documented k (TSL-300: 32) is kept when it fits every video within ``tolerance``
+    snippets. Otherwise k is the integer near the overall row ratio minimising
+    sum |floor(audio_rows / k) - reference|: rows past the last whole snippet cost nothing
+    and a few rows' jitter little, while a wrong k costs about T / k snippets per video,
+    so long videos decide. (On short videos, T below ~50 snippets, a few rows' jitter can
+    make k and k + 1 fit about equally: hence the documented value first; set
+    data.release_audio_rows_per_snippet to be explicit.)
+    """
+    rows = np.asarray(audio_rows, dtype=np.float64)
+    reference = np.asarray(reference_snippets, dtype=np.float64)
+
+    def mismatch(k: int) -> np.ndarray:
+        return np.abs(np.floor(rows / k) - reference)
+
+    if documented >= 1 and np.all(mismatch(documented) <= tolerance + 0.5):
+        return documented
+    ratio = rows.sum() / max(reference.sum(), 1.0)
+    candidates = range(max(1, math.floor(ratio) - 2), math.ceil(ratio) + 3)
+    return min(candidates, key=lambda k: (mismatch(k).sum(), k))
+
+
+def align_release_streams(
+    video_id: str,
+    arrays: dict[str, np.ndarray],
+    audio_stream: str | None,
+    audio_rows_per_snippet: int,
+    tolerance: int,
+    problems: list[str],
+) -> _AlignedVideo:
+    """Fold the audio stream and trim every stream to the shortest.
+
+    arrays: stream -> raw (rows, width) array. The audio stream (``audio_rows_per_snippet``
+    = k rows per snippet) becomes (rows // k, k * width); rows past the last whole
+    snippet are dropped. Streams whose snippet counts then differ by <= ``tolerance``
+    are trimmed to the shortest with a line in ``problems``; more raises DatasetError
+    naming the video.
+    """
+    aligned: dict[str, np.ndarray] = {}
+    remainder = 0
+    for name, array in arrays.items():
+        if name != audio_stream:
+            aligned[name] = array
+            continue
+        k = audio_rows_per_snippet
+        snippets = array.shape[0] // k
+        if snippets < 1:
+            raise DatasetError(f"video {video_id}: audio has {array.shape[0]} rows, fewer than one snippet of {k}")
+        remainder = array.shape[0] - snippets * k
+        aligned[name] = array[: snippets * k].reshape(snippets, k * array.shape[1])
+    counts = {name: a.shape[0] for name, a in aligned.items()}
+    shortest, longest = min(counts.values()), max(counts.values())
+    described = ", ".join(f"{name} {count}" for name, count in counts.items())
+    if longest - shortest > tolerance:
+        raise DatasetError(
+            f"video {video_id}: streams disagree by {longest - shortest} snippets ({described}), more than "
+            f"data.alignment_tolerance_rows = {tolerance}; the feature files do not belong together"
+        )
+    if longest != shortest:
+        problems.append(f"video {video_id}: stream snippet counts differ ({described}); trimmed to {shortest}")
+        aligned = {name: a[:shortest] for name, a in aligned.items()}
+    return _AlignedVideo(aligned, remainder)
+
+
+
+
+@dataclass
+class _RawVideo:
+    """One released video's arrays as read (stream -> (rows, width) float32)."""
+
+    split: str
+    arrays: dict[str, np.ndarray]
+    snippet_seconds: float  # 16 native frames / fps
+    duration_seconds: float | None  # from the duration files, when they name it
+
+
+@dataclass
+class _ReleaseFiles:
+    """What the release folder says besides the features."""
+
+    features_root: Path
+    streams: list[str]
+    folders: dict[str, str]  # stream -> folder under features/<split>/
+    split_ids: dict[str, list[str]]
+    frame_rates: dict[str, float]
+    durations: dict[str, float]
+    problems: list[str] = field(default_factory=list)
+
+
+def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
+    """The streams to read: data.streams (each folder must exist), else every stream with a folder."""
+    folders = data.release_stream_folders()
+    present = [s for s in KNOWN_STREAMS if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
+    if data.streams:
+        missing = [s for s in data.streams if s not in present]
+        if missing:
+            raise DatasetError(
+                f"{features_root}: data.streams asks for {', '.join(missing)} but no "
+                f"features/<split>/{folders[missing[0]]}/ folder exists"
+            )
+        return [s for s in KNOWN_STREAMS if s in data.streams]
+    if not present:
+        raise DatasetError(
+            f"{features_root}: no stream folder ({', '.join(folders.values())}) under features/train or features/test"
+        )
+    return present
+
+
+def _release_split_ids(path: Path, features_root: Path, streams: list[str], folders: dict[str, str],
+                       problems: list[str]) -> dict[str, list[str]]:
+    """Split -> video ids: the split files, else the videos found in the split's folders."""
+    split_ids: dict[str, list[str]] = {}
+    for split in RELEASE_SPLIT_FOLDERS:
+        split_file = path / split_file_name(split)
+        if split_file.is_file():
+            split_ids[split] = _read_split_file(split_file)
+            continue
+        found = set()
+        for stream in streams:
+            folder = features_root / split / folders[stream]
+            if folder.is_dir():
+                found |= {p.stem for p in folder.glob("*.npy")}
+        split_ids[split] = sorted(found)
+        if found:
+            problems.append(f"{split_file}: missing; the {split} split is the {len(found)} videos in features/{split}/")
+    both = set(split_ids["train"]) & set(split_ids["test"])
+    if both:
+        raise DatasetError(f"{path}: video(s) {', '.join(sorted(both)[:3])} listed in both split_train.txt and split_test.txt")
+    return split_ids
+
+
+def _release_files(path: Path, data: DataConfig) -> _ReleaseFiles:
+    features_root = path / "features"
+    streams = _release_streams(features_root, data)
+    folders = data.release_stream_folders()
+    problems: list[str] = []
+    split_ids = _release_split_ids(path, features_root, streams, folders, problems)
+    fps_path = path / RELEASE_FRAME_RATES_FILE
+    if not fps_path.is_file():
+        raise DatasetError(f"{fps_path}: missing; the released layout needs each video's native frame rate")
+    frame_rates = {str(k): float(v) for k, v in _read_json_object(fps_path).items()}
+    durations: dict[str, float] = {}
+    for name in RELEASE_DURATION_FILES:
+        if (path / name).is_file():
+            durations.update({str(k): float(v) for k, v in _read_json_object(path / name).items()})
+    return _ReleaseFiles(features_root, streams, folders, split_ids, frame_rates, durations, problems)
+
+
+def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems: list[str]) -> dict[str, _RawVideo]:
+    """Every video that has a frame rate and a file for every stream (the others are named in
+    `annotation_problems` and left out); a video's files may lie under either split folder."""
+    raw: dict[str, _RawVideo] = {}
+    for split in RELEASE_SPLIT_FOLDERS:
+        other = "test" if split == "train" else "train"
+        for video_id in files.split_ids[split]:
+            fps = files.frame_rates.get(video_id)
+            if fps is None or not fps > 0:
+                annotation_problems.append(f"{files.features_root.parent / RELEASE_FRAME_RATES_FILE}: no frame rate for "
+                                           f"video {video_id!r}; video left out")
+                continue
+            arrays: dict[str, np.ndarray] = {}
+            absent: list[str] = []
+            for stream in files.streams:
+                candidates = [files.features_root / s / files.folders[stream] / f"{video_id}.npy" for s in (split, other)]
+                file = next((c for c in candidates if c.is_file()), None)
+                if file is None:
+                    absent.append(str(candidates[0]))
+                else:
+                    arrays[stream] = _load_release_array(file)
+            if absent:
+                annotation_problems.append(f"{absent[0]}: missing ({len(absent)} stream file(s)); video {video_id} left out")
+                continue
+            raw[video_id] = _RawVideo(split, arrays, data.release_snippet_frames / fps, files.durations.get(video_id))
+    if not raw:
+        raise DatasetError(f"{files.features_root}: no video has every stream file ({', '.join(files.streams)})")
+    return raw
+
+
+def _audio_rows_per_snippet(raw: dict[str, _RawVideo], data: DataConfig, features_root: Path) -> int:
+    """k for the audio stream: data.release_audio_rows_per_snippet, else inferred over every video."""
+    row_widths = {video.arrays["audio"].shape[1] for video in raw.values()}
+    if len(row_widths) != 1:
+        raise DatasetError(f"{features_root}: audio rows have different widths across videos: {sorted(row_widths)}")
+    if data.release_audio_rows_per_snippet:
+        return data.release_audio_rows_per_snippet
+    rows, reference = [], []
+    for video_id, video in raw.items():
+        others = [a.shape[0] for name, a in video.arrays.items() if name != "audio"]
+        if others:
+            reference.append(float(np.mean(others)))
+        elif video.duration_seconds:
+            reference.append(float(math.ceil(round(video.duration_seconds / video.snippet_seconds, 6))))
+        else:
+            raise DatasetError(
+                f"video {video_id}: cannot infer the audio rows per snippet (no other stream, no duration); "
+                "set data.release_audio_rows_per_snippet"
+            )
+        rows.append(video.arrays["audio"].shape[0])
+    return infer_rows_per_snippet(rows, reference, data.alignment_tolerance_rows)
+
+
+def _aligned_videos(
+    raw: dict[str, _RawVideo], files: _ReleaseFiles, data: DataConfig, problems: list[str]
+) -> tuple[dict[str, VideoFeatures], dict[str, int], int]:
+    """(video id -> its aligned features, stream -> width, audio rows per snippet).
+
+    Consumes `raw` (each video's arrays are released once aligned)."""
+    audio_stream = "audio" if "audio" in files.streams else None
+    rows_per_snippet = _audio_rows_per_snippet(raw, data, files.features_root) if audio_stream else 1
+    videos: dict[str, VideoFeatures] = {}
+    widths: dict[str, int] = {}
+    remainder_videos = 0
+    for video_id in list(raw):
+        video = raw.pop(video_id)
+        aligned = align_release_streams(video_id, video.arrays, audio_stream, rows_per_snippet,
+                                        data.alignment_tolerance_rows, problems)
+        if audio_stream is not None:
+            remainder_videos += aligned.audio_remainder_rows > 0
+            aligned.features["audio"] = (aligned.features["audio"] + np.float32(data.release_audio_offset)) / np.float32(
+                data.release_audio_scale
+            )
+        for stream, array in aligned.features.items():
+            if widths.setdefault(stream, array.shape[1]) != array.shape[1]:
+                raise DatasetError(f"video {video_id}: stream {stream} is {array.shape[1]} wide, other videos {widths[stream]}")
+        num_snippets = next(iter(aligned.features.values())).shape[0]
+        face_mask = face_mask_from_rows(aligned.features["face"]) if "face" in aligned.features else None
+        duration = video.duration_seconds or num_snippets * video.snippet_seconds
+        videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration)
+    if remainder_videos:
+        problems.append(
+            f"{files.features_root}: audio of {remainder_videos} video(s) ends with rows that do not fill a whole snippet "
+            f"of {rows_per_snippet} rows; those rows were dropped"
+        )
+    return videos, widths, rows_per_snippet
+
+
+def _release_annotations(
+    path: Path, videos: dict[str, VideoFeatures], files: _ReleaseFiles, data: DataConfig, annotations: Path | None
+) -> AnnotationSet:
+    """The release's own points and segments, replaced kind by kind by the files in `annotations`."""
+    vocabulary = data.vocabulary()
+    durations = {video_id: video.duration_seconds for video_id, video in videos.items()}
+    annotation_set = AnnotationSet()
+    extra = read_annotations(annotations, vocabulary, durations, files.frame_rates) if annotations is not None else None
+    extra_kinds = extra.kinds() if extra is not None else set()
+    if "points" not in extra_kinds and (path / RELEASE_POINTS_FILE).is_file():
+        annotation_set.merge(read_release_points_csv(path / RELEASE_POINTS_FILE, vocabulary, files.frame_rates, durations))
+    if "segments" not in extra_kinds:
+        segment_file = next((path / n for n in RELEASE_SEGMENT_FILES if (path / n).is_file()), None)
+        if segment_file is not None:
+            annotation_set.merge(read_segments_json(segment_file, vocabulary, durations))
+    if extra is not None:
+        annotation_set.merge(extra)
+    return annotation_set
+
+
+def _release_feature_spec(path: Path, files: _ReleaseFiles, widths: dict[str, int], rows_per_snippet: int,
+                          snippet_lengths: set[float], data: DataConfig) -> FeatureSpec:
+    extractors = {}
+    for stream in files.streams:
+        entry = {
+            "source": "release", "folder": files.folders[stream], "description": STREAM_DESCRIPTIONS[stream],
+            "rows_per_snippet": 1, "row_width": widths[stream],
+        }
+        if stream == "audio":
+            entry.update(
+                rows_per_snippet=rows_per_snippet,
+                row_width=widths[stream] // rows_per_snippet,
+                transform=f"(x + {data.release_audio_offset}) / {data.release_audio_scale}",
+            )
+        if stream == "face":
+            entry["face_mask"] = "1 where the row is not all zero"
+        extractors[stream] = ExtractorIdentity(entry)
+    return FeatureSpec(
+        source="release",
+        path=str(path),
+        streams={stream: widths[stream] for stream in files.streams},
+        snippet_seconds=next(iter(snippet_lengths)) if len(snippet_lengths) == 1 else None,
+        grid={"snippet_frames": data.release_snippet_frames, "frame_rate": "native (fps_dict.json)"},
+        extractors=extractors,
+    )
+
+
+def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None) -> SentimentDataset:
+    """Every video of the release at `path` with its annotations (see the module docstring)."""
+    files = _release_files(path, data)
+    problems = files.problems
+    annotation_problems: list[str] = []
+    raw = _read_raw_videos(files, data, annotation_problems)
+    split_of = {video_id: video.split for video_id, video in raw.items()}
+    videos, widths, rows_per_snippet = _aligned_videos(raw, files, data, problems)
+    annotation_set = _release_annotations(path, videos, files, data, annotations)
+    annotation_problems += annotation_set.problems
+    for video_id, split in split_of.items():
+        subset = annotation_set.subsets.get(video_id)
+        if subset is not None and subset != split:
+            problems.append(f"video {video_id}: in split_{split}.txt but its annotations say subset {subset!r}; using the split file")
+    num_classes = len(data.class_names)
+    samples = {
+        video_id: build_sample(video_id, video, annotation_set, num_classes, annotation_problems,
+                               data.release_snippet_frames, data.alignment_tolerance_rows)
+        for video_id, video in videos.items()
+    }
+    disagreement = points_outside_segments(samples)
+    if disagreement:
+        problems.append(disagreement)
+    raise_if_strict(annotation_problems, data.strict, str(path))
+    train_ids = sorted(v for v, split in split_of.items() if split == "train")
+    with_segments = {s.video_id for s in annotation_set.segments}
+    train, validation = carve_validation(train_ids, data.validation_fraction, data.split_seed, with_segments)
+    snippet_lengths = {round(video.snippet_seconds, 9) for video in videos.values()}
+    return SentimentDataset(
+        class_names=display_class_names(data.vocabulary(), annotation_set),
+        samples=samples,
+        splits={"train": train, "validation": validation, "test": sorted(v for v, s in split_of.items() if s == "test")},
+        feature_spec=_release_feature_spec(path, files, widths, rows_per_snippet, snippet_lengths, data),
+        problems=annotation_problems + problems,
+        annotation_files=annotation_set.files,
+        vocabulary=data.vocabulary(),
+    )

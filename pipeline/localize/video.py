@@ -1,0 +1,91 @@
+"""One localized video (:class:`LocalizedVideo`) and the two views of its segments.
+
+- **all segments**: every segment the post-processing keeps (class-wise NMS leaves
+  nested and partly overlapping segments of different lengths, best score first). This
+  is what `evaluate --predictions` scores, so segments.json / results.json hold exactly
+  these (ActivityNet results format) and segments.csv lists them too.
+- **shown segments** (:func:`shown_segments`): the best-scoring segments that do not
+  overlap each other, whatever their label; the subtitles, the plot and the report show
+  these so that one moment has one reading. segments.csv marks them (`shown`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class LocalizedVideo:
+    """One video's localization.
+
+    Attributes:
+        video_id: the id (path relative to the input folder, without extension).
+        source: the video file.
+        duration_seconds: the video's duration (s).
+        snippet_seconds: the grid step (s); snippet i covers [i s, (i+1) s).
+        scores: (T, C+1) per-snippet scores in [0, 1], classes then background.
+        face_presence: (T,) fraction of sampled frames with a face, None without a face stream.
+        segments: every segment the post-processing kept (ActivityNet entries, best first).
+        shown: the non-overlapping segments shown in subtitles, plot and report (by start).
+        output_dir: OUT_DIR/<video_id>.
+    """
+
+    video_id: str
+    source: Path
+    duration_seconds: float
+    snippet_seconds: float
+    scores: np.ndarray
+    face_presence: np.ndarray | None
+    segments: list[dict]
+    shown: list[dict]
+    output_dir: Path
+
+    def seconds_per_label(self, class_names: Sequence[str]) -> dict[str, float]:
+        """Seconds covered by each label's shown segments."""
+        return seconds_per_label(self.shown, class_names)
+
+
+def segment_key(entry: dict) -> tuple[float, float, str]:
+    """(start s, end s, label) of an ActivityNet entry: identifies a segment."""
+    return (float(entry["segment"][0]), float(entry["segment"][1]), str(entry["label"]))
+
+
+def shown_segments(segments: Sequence[dict], min_seconds: float = 0.0) -> list[dict]:
+    """The non-overlapping segments people see, sorted by start time.
+
+    Greedy by score: a segment is kept when it lasts at least `min_seconds` (localize
+    passes one snippet: shorter ones are below the grid's resolution) and overlaps (by
+    more than 1 ms) no segment already kept, whatever their labels. segments: ActivityNet
+    entries {"label", "score", "segment": [start_s, end_s]}.
+    """
+    kept: list[dict] = []
+    for entry in sorted(segments, key=lambda e: -float(e["score"])):
+        start, end, _ = segment_key(entry)
+        if end - start <= 0 or end - start < min_seconds - 1e-6:
+            continue
+        if all(end <= k["segment"][0] + 1e-3 or start >= k["segment"][1] - 1e-3 for k in kept):
+            kept.append(entry)
+    return sorted(kept, key=lambda e: (e["segment"][0], e["segment"][1]))
+
+
+def seconds_per_label(segments: Sequence[dict], labels: Sequence[str]) -> dict[str, float]:
+    """Seconds covered by each label's segments (their union, so overlaps count once)."""
+    covered = {}
+    for label in labels:
+        intervals = sorted(segment_key(e)[:2] for e in segments if e["label"] == label)
+        total, current_start, current_end = 0.0, None, None
+        for start, end in intervals:
+            if current_end is None or start > current_end:
+                if current_end is not None:
+                    total += current_end - current_start
+                current_start, current_end = start, end
+            else:
+                current_end = max(current_end, end)
+        if current_end is not None:
+            total += current_end - current_start
+        covered[label] = total
+    return covered

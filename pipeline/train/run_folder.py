@@ -1,0 +1,137 @@
+"""The run folder `train` writes and resumes from.
+
+RUN_DIR/config.yaml        the resolved config
+RUN_DIR/run.json           what was trained on (features path, annotations, dataset summary)
+RUN_DIR/last.pt            written atomically after every epoch: weights, optimiser, RNG
+                           states; rerunning the same command resumes from it
+RUN_DIR/best.pt            the best epoch on the validation split (never the test split)
+RUN_DIR/history.json       per-epoch losses, validation figures, epoch seconds
+RUN_DIR/tensorboard/       TensorBoard scalars (loss terms per step, validation per check)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from cache.atomic import atomic_write_json
+from pipeline.config import Config, config_to_dict, save_config
+from pipeline.data.samples import SentimentDataset
+from pipeline.infer.checkpoint import read_checkpoint, save_checkpoint
+from pipeline.train.distributed import DistributedContext
+
+# settings that may change when a run resumes (they change neither the data nor the model)
+RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets")
+
+
+class RunError(Exception):
+    """A run folder that cannot be used as asked."""
+
+
+@dataclass
+class RunState:
+    """Where a run stands after `epoch` epochs (0: not started)."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int | None = None
+
+
+def _comparable(config_dict: dict) -> dict:
+    """A run's config without the settings that may change on resume."""
+    data = json.loads(json.dumps(config_dict))
+    for name in RESUMABLE_CHANGES:
+        data["train"].pop(name, None)
+    return data
+
+
+def rng_state(generator: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume(run_dir: Path, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+           generator: torch.Generator, log) -> RunState:
+    """The state of RUN_DIR/last.pt loaded into model, optimiser and generator; a fresh
+    state when there is none. A last.pt of another config is a RunError."""
+    last_path = Path(run_dir) / "last.pt"
+    if not last_path.exists():
+        return RunState()
+    previous = read_checkpoint(last_path)
+    if _comparable(previous["config"]) != _comparable(config_to_dict(config)):
+        raise RunError(f"{run_dir} holds a run with another config; pass a new --out folder, or the same settings to resume")
+    model.load_state_dict(previous["model_state"])
+    optimizer.load_state_dict(previous["optimizer_state"])
+    _restore_rng(previous["rng_state"], generator)
+    log(f"resuming {run_dir} after epoch {previous['epoch']}")
+    return RunState(previous["epoch"], previous["global_step"], previous["history"], previous["best_metric"],
+                    previous["best_epoch"])
+
+
+def write_run_info(run_dir: Path, config: Config, features: Path, annotations: Path | None, device: str,
+                   distributed: DistributedContext, dataset: SentimentDataset, metric: str) -> None:
+    """config.yaml and run.json: what this run trains on and how."""
+    save_config(config, run_dir / "config.yaml", "train")
+    atomic_write_json(
+        run_dir / "run.json",
+        {
+            "features": str(Path(features).resolve()),
+            "annotations": str(Path(annotations).resolve()) if annotations else None,
+            "device": device,
+            **({"processes": distributed.world_size, "backend": distributed.backend} if distributed.is_distributed else {}),
+            "class_names": list(dataset.class_names),
+            "feature_spec": dataset.feature_spec.to_dict(),
+            "splits": {name: len(ids) for name, ids in dataset.splits.items()},
+            "selection_metric": metric,
+            "problems": dataset.problems,
+        },
+    )
+
+
+def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:
+    """What every checkpoint of a run carries besides weights: the model's stream widths,
+    the feature spec, the class names and the resolved config."""
+    return {
+        "stream_dims": {name: dataset.feature_spec.streams[name] for name in config.model.streams},
+        "feature_spec": dataset.feature_spec.to_dict(),
+        "class_names": list(dataset.class_names),
+        "config": config_to_dict(config),
+    }
+
+
+def save_best(run_dir: Path, header: dict, model: torch.nn.Module, epoch: int, metric: float | None) -> None:
+    save_checkpoint(run_dir / "best.pt", {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
+
+
+def save_last(run_dir: Path, header: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              generator: torch.Generator, state: RunState) -> None:
+    """last.pt (everything to resume) and history.json, after epoch `state.epoch`."""
+    save_checkpoint(
+        run_dir / "last.pt",
+        {
+            **header,
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "rng_state": rng_state(generator),
+            "epoch": state.epoch,
+            "global_step": state.step,
+            "history": state.history,
+            "best_metric": state.best_metric,
+            "best_epoch": state.best_epoch,
+        },
+    )
+    atomic_write_json(run_dir / "history.json", state.history)
