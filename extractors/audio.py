@@ -7,7 +7,9 @@ MFCCs and of their deltas, so D = 4 * n_mfcc (160 by default), in that order:
 Each snippet is computed from its own samples plus a fixed margin on both sides (enough
 for the STFT window and the delta filter), so the numbers do not depend on how the
 stream is chunked, and memory stays flat however long the video is. The log-mel step
-has no level clipping relative to a batch maximum for the same reason.
+has no level clipping relative to a batch maximum for the same reason. The matrix products
+run on one BLAS thread: OpenBLAS sums in another order with more threads (results differ
+by ~1e-7), and a feature must not depend on how many cores the process had.
 Snippets with no sound (no audio track, or past its end) are zeros with mask 0; the mask
 is the fraction of the snippet covered by decoded sound.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
 from extractors.decode import VideoProbe, iter_audio_samples
@@ -91,7 +94,7 @@ def snippet_mfcc_stats(windows: np.ndarray, context: int, lengths: np.ndarray, c
 
 class AudioExtractor(StreamExtractor):
     name = "audio"
-    version = 1
+    version = 2  # 2: BLAS on one thread (the numbers no longer depend on the core count)
     runtime_fields = ("chunk_snippets",)
     settings: AudioConfig
 
@@ -140,7 +143,8 @@ class AudioExtractor(StreamExtractor):
             buffer = np.concatenate(pieces)
             window_starts = bounds[first:last] - context - buffer_start
             windows = buffer[window_starts[:, None] + np.arange(window_length)[None, :]]
-            features[first:last] = snippet_mfcc_stats(windows, context, lengths[first:last], config)
+            with threadpool_limits(limits=1, user_api="blas"):
+                features[first:last] = snippet_mfcc_stats(windows, context, lengths[first:last], config)
             covered = np.clip(decoded - bounds[first:last], 0, lengths[first:last])
             mask[first:last] = covered / lengths[first:last]
             keep_from = int(bounds[last]) - context - buffer_start

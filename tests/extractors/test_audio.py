@@ -56,6 +56,19 @@ def test_numbers_do_not_depend_on_chunking(pattern_video):
     np.testing.assert_allclose(whole.features, one_by_one.features, rtol=1e-5, atol=1e-4)
 
 
+def test_numbers_do_not_depend_on_the_blas_thread_count(pattern_video):
+    """OpenBLAS sums in another order with more threads; the Ray engine's workers run with
+    one, the local engine with every core: the features must be the same bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    path = pattern_video("speech-like.mkv", 4.0, tone_hz=311.0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, one_thread = extract(path)
+    with threadpool_limits(limits=4, user_api="blas"):
+        _, four_threads = extract(path)
+    np.testing.assert_array_equal(one_thread.features, four_threads.features)
+
+
 def test_different_sounds_give_different_features(tmp_path):
     def tone_video(name, hz):
         t = np.arange(16000 * 2) / 16000
