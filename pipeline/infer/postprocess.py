@@ -1,7 +1,7 @@
 """Inference post-processing: a class activation sequence (CAS) -> timestamped segments.
 
 This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (method.md,
-"Inference"), with every constant in `PostprocessConfig`:
+"Inference"), with every constant in `PostprocessConfig` (the `postprocess` section of pipeline/config.py):
 
 1. **Classes.** The video-level score of class c is the mean of its top k CAS values,
    k = max(1, T // video_score_topk_divisor) snippets. Classes scoring >=
@@ -48,65 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.config import PostprocessConfig
 from pipeline.infer.metrics import segment_tiou
-
-DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in range(10))  # 0 .. 0.225
-DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 3) for i in range(14))  # 0.4 .. 0.725
-UPSAMPLE_ALIGNMENTS = ("center", "start")
-NMS_KINDS = ("hard", "soft")
-
-
-@dataclass(frozen=True)
-class PostprocessConfig:
-    """Every constant of the inference post-processing (method.md, "Inference")."""
-
-    video_score_topk_divisor: int = 8  # video score = mean of the top max(1, T // this) snippets
-    class_score_threshold: float = 0.5  # localize classes whose video score is >= this (else the argmax)
-    upsample_factor: int = 24  # bins per snippet after linear interpolation
-    upsample_alignment: str = "center"  # "center" (ours) or "start" (the authors' code)
-    cas_thresholds: tuple[float, ...] = DEFAULT_CAS_THRESHOLDS  # on the class CAS
-    foreground_thresholds: tuple[float, ...] = DEFAULT_FOREGROUND_THRESHOLDS  # on 1 - background
-    outer_margin_fraction: float = 0.03  # outer margin = ceil(this * run length) bins each side
-    video_score_weight: float = 0.3  # weight of the class's video score in a segment's score
-    score_on_thresholded_cas: bool = False  # True: the authors' scoring of CAS-threshold proposals
-    nms: str = "hard"  # "hard" or "soft" (Gaussian soft-NMS)
-    nms_tiou_threshold: float = 0.5  # hard NMS drops a segment whose tIoU with a kept one is >= this
-    soft_nms_sigma: float = 0.5  # soft-NMS weight exp(-tIoU^2 / sigma); soft-NMS ignores nms_tiou_threshold
-    max_segments_per_video: int = 0  # keep at most this many segments (best first); 0 keeps all
-
-    def __post_init__(self) -> None:
-        def thresholds_ok(values: tuple[float, ...]) -> bool:
-            return all(isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
-
-        checks = [
-            (self.video_score_topk_divisor >= 1,
-             f"postprocess.video_score_topk_divisor must be >= 1, got {self.video_score_topk_divisor}"),
-            (0.0 <= self.class_score_threshold <= 1.0,
-             f"postprocess.class_score_threshold must be in [0, 1], got {self.class_score_threshold}"),
-            (self.upsample_factor >= 1, f"postprocess.upsample_factor must be >= 1, got {self.upsample_factor}"),
-            (self.upsample_alignment in UPSAMPLE_ALIGNMENTS,
-             f"postprocess.upsample_alignment must be one of {', '.join(UPSAMPLE_ALIGNMENTS)}, got {self.upsample_alignment!r}"),
-            (thresholds_ok(tuple(self.cas_thresholds)),
-             f"postprocess.cas_thresholds must be numbers in [0, 1], got {self.cas_thresholds!r}"),
-            (thresholds_ok(tuple(self.foreground_thresholds)),
-             f"postprocess.foreground_thresholds must be numbers in [0, 1], got {self.foreground_thresholds!r}"),
-            (len(self.cas_thresholds) + len(self.foreground_thresholds) >= 1,
-             "postprocess.cas_thresholds and postprocess.foreground_thresholds are both empty; give at least one threshold"),
-            (math.isfinite(self.outer_margin_fraction) and self.outer_margin_fraction >= 0.0,
-             f"postprocess.outer_margin_fraction must be >= 0, got {self.outer_margin_fraction}"),
-            (math.isfinite(self.video_score_weight) and self.video_score_weight >= 0.0,
-             f"postprocess.video_score_weight must be >= 0, got {self.video_score_weight}"),
-            (self.nms in NMS_KINDS, f"postprocess.nms must be one of {', '.join(NMS_KINDS)}, got {self.nms!r}"),
-            (0.0 < self.nms_tiou_threshold <= 1.0,
-             f"postprocess.nms_tiou_threshold must be in (0, 1], got {self.nms_tiou_threshold}"),
-            (math.isfinite(self.soft_nms_sigma) and self.soft_nms_sigma > 0.0,
-             f"postprocess.soft_nms_sigma must be > 0, got {self.soft_nms_sigma}"),
-            (self.max_segments_per_video >= 0,
-             f"postprocess.max_segments_per_video must be >= 0 (0 keeps all), got {self.max_segments_per_video}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
 
 
 @dataclass(frozen=True)

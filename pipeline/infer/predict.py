@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from model import FSENet
+from pipeline.config import PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches
 from pipeline.data.samples import VideoSample
-from pipeline.infer.postprocess import PostprocessConfig, localize_segments
+from pipeline.infer.postprocess import localize_segments
 
 
 @torch.no_grad()

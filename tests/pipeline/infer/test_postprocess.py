@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from pipeline.config import PostprocessConfig
 from pipeline.infer.postprocess import (
-    PostprocessConfig,
     Segment,
     contrast_scores,
     hard_nms,
