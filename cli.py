@@ -14,8 +14,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from pipeline.config import ConfigError, load_config
-from pipeline.devices import resolve_device
+from pipeline import __version__
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +27,33 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, extra: list[str] = ()):
+    from pipeline.config import load_config  # here, as every heavy import: --help loads no model code
+
     return load_config(args.config, [*args.overrides, *extra])
+
+
+def _usage_error(message: str) -> Exception:
+    from pipeline.config import ConfigError
+
+    return ConfigError(message)
+
+
+def resolve_device(choice: str) -> str:
+    from pipeline.devices import resolve_device as resolve
+
+    return resolve(choice)
+
+
+def _command_line() -> str:
+    """This command as typed, for the benchmark sections (which say what made them)."""
+    return " ".join(["fsenet", *sys.argv[1:]])
 
 
 def _engine_overrides(args: argparse.Namespace) -> list[str]:
     """--engine / --ray-address as config overrides; an address alone means --engine ray
     (quoted: YAML would read 1:30 as a number)."""
     if args.ray_address is not None and args.engine == "local":
-        raise ConfigError("--ray-address is for --engine ray; drop one of them")
+        raise _usage_error("--ray-address is for --engine ray; drop one of them")
     engine = args.engine or ("ray" if args.ray_address is not None else None)
     extra = [f"extract.engine={engine}"] if engine else []
     if args.ray_address is not None:
@@ -110,7 +128,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from pipeline.evaluate.stage import evaluate_run
 
         if args.predictions or args.ground_truth:
-            raise ConfigError("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
+            raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device))
         print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
@@ -118,7 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"predictions: {out}; figures: {out.with_suffix('.metrics.json')}")
         return 0
     if not (args.predictions and args.ground_truth):
-        raise ConfigError("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
+        raise _usage_error("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
     from pipeline.evaluate.stage import evaluate_files
 
     result = evaluate_files(args.predictions, args.ground_truth, args.subset)
@@ -156,17 +174,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pipeline.bench.localize import run_localize_bench
 
         run_localize_bench(config, args.workdir, args.doc, duration_seconds=durations[0],
-                           command=" ".join(["python cli.py", *sys.argv[1:]]))
+                           command=_command_line())
     elif args.what == "epoch":
         from pipeline.bench.train import run_epoch_bench
         run_epoch_bench(config, args.workdir, args.doc, args.epochs, resolve_device(args.device), args.features,
-                        command=" ".join(["python cli.py", *sys.argv[1:]]))
+                        command=_command_line())
     elif args.what == "train":
         from pipeline.bench.train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
         variants = args.variants.split(",") if args.variants else None
         run_train_bench(config, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
-                        command=" ".join(["python cli.py", *sys.argv[1:]]))
+                        command=_command_line())
     elif args.what == "visual":
         from pipeline.bench.visual import run_visual_bench
 
@@ -319,7 +337,8 @@ def _add_demo_command(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fsenet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fsenet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_extract_command(commands)
     _add_cache_info_command(commands)
