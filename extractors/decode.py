@@ -123,6 +123,15 @@ def _demuxed_end_seconds(container: av.container.InputContainer) -> float | None
     return end
 
 
+def _open_container(name: str):
+    """av.open, asking PyAV < 19 to ignore metadata it cannot decode (PyAV 19, which pip
+    picks on Python 3.12 and later, no longer has that option)."""
+    try:
+        return av.open(name, metadata_errors="ignore")
+    except TypeError:
+        return av.open(name)
+
+
 def probe_video(path: Path | str) -> VideoProbe:
     """Read the header of `path`; raises VideoReadError with a one-line reason."""
     path = Path(path)
@@ -135,7 +144,7 @@ def probe_video(path: Path | str) -> VideoProbe:
     if path.stat().st_size == 0:
         raise VideoReadError(path, "empty file (0 bytes); copy or download it again")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = _open_container(str(path))
     except av.error.FFmpegError as error:
         detail = (error.strerror or type(error).__name__).strip()
         raise VideoReadError(
