@@ -17,6 +17,7 @@ ffmpeg's test pattern, so it runs offline.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -46,6 +47,8 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 360),
 }
+# the face stream's detector before issue 16, measured beside the default on 720p
+REFERENCE_DETECTOR: tuple[str, int] = ("opencv", 640)
 # the detectors compared: (face.detector_backend, face.detection_max_side)
 DETECTOR_ROWS: tuple[tuple[str, int], ...] = (("retinaface", 960), ("retinaface", 640), ("centerface", 640), ("opencv", 640))
 
@@ -87,55 +90,83 @@ def _times(duration: float, seconds: float) -> str:
 def run_face_bench(
     config: Config, workdir: Path, doc: Path, durations: Sequence[float] = (30.0,), device: str | None = None,
     detector_rows: Sequence[tuple[str, int]] = DETECTOR_ROWS, frames_per_trial: int | None = None,
+    reference: tuple[str, int] | None = REFERENCE_DETECTOR,
 ) -> list[dict]:
-    """Measure every resolution x duration (seconds of video), print a line each, and update
-    the "face-<device>" section of `doc`. `device`: a torch device; None: config.extract.device.
-    Then compare the detectors of `detector_rows` (none: no comparison) with
-    `run_detector_comparison`."""
+    """Measure every resolution x duration (seconds of video) with the configured detector,
+    and 720p also with `reference` ((backend, detection_max_side); None: not), print a line
+    each, and update the "face-<device>" section of `doc`. `device`: a torch device; None:
+    config.extract.device. Then compare the detectors of `detector_rows` (none: no
+    comparison) with `run_detector_comparison`."""
     workdir = Path(workdir)
     device = device or resolve_device(config.extract.device)
     extractor, weights = extractor_preferring_checkpoint("face", config.face, config, device)
+    runs = [(resolution, extractor) for resolution in RESOLUTIONS]
+    if reference is not None:
+        settings = dataclasses.replace(config.face, detector_backend=reference[0], detection_max_side=reference[1])
+        try:
+            runs.insert(1, ("720p", extractor_preferring_checkpoint("face", settings, config, device)[0]))
+        except WeightsError as error:
+            print(f"face: the reference detector {reference[0]} was not measured ({error})")
     load_before = os.getloadavg()[0]
     rows, results = [], []
-    for resolution in RESOLUTIONS:
+    for resolution, face_extractor in runs:
         for duration in durations:
             size, photo_side = RESOLUTIONS[resolution]
             video = astronaut_video(
                 workdir / f"face_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
                 config.decode.ffmpeg_binary,
             )
-            measured = measure_face_stream(video, config, extractor)
-            measured["resolution"] = resolution
+            measured = measure_face_stream(video, config, face_extractor)
+            settings = face_extractor.settings
+            measured.update(resolution=resolution, detector=f"`{settings.detector_backend}` at {settings.detection_max_side} px")
             results.append(measured)
-            d = measured["duration"]
-            rows.append([
-                resolution,
-                f"{d:.0f} s",
-                f"{measured['faces']}/{measured['frames']}",
-                _times(d, measured["decode_only"]),
-                _times(d, measured["total"]),
-                f"{measured['cpu']:.1f} s",
-                f"{measured['decode']:.1f} s ({_times(d, measured['decode'])})",
-                f"{measured['detection']:.1f} s ({_times(d, measured['detection'])})",
-                f"{measured['embedding']:.1f} s ({_times(d, measured['embedding'])})",
-            ])
+            rows.append(_throughput_row(measured))
             print(
-                f"face {resolution} {d:.0f} s: {_times(d, measured['total'])} real time "
-                f"(decode {measured['decode']:.1f} s, detection {measured['detection']:.1f} s, "
-                f"embedding {measured['embedding']:.1f} s; faces in {measured['faces']}/{measured['frames']} frames)"
+                f"face {resolution} {measured['detector']} {measured['duration']:.0f} s: "
+                f"{_times(measured['duration'], measured['total'])} real time (decode {measured['decode']:.1f} s, "
+                f"detection {measured['detection']:.1f} s, embedding {measured['embedding']:.1f} s; "
+                f"faces in {measured['faces']}/{measured['frames']} frames)"
             )
-    load_after = os.getloadavg()[0]
-    face = config.face
     table = markdown_table(
-        ["input", "length", "frames with a face", "decode alone", "face stream", "its CPU time", "decode (waiting)", "detection", "embedding"],
+        ["input", "detector", "length", "frames with a face", "decode alone", "face stream", "its CPU time",
+         "decode (waiting)", "detection", "embedding"],
         rows,
     )
-    notes = (
+    notes = _throughput_notes(config, weights, device, reference, load_before)
+    update_device_section(doc, "face", "Face stream (face detector + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
+    if detector_rows:
+        run_detector_comparison(config, workdir, doc, detector_rows, frames_per_trial)
+    return results
+
+
+def _throughput_row(measured: dict) -> list[str]:
+    d = measured["duration"]
+    return [
+        measured["resolution"],
+        measured["detector"],
+        f"{d:.0f} s",
+        f"{measured['faces']}/{measured['frames']}",
+        _times(d, measured["decode_only"]),
+        _times(d, measured["total"]),
+        f"{measured['cpu']:.1f} s",
+        f"{measured['decode']:.1f} s ({_times(d, measured['decode'])})",
+        f"{measured['detection']:.1f} s ({_times(d, measured['detection'])})",
+        f"{measured['embedding']:.1f} s ({_times(d, measured['embedding'])})",
+    ]
+
+
+def _throughput_notes(config: Config, weights: str, device: str, reference, load_before: float) -> str:
+    face = config.face
+    compared = (
+        f" On 720p the same video also ran with `{reference[0]}` at {reference[1]} px (the face stream's "
+        "detector before issue 16), right after the default, so both see the same machine load."
+        if reference is not None else ""
+    )
+    return (
         f"\nThroughput in x real time (video seconds per wall-clock second; higher is faster). "
         f"Settings: {face.frames_per_snippet} frames per {config.grid.snippet_seconds:g} s snippet, "
-        f"detector `{face.detector_backend}` on frames downscaled to a longest side of "
-        f"{face.detection_max_side or 'full size'} px, align={face.align}, ResEmoteNet batch {face.batch_size} "
-        f"({weights}) on {device}, torch threads {torch.get_num_threads()}.\n"
+        f"frames downscaled to the detector's longest side, align={face.align}, ResEmoteNet batch {face.batch_size} "
+        f"({weights}) on {device}, torch threads {torch.get_num_threads()}.{compared}\n"
         "Input: skimage's astronaut photo gliding over a grey background, H.264, 25 fps "
         f"({', '.join(f'{name} {size[0]}x{size[1]}' for name, (size, _) in RESOLUTIONS.items())}).\n"
         "*decode alone*: ffmpeg delivering the sampled full-resolution frames, nothing else. "
@@ -144,13 +175,9 @@ def run_face_bench(
         "each column's rate is the video length over that part's seconds. Embedding runs in a "
         "background thread overlapped with detection, so the parts can add up to more than the total. "
         "*its CPU time*: CPU seconds of this process (both threads; ffmpeg not included).\n"
-        f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
+        f"Load average (1 min) on the machine: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    update_device_section(doc, "face", "Face stream (face detector + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
-    if detector_rows:
-        run_detector_comparison(config, workdir, doc, detector_rows, frames_per_trial)
-    return results
 
 
 # -- detector comparison on real photos that ship with installed packages ------------------

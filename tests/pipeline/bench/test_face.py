@@ -11,14 +11,16 @@ def test_face_bench_writes_its_section_and_keeps_the_others(tmp_path):
         load_config(), tmp_path / "work", doc, durations=[1.0], device="cpu",
         detector_rows=[("retinaface", 960), ("mediapipe", 640)], frames_per_trial=2,
     )
-    assert [r["resolution"] for r in results] == ["720p", "360p"]
+    assert [(r["resolution"], r["detector"]) for r in results] == [
+        ("720p", "`retinaface` at 960 px"), ("720p", "`opencv` at 640 px"), ("360p", "`retinaface` at 960 px")
+    ]
     for result in results:
         assert result["frames"] == 4  # 2 snippets x 2 frames
         assert result["faces"] >= 3  # the astronaut is found
         assert result["total"] > 0 and result["detection"] > 0 and result["embedding"] > 0
     text = doc.read_text()
     assert "kept" in text and "<!-- bench:face-cpu -->" in text
-    assert "`python cli.py bench face`" in text and "| 720p | 1 s |" in text and "random weights" in text
+    assert "`python cli.py bench face`" in text and "| 720p | `retinaface` at 960 px | 1 s |" in text and "random weights" in text
     # the detector comparison: a row per detector, a note for one that does not load
     assert "<!-- bench:face-detectors -->" in text
     assert "| `retinaface` at 960 px (default) | 2/2 | 2/2 | 2/2 | 2/2 | 2/2 | " in text
