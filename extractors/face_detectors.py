@@ -214,7 +214,8 @@ class RetinaFaceDetector(FaceDetector):
             import onnxruntime
         except ImportError:
             raise WeightsError(
-                f"face.detector_backend={self.name} needs onnxruntime: pip install onnxruntime ({INSTALL_HINT})"
+                f"face.detector_backend={self.name} needs onnxruntime: pip install onnxruntime "
+                "(see requirements.txt, or rerun bash scripts/install.sh)"
             ) from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # the model's batch-norm counters make it warn at load
