@@ -1,4 +1,4 @@
-"""Face stream: faces found by DeepFace, embedded by ResEmoteNet, with a face-presence mask.
+"""Face stream: faces found by a face detector, embedded by ResEmoteNet, with a face-presence mask.
 
 Per snippet, `frames_per_snippet` frames (default 2) are sampled at evenly spaced times:
 frame j of snippet i shows the video at (i + j / n) * snippet_seconds (n frames per
@@ -6,46 +6,46 @@ snippet), so every frame lies inside its snippet. They are decoded at full resol
 ffmpeg (iter_video_frames at n / snippet_seconds frames per second).
 
 Each frame is downscaled so its longest side is at most `detection_max_side` pixels and
-given to DeepFace.extract_faces (backend `detector_backend`, enforce_detection=False).
-When nothing is found DeepFace returns the whole picture with confidence 0; that is not a
-face and is dropped. The detected boxes are mapped back to the full-resolution frame.
-One primary face is kept per frame (rule in `choose_primary_face`): the largest, most
-confident one, with a bonus for overlapping the primary face of the previous sampled
-frame that had a face (at most one snippet back). Its crop is taken from the full-
-resolution frame, rotated so the eyes are level when `align` is on and both eyes are
-known, and embedded by ResEmoteNet (extractors/resemotenet.py) in batches of
-`batch_size` faces, in a background thread while the next frames are searched.
+given to the detector `detector_backend` (extractors/face_detectors.py; default
+RetinaFace, built once when the extractor is made). The detected boxes are mapped back to
+the full-resolution frame. One primary face is kept per frame (rule in
+`choose_primary_face`): the largest, most confident one, with a bonus for overlapping the
+primary face of the previous sampled frame that had a face (at most one snippet back).
+Its crop is taken from the full-resolution frame, rotated so the eyes are level when
+`align` is on and both eyes are known, and embedded by ResEmoteNet
+(extractors/resemotenet.py) in batches of `batch_size` faces, in a background thread
+while the next frames are searched (`EmbeddingQueue`).
 
 Output per snippet: features (1024,) = mean fc1 embedding over the sampled frames with a
 face (zeros when none); mask = fraction of sampled frames with a face, in [0, 1];
 extras["emotion"] (K,) = mean emotion probabilities over those frames (zeros when none).
-
-DeepFace keeps its files in DEEPFACE_HOME/.deepface. This module sets DEEPFACE_HOME (see
-`deepface_home_for`) before importing DeepFace, which reads it at import time, silences
-DeepFace's own logger (DEEPFACE_LOG_LEVEL=40, unless the user set that variable), and
-undoes the process-wide `warnings.filterwarnings("ignore")` that DeepFace's import runs.
 """
 
 from __future__ import annotations
 
-import collections
-import logging
 import math
 import os
 import time
 import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-import cv2
 import numpy as np
-import torch
+import torch  # extractors.resemotenet needs it anyway; cv2 and the detectors' runtimes load when used
 
 from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
+from extractors.face_detectors import (
+    DEFAULT_DETECTOR,
+    DETECTOR_BACKENDS,
+    Detection,
+    FaceDetector,
+    build_detector,
+    default_deepface_home,
+)
 from extractors.grid import SnippetGrid
 from extractors.resemotenet import (
     EMBEDDING_DIM,
@@ -64,16 +64,7 @@ RESEMOTENET_CHECKPOINT = CheckpointSpec(
     file_name="resemotenet_fer2013.pth",
     url=None,  # published in a Google Drive folder, not at a direct URL
 )
-
-# The detector backends of DeepFace 0.0.103 (deepface/modules/modeling.py), plus "skip":
-# no detection, the whole frame is the face (for videos already cropped to one face).
-DETECTOR_BACKENDS: tuple[str, ...] = (
-    "opencv", "ssd", "dlib", "mtcnn", "fastmtcnn", "retinaface", "mediapipe", "yunet", "centerface",
-    "yolov8n", "yolov8m", "yolov8l", "yolov11n", "yolov11s", "yolov11m", "yolov11l",
-    "yolov12n", "yolov12s", "yolov12m", "yolov12l", "skip",
-)
 MAX_ALIGN_DEGREES = 45.0  # eye lines steeper than this are taken as false eyes: no rotation
-DEEPFACE_QUIET_LEVEL = logging.ERROR  # DeepFace's Logger prints only errors
 
 
 @dataclass(frozen=True)
@@ -81,12 +72,12 @@ class FaceConfig:
     weights_path: str = ""  # ResEmoteNet checkpoint; empty: $TORCH_HOME/hub/checkpoints/resemotenet_fer2013.pth
     emotion_labels: tuple[str, ...] = FER2013_LABELS  # names of the checkpoint's K classes, in order
     frames_per_snippet: int = 2  # frames sampled per snippet, evenly spaced inside it
-    detector_backend: str = "opencv"  # DeepFace detector; "skip": the whole frame is the face
-    detection_max_side: int = 640  # pixels; frames are downscaled to this longest side for detection (0: never)
+    detector_backend: str = DEFAULT_DETECTOR  # extractors/face_detectors.py; "skip": the whole frame is the face
+    detection_max_side: int = 960  # pixels; frames are downscaled to this longest side for detection (0: never)
     align: bool = True  # rotate each crop so the eyes are level (when both eyes are found)
     min_confidence: float = 0.0  # detections below this detector confidence are ignored
     continuity_weight: float = 1.0  # primary-face bonus per unit IoU with the previous face
-    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME; empty: $DEEPFACE_HOME, else $XDG_CACHE_HOME/fsenet/deepface
+    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else $XDG_CACHE_HOME/fsenet/deepface
     batch_size: int = 32  # faces per ResEmoteNet forward pass (speed and memory only)
 
     def __post_init__(self) -> None:
@@ -105,13 +96,6 @@ class FaceConfig:
                 raise ValueError(message)
 
 
-# -- DeepFace: its home folder, its logger, its import -----------------------------------
-def default_deepface_home() -> Path:
-    """$XDG_CACHE_HOME/fsenet/deepface, or ~/.cache/fsenet/deepface without XDG_CACHE_HOME."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "fsenet" / "deepface"
-
-
 def deepface_home_for(config: FaceConfig) -> Path:
     """Where DeepFace keeps its files (it adds .deepface/weights below): face.deepface_home,
     else the DEEPFACE_HOME environment variable, else `default_deepface_home()`."""
@@ -120,22 +104,6 @@ def deepface_home_for(config: FaceConfig) -> Path:
     if os.environ.get("DEEPFACE_HOME"):
         return Path(os.environ["DEEPFACE_HOME"])
     return default_deepface_home()
-
-
-def import_deepface(home: Path) -> ModuleType:
-    """deepface.DeepFace with DEEPFACE_HOME=`home`, its logger quiet, warnings left as they were."""
-    os.environ["DEEPFACE_HOME"] = str(home)  # read at import (folder creation) and at each download
-    user_log_level = os.environ.get("DEEPFACE_LOG_LEVEL")
-    if user_log_level is None:
-        os.environ["DEEPFACE_LOG_LEVEL"] = str(DEEPFACE_QUIET_LEVEL)  # read once, by its Logger singleton
-    with warnings.catch_warnings():  # its import calls warnings.filterwarnings("ignore")
-        from deepface import DeepFace
-        from deepface.commons import folder_utils
-        from deepface.commons.logger import Logger
-    if user_log_level is None:  # already imported with another level earlier in this process
-        Logger().log_level = max(Logger().log_level, DEEPFACE_QUIET_LEVEL)
-    folder_utils.initialize_folder()  # HOME/.deepface/weights, also when imported earlier with another home
-    return DeepFace
 
 
 # -- boxes and the primary-face rule ------------------------------------------------------
@@ -195,6 +163,8 @@ def crop_face(frame: np.ndarray, box: FaceBox, align: bool) -> np.ndarray:
         degrees = math.degrees(math.atan2(dy, dx))
         if dx > 0 and 0.5 <= abs(degrees) <= MAX_ALIGN_DEGREES:
             centre = ((box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0)
+            import cv2
+
             rotation = cv2.getRotationMatrix2D(centre, degrees, 1.0)  # levels the eye line
             rotation[:, 2] -= (box.x0, box.y0)  # output pixel (0, 0) is the box's corner
             return cv2.warpAffine(
@@ -204,7 +174,56 @@ def crop_face(frame: np.ndarray, box: FaceBox, align: bool) -> np.ndarray:
     return np.ascontiguousarray(frame[box.y0 : box.y1, box.x0 : box.x1])
 
 
-# -- the extractor ------------------------------------------------------------------------
+def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, width: int, height: int) -> list[FaceBox]:
+    """Detections in a picture scaled by (1 / scale_x, 1 / scale_y) -> boxes in the
+    (width x height) frame's pixels, clipped to it; boxes under 2 pixels are dropped."""
+    boxes = []
+    for found in detections:
+        x0, y0 = max(0, math.floor(found.x0 * scale_x)), max(0, math.floor(found.y0 * scale_y))
+        x1, y1 = min(width, math.ceil(found.x1 * scale_x)), min(height, math.ceil(found.y1 * scale_y))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        eyes = [None if eye is None else (eye[0] * scale_x, eye[1] * scale_y) for eye in (found.left_eye, found.right_eye)]
+        boxes.append(FaceBox(x0, y0, x1, y1, min(max(found.confidence, 0.0), 1.0), eyes[0], eyes[1]))
+    return boxes
+
+
+def detect_in_frame(detector: FaceDetector, frame: np.ndarray, max_side: int, min_confidence: float) -> list[FaceBox]:
+    """Faces in one (H, W, 3) uint8 RGB frame, in its pixels: the frame is downscaled (area
+    averaging) so its longest side is at most `max_side` (0: never), and detections below
+    `min_confidence` are dropped."""
+    height, width = frame.shape[:2]
+    small = frame
+    if max_side and max(height, width) > max_side:
+        import cv2
+
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    detections = [found for found in detector.detect(small) if found.confidence >= min_confidence]
+    return boxes_in_frame(detections, width / small.shape[1], height / small.shape[0], width, height)
+
+
+class PrimaryFaceTracker:
+    """Chooses each frame's primary face; the previous one counts when it was found at most
+    one snippet (`frames_per_snippet` sampled frames) earlier."""
+
+    def __init__(self, frames_per_snippet: int, continuity_weight: float):
+        self.frames_per_snippet = frames_per_snippet
+        self.continuity_weight = continuity_weight
+        self.previous: FaceBox | None = None
+        self.previous_frame = -(10**9)
+
+    def choose(self, boxes: list[FaceBox], frame_index: int, frame_area: int) -> FaceBox | None:
+        if frame_index - self.previous_frame > self.frames_per_snippet:
+            self.previous = None
+        face = choose_primary_face(boxes, frame_area, self.previous, self.continuity_weight)
+        if face is not None:
+            self.previous, self.previous_frame = face, frame_index
+        return face
+
+
+# -- per-video state: sums per snippet, the embedding thread, progress ---------------------
 @dataclass
 class FaceTimings:
     """Seconds spent in each part of the last `extract` call (wall clock).
@@ -214,15 +233,131 @@ class FaceTimings:
     """
 
     decode: float = 0.0  # main thread waiting for ffmpeg's frames
-    detection: float = 0.0  # main thread: downscale, DeepFace detection, primary face, crop
+    detection: float = 0.0  # main thread: downscale, detection, primary face, crop
     embedding: float = 0.0  # embedding thread: ResEmoteNet preprocessing and forward passes
     frames: int = 0  # frames sampled
     faces: int = 0  # frames with a face
 
 
+@dataclass
+class SnippetSums:
+    """Per snippet: sums of embeddings (T, 1024) and emotion probabilities (T, K) over the
+    sampled frames with a face, and how many frames had one (T,)."""
+
+    embedding: np.ndarray
+    emotion: np.ndarray
+    faces: np.ndarray
+
+    @classmethod
+    def zeros(cls, num_snippets: int, num_classes: int) -> SnippetSums:
+        return cls(
+            np.zeros((num_snippets, EMBEDDING_DIM), dtype=np.float64),
+            np.zeros((num_snippets, num_classes), dtype=np.float64),
+            np.zeros(num_snippets, dtype=np.int64),
+        )
+
+    def add(self, snippets: np.ndarray, embeddings: np.ndarray, probabilities: np.ndarray) -> None:
+        np.add.at(self.embedding, snippets, embeddings)
+        np.add.at(self.emotion, snippets, probabilities)
+
+    def features(self, frames_per_snippet: int) -> StreamFeatures:
+        """Means over the frames with a face; zeros (never NaN) for snippets without one."""
+        with_face = self.faces > 0
+        divisor = np.maximum(self.faces, 1)[:, None]
+        features = np.where(with_face[:, None], self.embedding / divisor, 0.0).astype(np.float32)
+        emotion = np.where(with_face[:, None], self.emotion / divisor, 0.0).astype(np.float32)
+        mask = (self.faces / frames_per_snippet).astype(np.float32)
+        return StreamFeatures(features, mask, {"emotion": emotion})
+
+
+EmbedFunction = Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray, float]]
+
+
+class EmbeddingQueue:
+    """Face crops -> ResEmoteNet in one background thread, `batch_size` crops a batch, at
+    most two batches in flight. Finished batches are added to the sums oldest first, so the
+    sums do not depend on timing. `embed` returns (embeddings, probabilities, seconds)."""
+
+    def __init__(self, embed: EmbedFunction, sums: SnippetSums, batch_size: int, executor: ThreadPoolExecutor):
+        self.embed, self.sums, self.batch_size, self.executor = embed, sums, batch_size, executor
+        self.crops: list[np.ndarray] = []  # waiting for a full batch
+        self.snippets: list[int] = []  # their snippets
+        self.in_flight: deque[tuple[Future, np.ndarray]] = deque()
+        self.seconds = 0.0  # embedding time of the batches collected so far
+
+    def add(self, crop: np.ndarray, snippet: int) -> None:
+        self.crops.append(crop)
+        self.snippets.append(snippet)
+        if len(self.crops) >= self.batch_size:
+            self.collect(keep=1)
+            self.submit()
+
+    def submit(self) -> None:
+        if self.crops:
+            self.in_flight.append((self.executor.submit(self.embed, list(self.crops)), np.asarray(self.snippets)))
+            self.crops.clear()
+            self.snippets.clear()
+
+    def collect(self, keep: int) -> None:
+        """Add finished batches, oldest first, waiting for the oldest while more than
+        `keep` batches are in flight."""
+        while self.in_flight and (len(self.in_flight) > keep or self.in_flight[0][0].done()):
+            future, snippets = self.in_flight.popleft()
+            embeddings, probabilities, seconds = future.result()
+            self.sums.add(snippets, embeddings, probabilities)
+            self.seconds += seconds
+
+    def first_unembedded_snippet(self) -> int | None:
+        """The earliest snippet with a face not yet added to the sums; None when none."""
+        if self.in_flight:
+            return int(self.in_flight[0][1][0])
+        return self.snippets[0] if self.snippets else None
+
+    def finish(self) -> None:
+        self.submit()
+        self.collect(keep=0)
+
+    def cancel(self) -> None:
+        for future, _ in self.in_flight:
+            future.cancel()
+
+
+class SnippetProgress:
+    """Reports snippets once all their frames are searched and their faces embedded."""
+
+    def __init__(self, progress: ProgressCallback, num_snippets: int):
+        self.progress, self.num_snippets, self.reported = progress, num_snippets, 0
+
+    def advance_to(self, finished: int) -> None:
+        finished = min(finished, self.num_snippets)
+        if finished > self.reported:
+            self.progress(finished - self.reported)
+            self.reported = finished
+
+
+def timed_chunks(chunks: Iterable[np.ndarray], timings: FaceTimings) -> Iterator[np.ndarray]:
+    """`chunks` as they come, adding the seconds spent waiting for each to timings.decode."""
+    iterator = iter(chunks)
+    try:
+        while True:
+            started = time.perf_counter()
+            chunk = next(iterator, None)
+            timings.decode += time.perf_counter() - started
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # stops ffmpeg when the caller stops early
+
+
+# -- the extractor ------------------------------------------------------------------------
 class FaceExtractor(StreamExtractor):
     name = "face"
-    version = 2  # 2: ResEmoteNet head in float64 on the CPU (thread-count invariant features)
+    # 2: ResEmoteNet head in float64 on the CPU (thread-count invariant features)
+    # 3: detectors of extractors/face_detectors.py (default RetinaFace at 960 px), the detector in the identity
+    version = 3
     runtime_fields = ("weights_path", "deepface_home", "batch_size")
     settings: FaceConfig
 
@@ -234,13 +369,8 @@ class FaceExtractor(StreamExtractor):
         self.network: ResEmoteNet = self._load_network()
         self.emotion_names: tuple[str, ...] = self._emotion_names(self.network.num_classes)
         self.deepface_home = deepface_home_for(settings)
-        self._deepface: Any = None
-        self._deepface_version: str | None = None
-        if settings.detector_backend != "skip":
-            self._deepface = self._load_detector()
-            from deepface import __version__ as deepface_version
-
-            self._deepface_version = deepface_version
+        # built now, once: a missing detector stops before any video
+        self.detector: FaceDetector = build_detector(settings.detector_backend, self.deepface_home)
         self.last_timings = FaceTimings()
 
     # construction helpers
@@ -268,26 +398,6 @@ class FaceExtractor(StreamExtractor):
         )
         return generic
 
-    def _load_detector(self) -> Any:
-        """Import DeepFace and build the detector now, so a missing detector stops before any video."""
-        deepface = import_deepface(self.deepface_home)
-        backend = self.settings.detector_backend
-        try:
-            deepface.build_model(model_name=backend, task="face_detector")
-        except Exception as error:  # missing weights or package, failed download
-            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if backend == "opencv":  # its Haar cascades ship with opencv 4.x, not 5.x
-                fix = "install opencv-contrib-python-headless<5 (one opencv flavour only; see requirements.txt)"
-            else:
-                fix = (
-                    f"put its weights in {self.deepface_home / '.deepface' / 'weights'} (DeepFace downloads them "
-                    "there when online), install what it needs, or use face.detector_backend=opencv"
-                )
-            raise WeightsError(
-                f"face.detector_backend={backend}: DeepFace cannot load this detector ({detail}); {fix}"
-            ) from None
-        return deepface
-
     # identity and shape
     @property
     def output_dim(self) -> int:
@@ -297,53 +407,17 @@ class FaceExtractor(StreamExtractor):
         return self.weights.identity()
 
     def identity(self) -> dict:
-        """The base identity plus the emotion class names in use and DeepFace's version
-        (its detectors' settings live in its code, so another version may find other faces)."""
+        """The base identity plus the emotion class names in use and the detector: its name,
+        weights file and sha256, fixed thresholds (DeepFace's version for its detectors)."""
         identity = super().identity()
         identity["emotion_classes"] = list(self.emotion_names)
-        identity["deepface_version"] = self._deepface_version
+        identity["detector"] = self.detector.identity()
         return identity
 
     # per frame
     def detect_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Faces in one (H, W, 3) uint8 RGB frame, in full-resolution pixels (maybe none)."""
-        height, width = frame.shape[:2]
-        config = self.settings
-        if config.detector_backend == "skip":
-            return [FaceBox(0, 0, width, height, 1.0)]
-        scale = 1.0
-        if config.detection_max_side and max(height, width) > config.detection_max_side:
-            scale = config.detection_max_side / max(height, width)
-        small_width, small_height = max(1, round(width * scale)), max(1, round(height * scale))
-        small = frame if scale == 1.0 else cv2.resize(frame, (small_width, small_height), interpolation=cv2.INTER_AREA)
-        detections = self._deepface.extract_faces(
-            img_path=cv2.cvtColor(small, cv2.COLOR_RGB2BGR),  # DeepFace takes arrays as BGR
-            detector_backend=config.detector_backend,
-            enforce_detection=False,
-            align=False,  # alignment is done on the full-resolution crop (crop_face)
-            expand_percentage=0,
-        )
-        to_full_x, to_full_y = width / small_width, height / small_height
-        boxes = []
-        for detection in detections:
-            area = detection["facial_area"]
-            x, y, w, h = int(area["x"]), int(area["y"]), int(area["w"]), int(area["h"])
-            confidence = float(detection.get("confidence") or 0.0)
-            whole_picture = x == 0 and y == 0 and w >= small_width - 1 and h >= small_height - 1
-            if confidence <= 0.0 and whole_picture:
-                continue  # DeepFace's "no face found" answer with enforce_detection=False
-            if confidence < config.min_confidence or w <= 0 or h <= 0:
-                continue
-            x0, y0 = max(0, math.floor(x * to_full_x)), max(0, math.floor(y * to_full_y))
-            x1, y1 = min(width, math.ceil((x + w) * to_full_x)), min(height, math.ceil((y + h) * to_full_y))
-            if x1 - x0 < 2 or y1 - y0 < 2:
-                continue
-            eyes = [
-                None if area.get(key) is None else (area[key][0] * to_full_x, area[key][1] * to_full_y)
-                for key in ("left_eye", "right_eye")
-            ]
-            boxes.append(FaceBox(x0, y0, x1, y1, min(max(confidence, 0.0), 1.0), eyes[0], eyes[1]))
-        return boxes
+        return detect_in_frame(self.detector, frame, self.settings.detection_max_side, self.settings.min_confidence)
 
     def embed_faces(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Face crops ((h, w, 3) uint8 RGB) -> (N, 1024) fc1 embeddings, (N, K) emotion probabilities."""
@@ -356,103 +430,58 @@ class FaceExtractor(StreamExtractor):
                 probabilities.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(embeddings), np.concatenate(probabilities)
 
-    # per video
-    def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
-        config = self.settings
-        count, per_snippet = grid.num_snippets, config.frames_per_snippet
-        num_classes = len(self.emotion_names)
-        embedding_sum = np.zeros((count, EMBEDDING_DIM), dtype=np.float64)
-        emotion_sum = np.zeros((count, num_classes), dtype=np.float64)
-        faces_per_snippet = np.zeros(count, dtype=np.int64)
-        timings = self.last_timings = FaceTimings()
-        if not probe.has_video:  # nothing to see: no face anywhere
-            progress(count)
-            return self._result(embedding_sum, emotion_sum, faces_per_snippet)
-
-        pending_crops: list[np.ndarray] = []  # crops waiting for a full batch
-        pending_snippets: list[int] = []  # their snippets
-        in_flight: collections.deque[tuple[Future, np.ndarray]] = collections.deque()  # batches being embedded
-        previous_face: FaceBox | None = None
-        previous_frame = -(10**9)
-        reported = 0
-        frame_index = 0
-
-        def submit_pending(embedder: ThreadPoolExecutor) -> None:
-            in_flight.append((embedder.submit(self._embed_timed, list(pending_crops)), np.asarray(pending_snippets)))
-            pending_crops.clear()
-            pending_snippets.clear()
-
-        def collect_embedded(keep: int) -> None:
-            """Add finished batches, oldest first (so the sums do not depend on timing),
-            waiting for the oldest while more than `keep` batches are in flight."""
-            while in_flight and (len(in_flight) > keep or in_flight[0][0].done()):
-                future, snippets = in_flight.popleft()
-                embeddings, probabilities, seconds = future.result()
-                np.add.at(embedding_sum, snippets, embeddings)
-                np.add.at(emotion_sum, snippets, probabilities)
-                timings.embedding += seconds
-
-        frames = iter_video_frames(
-            probe, self.decode, per_snippet / grid.snippet_seconds, count * per_snippet,
-            chunk_frames=max(per_snippet, 8),
-        )
-        # ResEmoteNet runs in one background thread while the next frames are decoded and
-        # searched for faces (torch and OpenCV release the GIL).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-embedding") as embedder:
-            try:
-                waited = time.perf_counter()
-                for chunk in frames:
-                    timings.decode += time.perf_counter() - waited
-                    for frame in chunk:
-                        started = time.perf_counter()
-                        snippet = frame_index // per_snippet
-                        if frame_index - previous_frame > per_snippet:
-                            previous_face = None  # continuity only with a face at most one snippet back
-                        boxes = self.detect_faces(frame)
-                        face = choose_primary_face(boxes, frame.shape[0] * frame.shape[1], previous_face, config.continuity_weight)
-                        if face is not None:
-                            pending_crops.append(crop_face(frame, face, config.align))
-                            pending_snippets.append(snippet)
-                            faces_per_snippet[snippet] += 1
-                            previous_face, previous_frame = face, frame_index
-                        frame_index += 1
-                        timings.detection += time.perf_counter() - started
-                        if len(pending_crops) >= config.batch_size:
-                            collect_embedded(keep=1)  # at most two batches in flight
-                            submit_pending(embedder)
-                    collect_embedded(keep=len(in_flight))  # only those already done
-                    # snippets whose frames are all searched and whose faces are all embedded
-                    unfinished = [frame_index // per_snippet]
-                    if in_flight:
-                        unfinished.append(int(in_flight[0][1][0]))
-                    unfinished += pending_snippets[:1]
-                    finished = min(unfinished)
-                    if finished > reported:
-                        progress(finished - reported)
-                        reported = finished
-                    waited = time.perf_counter()
-                if pending_crops:
-                    submit_pending(embedder)
-                collect_embedded(keep=0)
-            finally:
-                for future, _ in in_flight:
-                    future.cancel()
-        timings.frames, timings.faces = frame_index, int(faces_per_snippet.sum())
-        if count > reported:
-            progress(count - reported)
-        return self._result(embedding_sum, emotion_sum, faces_per_snippet)
-
     def _embed_timed(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
         """`embed_faces` and the seconds it took (run in the embedding thread)."""
         started = time.perf_counter()
         embeddings, probabilities = self.embed_faces(crops)
         return embeddings, probabilities, time.perf_counter() - started
 
-    def _result(self, embedding_sum: np.ndarray, emotion_sum: np.ndarray, faces_per_snippet: np.ndarray) -> StreamFeatures:
-        """Means over the frames with a face; zeros (never NaN) for snippets without one."""
-        with_face = faces_per_snippet > 0
-        divisor = np.maximum(faces_per_snippet, 1)[:, None]
-        features = np.where(with_face[:, None], embedding_sum / divisor, 0.0).astype(np.float32)
-        emotion = np.where(with_face[:, None], emotion_sum / divisor, 0.0).astype(np.float32)
-        mask = (faces_per_snippet / self.settings.frames_per_snippet).astype(np.float32)
-        return StreamFeatures(features, mask, {"emotion": emotion})
+    # per video
+    def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
+        count, per_snippet = grid.num_snippets, self.settings.frames_per_snippet
+        sums = SnippetSums.zeros(count, len(self.emotion_names))
+        timings = self.last_timings = FaceTimings()
+        if not probe.has_video:  # nothing to see: no face anywhere
+            progress(count)
+            return sums.features(per_snippet)
+        frames = iter_video_frames(
+            probe, self.decode, per_snippet / grid.snippet_seconds, count * per_snippet,
+            chunk_frames=max(per_snippet, 8),
+        )
+        reporter = SnippetProgress(progress, count)
+        # ResEmoteNet runs in one background thread while the next frames are decoded and
+        # searched for faces (torch, onnxruntime and OpenCV release the GIL).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-embedding") as executor:
+            queue = EmbeddingQueue(self._embed_timed, sums, self.settings.batch_size, executor)
+            try:
+                self._search_frames(timed_chunks(frames, timings), per_snippet, queue, reporter)
+                queue.finish()
+            finally:
+                queue.cancel()
+        timings.embedding = queue.seconds
+        timings.faces = int(sums.faces.sum())
+        reporter.advance_to(count)
+        return sums.features(per_snippet)
+
+    def _search_frames(
+        self, chunks: Iterable[np.ndarray], per_snippet: int, queue: EmbeddingQueue, reporter: SnippetProgress
+    ) -> None:
+        """Finds each frame's primary face and queues its crop for embedding; reports the
+        snippets whose frames are all searched and whose faces are all embedded."""
+        tracker = PrimaryFaceTracker(per_snippet, self.settings.continuity_weight)
+        timings, frame_index = self.last_timings, 0
+        for chunk in chunks:
+            for frame in chunk:
+                started = time.perf_counter()
+                face = tracker.choose(self.detect_faces(frame), frame_index, frame.shape[0] * frame.shape[1])
+                crop = None if face is None else crop_face(frame, face, self.settings.align)
+                timings.detection += time.perf_counter() - started
+                if crop is not None:
+                    queue.sums.faces[frame_index // per_snippet] += 1
+                    queue.add(crop, frame_index // per_snippet)
+                frame_index += 1
+            queue.collect(keep=len(queue.in_flight))  # only those already done
+            unembedded = queue.first_unembedded_snippet()
+            searched = frame_index // per_snippet  # snippets whose frames are all searched
+            reporter.advance_to(searched if unembedded is None else min(unembedded, searched))
+        timings.frames = frame_index

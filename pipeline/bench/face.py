@@ -1,5 +1,7 @@
 """`bench face`: face-stream throughput in x real time on 720p and 360p video with a face,
-split into decode, detection and embedding; written to docs/benchmarks.md.
+split into decode, detection and embedding, and the face detectors compared on real faces
+and faceless frames (recall, false faces, milliseconds per frame); written to
+docs/benchmarks.md.
 
 The test videos (skimage's astronaut photo gliding over a grey background, 25 fps,
 H.264) are generated once under `workdir` and reused. Two measurements per video, in
@@ -7,25 +9,36 @@ this process: decode alone (ffmpeg delivering the full-resolution frames the fac
 samples), then the whole face stream with the time split as FaceExtractor.last_timings
 records it. ResEmoteNet runs with the configured checkpoint when there is one, else with
 random weights (same architecture, so the same speed; the notes say which).
+
+The detector comparison uses only pictures that installed packages ship (skimage's
+astronaut and LFW subset, matplotlib's Grace Hopper, skimage's photos of things) and
+ffmpeg's test pattern, so it runs offline.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import numpy as np
 import torch
 
 from extractors.decode import iter_video_frames, probe_video
-from extractors.face import FaceExtractor
+from extractors.face import FaceConfig, FaceExtractor, deepface_home_for, detect_in_frame
+from extractors.face_detectors import build_detector
 from extractors.grid import SnippetGrid
-from pipeline.bench.doc import markdown_table, update_device_section
+from extractors.weights import WeightsError
+from pipeline.bench.doc import markdown_table, section_stamp, update_device_section, update_section
 from pipeline.bench.extractors import extractor_preferring_checkpoint
 from pipeline.config import Config
 from pipeline.devices import resolve_device
-from pipeline.synthetic.videos import astronaut_video
+from pipeline.synthetic.videos import astronaut_video, write_test_pattern_video
 
 BENCH_COMMAND = "python cli.py bench face"
 VIDEO_FPS = 25.0
@@ -34,6 +47,10 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 360),
 }
+# the face stream's detector before issue 16, measured beside the default on 720p
+REFERENCE_DETECTOR: tuple[str, int] = ("opencv", 640)
+# the detectors compared: (face.detector_backend, face.detection_max_side)
+DETECTOR_ROWS: tuple[tuple[str, int], ...] = (("retinaface", 960), ("retinaface", 640), ("centerface", 640), ("opencv", 640))
 
 
 def measure_face_stream(video: Path, config: Config, extractor: FaceExtractor) -> dict:
@@ -71,65 +88,306 @@ def _times(duration: float, seconds: float) -> str:
 
 
 def run_face_bench(
-    config: Config, workdir: Path, doc: Path, durations: Sequence[float] = (30.0,), device: str | None = None
+    config: Config, workdir: Path, doc: Path, durations: Sequence[float] = (30.0,), device: str | None = None,
+    detector_rows: Sequence[tuple[str, int]] = DETECTOR_ROWS, frames_per_trial: int | None = None,
+    reference: tuple[str, int] | None = REFERENCE_DETECTOR,
 ) -> list[dict]:
-    """Measure every resolution x duration (seconds of video), print a line each, and update
-    the "face-<device>" section of `doc`. `device`: a torch device; None: config.extract.device."""
+    """Measure every resolution x duration (seconds of video) with the configured detector,
+    and 720p also with `reference` ((backend, detection_max_side); None: not), print a line
+    each, and update the "face-<device>" section of `doc`. `device`: a torch device; None:
+    config.extract.device. Then compare the detectors of `detector_rows` (none: no
+    comparison) with `run_detector_comparison`."""
     workdir = Path(workdir)
     device = device or resolve_device(config.extract.device)
     extractor, weights = extractor_preferring_checkpoint("face", config.face, config, device)
+    runs = [(resolution, extractor) for resolution in RESOLUTIONS]
+    if reference is not None:
+        settings = dataclasses.replace(config.face, detector_backend=reference[0], detection_max_side=reference[1])
+        try:
+            runs.insert(1, ("720p", extractor_preferring_checkpoint("face", settings, config, device)[0]))
+        except WeightsError as error:
+            print(f"face: the reference detector {reference[0]} was not measured ({error})")
     load_before = os.getloadavg()[0]
     rows, results = [], []
-    for resolution in RESOLUTIONS:
+    for resolution, face_extractor in runs:
         for duration in durations:
             size, photo_side = RESOLUTIONS[resolution]
             video = astronaut_video(
                 workdir / f"face_{resolution}_{duration:g}s.mp4", duration, VIDEO_FPS, size, photo_side,
                 config.decode.ffmpeg_binary,
             )
-            measured = measure_face_stream(video, config, extractor)
-            measured["resolution"] = resolution
+            measured = measure_face_stream(video, config, face_extractor)
+            settings = face_extractor.settings
+            measured.update(resolution=resolution, detector=f"`{settings.detector_backend}` at {settings.detection_max_side} px")
             results.append(measured)
-            d = measured["duration"]
-            rows.append([
-                resolution,
-                f"{d:.0f} s",
-                f"{measured['faces']}/{measured['frames']}",
-                _times(d, measured["decode_only"]),
-                _times(d, measured["total"]),
-                f"{measured['cpu']:.1f} s",
-                f"{measured['decode']:.1f} s ({_times(d, measured['decode'])})",
-                f"{measured['detection']:.1f} s ({_times(d, measured['detection'])})",
-                f"{measured['embedding']:.1f} s ({_times(d, measured['embedding'])})",
-            ])
+            rows.append(_throughput_row(measured))
             print(
-                f"face {resolution} {d:.0f} s: {_times(d, measured['total'])} real time "
-                f"(decode {measured['decode']:.1f} s, detection {measured['detection']:.1f} s, "
-                f"embedding {measured['embedding']:.1f} s; faces in {measured['faces']}/{measured['frames']} frames)"
+                f"face {resolution} {measured['detector']} {measured['duration']:.0f} s: "
+                f"{_times(measured['duration'], measured['total'])} real time (decode {measured['decode']:.1f} s, "
+                f"detection {measured['detection']:.1f} s, embedding {measured['embedding']:.1f} s; "
+                f"faces in {measured['faces']}/{measured['frames']} frames)"
             )
-    load_after = os.getloadavg()[0]
-    face = config.face
     table = markdown_table(
-        ["input", "length", "frames with a face", "decode alone", "face stream", "its CPU time", "decode (waiting)", "detection", "embedding"],
+        ["input", "detector", "length", "frames with a face", "decode alone", "face stream", "its CPU time",
+         "decode (waiting)", "detection", "embedding"],
         rows,
     )
-    notes = (
+    notes = _throughput_notes(config, weights, device, reference, load_before)
+    update_device_section(doc, "face", "Face stream (face detector + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
+    if detector_rows:
+        run_detector_comparison(config, workdir, doc, detector_rows, frames_per_trial)
+    return results
+
+
+def _throughput_row(measured: dict) -> list[str]:
+    d = measured["duration"]
+    return [
+        measured["resolution"],
+        measured["detector"],
+        f"{d:.0f} s",
+        f"{measured['faces']}/{measured['frames']}",
+        _times(d, measured["decode_only"]),
+        _times(d, measured["total"]),
+        f"{measured['cpu']:.1f} s",
+        f"{measured['decode']:.1f} s ({_times(d, measured['decode'])})",
+        f"{measured['detection']:.1f} s ({_times(d, measured['detection'])})",
+        f"{measured['embedding']:.1f} s ({_times(d, measured['embedding'])})",
+    ]
+
+
+def _throughput_notes(config: Config, weights: str, device: str, reference, load_before: float) -> str:
+    face = config.face
+    compared = (
+        f" On 720p the same video also ran with `{reference[0]}` at {reference[1]} px (the face stream's "
+        "detector before issue 16), right after the default, so both see the same machine load."
+        if reference is not None else ""
+    )
+    return (
         f"\nThroughput in x real time (video seconds per wall-clock second; higher is faster). "
         f"Settings: {face.frames_per_snippet} frames per {config.grid.snippet_seconds:g} s snippet, "
-        f"detector `{face.detector_backend}` on frames downscaled to a longest side of "
-        f"{face.detection_max_side or 'full size'} px, align={face.align}, ResEmoteNet batch {face.batch_size} "
-        f"({weights}) on {device}, torch threads {torch.get_num_threads()}.\n"
+        f"frames downscaled to the detector's longest side, align={face.align}, ResEmoteNet batch {face.batch_size} "
+        f"({weights}) on {device}, torch threads {torch.get_num_threads()}.{compared}\n"
         "Input: skimage's astronaut photo gliding over a grey background, H.264, 25 fps "
         f"({', '.join(f'{name} {size[0]}x{size[1]}' for name, (size, _) in RESOLUTIONS.items())}).\n"
         "*decode alone*: ffmpeg delivering the sampled full-resolution frames, nothing else. "
         "The three split columns are the face stream's own time: waiting for frames, detection "
-        "(downscale, DeepFace, primary face, crop) and embedding (preprocessing, ResEmoteNet); "
+        "(downscale, face detector, primary face, crop) and embedding (preprocessing, ResEmoteNet); "
         "each column's rate is the video length over that part's seconds. Embedding runs in a "
         "background thread overlapped with detection, so the parts can add up to more than the total. "
         "*its CPU time*: CPU seconds of this process (both threads; ffmpeg not included).\n"
-        f"Load average (1 min) on the machine: {load_before:.1f} before, {load_after:.1f} after "
+        f"Load average (1 min) on the machine: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
         "(other work running at the same time slows every figure).\n"
     )
-    update_device_section(doc, "face", "Face stream (DeepFace + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
+
+
+# -- detector comparison on real photos that ship with installed packages ------------------
+# Face boxes (x0, y0, x1, y1) in the photos' own pixels, as every detector finds them at full size.
+FACE_PHOTO_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "astronaut": (178.0, 57.0, 273.0, 177.0),  # skimage.data.astronaut(), 512 x 512 (Eileen Collins)
+    "grace_hopper": (178.0, 107.0, 354.0, 328.0),  # matplotlib's sample_data/grace_hopper.jpg, 512 x 600
+}
+FACELESS_PHOTOS = (  # skimage.data pictures without a person
+    "chelsea", "coffee", "rocket", "hubble_deep_field", "horse", "brick", "grass", "gravel", "coins", "page",
+    "text", "logo", "immunohistochemistry", "cell", "colorwheel", "retina", "microaneurysms", "moon", "clock",
+    "checkerboard",
+)
+
+
+@functools.lru_cache(maxsize=len(FACE_PHOTO_BOXES))
+def face_photo(name: str) -> np.ndarray:
+    """One of FACE_PHOTO_BOXES' photos, (H, W, 3) uint8 RGB, read from the package that ships
+    it (once per process: callers must not modify it)."""
+    if name == "astronaut":
+        from skimage.data import astronaut
+
+        photo = astronaut()
+    else:
+        from matplotlib import cbook
+        from PIL import Image
+
+        with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
+            photo = np.array(image.convert("RGB"))
+    photo.flags.writeable = False
+    return photo
+
+
+@dataclass(frozen=True)
+class PlacedFace:
+    """A frame showing one real face, and where: centre (x, y) and size (w, h) in pixels."""
+
+    frame: np.ndarray
+    centre: tuple[float, float]
+    size: tuple[float, float]
+
+    def found_by(self, box) -> bool:
+        """A detected box (x0, y0, x1, y1 attributes) marks this face: its centre within 0.6
+        face sizes of the face's centre and its width 0.4-2.5 times the face's."""
+        (cx, cy), (w, h) = self.centre, self.size
+        return (abs((box.x0 + box.x1) / 2 - cx) <= 0.6 * w and abs((box.y0 + box.y1) / 2 - cy) <= 0.6 * h
+                and 0.4 * w <= box.x1 - box.x0 <= 2.5 * w)
+
+
+def place_face(
+    name: str, frame_size: tuple[int, int], face_width: float, centre: tuple[float, float],
+    degrees: float = 0.0, background: int = 96, jpeg_quality: int | None = None,
+) -> PlacedFace:
+    """The photo `name` scaled so its face is `face_width` pixels wide, rotated by `degrees`
+    about the face, with the face centred at `centre` of a (W, H) grey frame."""
+    import cv2
+
+    photo, (x0, y0, x1, y1) = face_photo(name), FACE_PHOTO_BOXES[name]
+    scale, face_centre = face_width / (x1 - x0), ((x0 + x1) / 2, (y0 + y1) / 2)
+    warp = cv2.getRotationMatrix2D(face_centre, degrees, scale)
+    warp[:, 2] += (centre[0] - face_centre[0], centre[1] - face_centre[1])
+    frame = cv2.warpAffine(photo, warp, frame_size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(background,) * 3)
+    if jpeg_quality is not None:
+        _, encoded = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        frame = np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1])
+    return PlacedFace(frame, centre, (face_width, face_width * (y1 - y0) / (x1 - x0)))
+
+
+def lfw_frames(faces: bool, side: int = 50, frame_size: tuple[int, int] = (640, 360), seed: int = 0) -> list:
+    """skimage's LFW subset (100 faces, then 100 non-face patches, 25 x 25 grey) shown at
+    `side` pixels on a grey frame: PlacedFace for faces, plain frames for the rest."""
+    import cv2
+    from skimage.data import lfw_subset
+
+    rng, (width, height) = np.random.default_rng(seed), frame_size
+    placed = []
+    for patch in lfw_subset()[:100] if faces else lfw_subset()[100:]:
+        grey = cv2.resize((patch * 255).astype(np.uint8), (side, side), interpolation=cv2.INTER_CUBIC)
+        frame = np.full((height, width, 3), 96, np.uint8)
+        x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
+        frame[y : y + side, x : x + side] = grey[:, :, None]
+        placed.append(PlacedFace(frame, (x + side / 2, y + side / 2), (side, side)) if faces else frame)
+    return placed
+
+
+def face_trials(seed: int = 0) -> dict[str, list[PlacedFace]]:
+    """Frames with one real face each, by trial: small faces in 720p, tilted faces,
+    low resolution with JPEG artefacts, 100 other people (LFW crops)."""
+    rng = np.random.default_rng(seed)
+
+    def spot(size, width):  # a random face centre that keeps the face inside the frame
+        return (float(rng.uniform(width, size[0] - width)), float(rng.uniform(1.3 * width, size[1] - 1.3 * width)))
+
+    hd, small = (1280, 720), (176, 144)
+    trials = {
+        "astronaut, ~60 px face in 720p": [place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(54, 66, 20)],
+        "astronaut, ~30 px face in 720p": [place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(27, 33, 20)],
+        "Grace Hopper, ~45 px face in 720p": [place_face("grace_hopper", hd, w, spot(hd, w)) for w in rng.uniform(40, 50, 20)],
+        "tilted 15-45 degrees, 80 px face in 640x360": [
+            place_face(name, (640, 360), 80, (320, 180), degrees)
+            for name in FACE_PHOTO_BOXES for degrees in (-45, -30, -15, 15, 30, 45)
+        ],
+        "176x144, ~35 px face tilted up to 20 degrees, JPEG q35": [
+            place_face(name, small, w, spot(small, w), float(rng.uniform(-20, 20)), jpeg_quality=35)
+            for name in FACE_PHOTO_BOXES for w in rng.uniform(30, 40, 10)
+        ],
+    }
+    trials["LFW: 100 people, 25 px tight crops shown at 50 px"] = lfw_frames(faces=True)
+    return trials
+
+
+def faceless_trials(pattern_video: Path, lfw_frame_size: tuple[int, int] = (640, 360)) -> dict[str, list[np.ndarray]]:
+    """Frames without a face: skimage's photos of things, ffmpeg's test pattern (every
+    frame of `pattern_video`), LFW's non-face patches (on frames of `lfw_frame_size`)."""
+    import skimage.data
+    from skimage.color import gray2rgb
+
+    photos = []
+    for name in FACELESS_PHOTOS:
+        picture = getattr(skimage.data, name)()
+        picture = gray2rgb(picture) if picture.ndim == 2 else picture[:, :, :3]
+        photos.append(np.ascontiguousarray((picture * 255 if picture.dtype != np.uint8 else picture).astype(np.uint8)))
+    with av.open(str(pattern_video)) as container:
+        pattern = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return {
+        f"{len(photos)} photos of things": photos,
+        f"test pattern, {len(pattern)} frames 720p": pattern,
+        "LFW: 100 non-face patches at 50 px": lfw_frames(faces=False, frame_size=lfw_frame_size),
+    }
+
+
+def measure_detector(
+    backend: str, max_side: int, trials: dict[str, list[PlacedFace]], faceless: dict[str, list[np.ndarray]],
+    deepface_home: Path,
+) -> dict:
+    """Faces found per trial, frames with a false face, and milliseconds per 720p frame
+    (wall and process CPU, medians) for one detector at one detection size."""
+    detector = build_detector(backend, deepface_home)
+    found, false_beside, wall, cpu = {}, 0, [], []
+    for name, placed in trials.items():
+        found[name] = 0
+        for face in placed:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            boxes = detect_in_frame(detector, face.frame, max_side, 0.0)
+            if face.frame.shape[:2] == (720, 1280):
+                wall.append(time.perf_counter() - started)
+                cpu.append(time.process_time() - cpu_started)
+            hits = [face.found_by(box) for box in boxes]
+            found[name] += any(hits)
+            false_beside += len(hits) > sum(hits)
+    false_alone = {
+        name: sum(bool(detect_in_frame(detector, frame, max_side, 0.0)) for frame in frames)
+        for name, frames in faceless.items()
+    }
+    return {"found": found, "false_beside_faces": false_beside, "false_alone": false_alone,
+            "wall_ms": 1000 * float(np.median(wall)), "cpu_ms": 1000 * float(np.median(cpu))}
+
+
+def run_detector_comparison(
+    config: Config, workdir: Path, doc: Path, rows: Sequence[tuple[str, int]] = DETECTOR_ROWS,
+    frames_per_trial: int | None = None,
+) -> list[dict]:
+    """Every detector of `rows` ((backend, detection_max_side)) on the same real-face and
+    faceless frames (the first `frames_per_trial` of each trial; None: all); prints a line
+    each and writes the "face-detectors" section of `doc`."""
+    pattern = Path(workdir) / "pattern_720p_20frames.mp4"
+    if not pattern.exists():
+        write_test_pattern_video(pattern, 20.0, fps=1.0, size=(1280, 720), tone_hz=None,
+                                 ffmpeg_binary=config.decode.ffmpeg_binary)
+    trials, faceless = face_trials(), faceless_trials(pattern)
+    if frames_per_trial is not None:
+        trials = {name: frames[:frames_per_trial] for name, frames in trials.items()}
+        faceless = {name: frames[:frames_per_trial] for name, frames in faceless.items()}
+    results, table_rows = [], []
+    for backend, max_side in rows:
+        default = (backend, max_side) == (FaceConfig().detector_backend, FaceConfig().detection_max_side)
+        label = f"`{backend}` at {max_side} px" + (" (default)" if default else "")
+        try:
+            measured = measure_detector(backend, max_side, trials, faceless, deepface_home_for(config.face))
+        except WeightsError as error:
+            print(f"{label}: not measured ({error})")
+            table_rows.append([label, *["-"] * (len(trials) + 3), f"not installed: {error}"])
+            continue
+        results.append({"backend": backend, "max_side": max_side, **measured})
+        table_rows.append(_detector_row(label, measured, trials))
+        print(f"{label}: {table_rows[-1][1:]}")
+    headers = ["detector", *trials, "false faces beside a real face", "frames with a 'face' in: "
+               + " / ".join(faceless), "ms per 720p frame (wall / CPU)"]
+    body = section_stamp(BENCH_COMMAND) + "\n" + markdown_table(headers, table_rows) + "\n" + _comparison_notes(faceless)
+    update_section(doc, "face-detectors", "Face detectors compared (real faces, faceless frames)", body)
     return results
 
+
+def _detector_row(label: str, measured: dict, trials: dict[str, list[PlacedFace]]) -> list[str]:
+    found = [f"{measured['found'][name]}/{len(placed)}" for name, placed in trials.items()]
+    false_alone = " / ".join(str(count) for count in measured["false_alone"].values())
+    timing = f"{measured['wall_ms']:.0f} / {measured['cpu_ms']:.0f}"
+    return [label, *found, str(measured["false_beside_faces"]), false_alone, timing]
+
+
+def _comparison_notes(faceless: dict[str, list[np.ndarray]]) -> str:
+    sizes = ", ".join(f"{name}: {len(frames)}" for name, frames in faceless.items())
+    return (
+        "\nEach cell of a face column: frames whose face was found (a box centred within 0.6 face sizes of it, "
+        "0.4-2.5 times its width) over frames. Frames are downscaled to the detection size first (longest side), "
+        "as the face stream does. Real faces: skimage's astronaut photo and matplotlib's Grace Hopper photo, "
+        "scaled, moved, rotated about the face and pasted on grey (seeded); LFW: skimage's `lfw_subset` "
+        "(25 x 25 crops that end at the eyebrows and chin, so the detectors see less context than in a video). "
+        f"Faceless frames ({sizes}): frames where any box was found. ms per frame: medians over the 60 "
+        "720p frames, wall clock and CPU of the process (the detector's own threads included); other work on the "
+        f"machine slows both (load average {os.getloadavg()[0]:.1f} at the end).\n"
+    )
