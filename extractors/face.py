@@ -77,7 +77,7 @@ class FaceConfig:
     align: bool = True  # rotate each crop so the eyes are level (when both eyes are found)
     min_confidence: float = 0.0  # detections below this detector confidence are ignored
     continuity_weight: float = 1.0  # primary-face bonus per unit IoU with the previous face
-    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else $XDG_CACHE_HOME/fsenet/deepface
+    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else DeepFace's default (~, files in ~/.deepface)
     batch_size: int = 32  # faces per ResEmoteNet forward pass (speed and memory only)
 
     def __post_init__(self) -> None:

@@ -284,9 +284,9 @@ class CenterFaceDetector(FaceDetector):
 
 # -- DeepFace's detectors --------------------------------------------------------------------
 def default_deepface_home() -> Path:
-    """$XDG_CACHE_HOME/fsenet/deepface, or ~/.cache/fsenet/deepface without XDG_CACHE_HOME."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "fsenet" / "deepface"
+    """DeepFace's own default home, the user's home folder (its files go to ~/.deepface), so
+    weights a user already downloaded with DeepFace are found."""
+    return Path(os.path.expanduser("~"))
 
 
 def import_deepface(home: Path) -> ModuleType:

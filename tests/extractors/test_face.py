@@ -339,13 +339,13 @@ def test_config_section_is_checked_and_registered():
             load_config(overrides=[override])
 
 
-def test_deepface_home_follows_config_then_environment_then_xdg(tmp_path, monkeypatch):
+def test_deepface_home_follows_config_then_environment_then_deepfaces_own_default(tmp_path, monkeypatch):
     assert deepface_home_for(FaceConfig(deepface_home=str(tmp_path / "mine"))) == tmp_path / "mine"
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "env"))
     assert deepface_home_for(FaceConfig()) == tmp_path / "env"
     monkeypatch.delenv("DEEPFACE_HOME")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert deepface_home_for(FaceConfig()) == tmp_path / "xdg" / "fsenet" / "deepface"
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert deepface_home_for(FaceConfig()) == tmp_path / "user"  # DeepFace's default: files in ~/.deepface
 
 
 def test_default_detector_writes_nothing_and_deepface_stays_quiet_in_a_fresh_process(tmp_path):
