@@ -189,7 +189,8 @@ def _annotated_entries(
         raise DatasetError(f"{path}: the feature cache holds no complete video; run `extract` first")
     durations = {video_id: float(meta["probe"]["duration_seconds"]) for video_id, meta in metas.items()}
     frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items() if meta["probe"].get("native_fps")}
-    annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates)
+    annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates,
+                                      options=data.annotation_options())
     video_ids = sorted(annotation_set.videos & set(metas))
     unannotated = sorted(set(metas) - annotation_set.videos)
     if unannotated:
@@ -205,8 +206,8 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
     cache = FeatureCache(path)
     if annotations is None:
         raise DatasetError(
-            f"{path}: a feature cache has no labels; pass --annotations FILE (points CSV video_id,time_s,label, "
-            "segments CSV/JSON or video labels CSV video_id,label)"
+            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER (points CSV video_id,time_s,label, "
+            "segments CSV/JSON, video labels CSV video_id,label, ELAN .eaf, Label Studio JSON, Audacity labels .txt)"
         )
     problems: list[str] = []
     metas, annotation_set, video_ids = _annotated_entries(path, cache, data, annotations, problems)

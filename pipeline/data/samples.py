@@ -95,6 +95,7 @@ class SentimentDataset:
         problems: every annotation / alignment problem found, one line each.
         annotation_files: kind ("points", "segments", "video_labels") -> files read.
         vocabulary: the configured classes and accepted spellings (label -> index).
+        notes: what the loader decided that is worth saying (not problems), one line each.
     """
 
     class_names: tuple[str, ...]
@@ -104,6 +105,7 @@ class SentimentDataset:
     problems: list[str]
     annotation_files: dict[str, list[str]] = field(default_factory=dict)
     vocabulary: ClassVocabulary | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def carve_validation(train_ids: list[str], fraction: float, seed: int, preferred: set[str] | None = None) -> tuple[list[str], list[str]]:
