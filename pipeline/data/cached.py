@@ -107,8 +107,9 @@ def read_cached_streams(
             features[stream] = array
             face_mask = mask if stream == "face" else face_mask
         grid, probe = metas[video_id]["grid"], metas[video_id]["probe"]
+        native_fps = float(probe["native_fps"]) if probe.get("native_fps") else None
         read.videos[video_id] = VideoFeatures(
-            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"])
+            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"]), native_fps
         )
         read.grids.append({k: v for k, v in grid.items() if k != "num_snippets"})
     return read

@@ -373,7 +373,7 @@ def _aligned_videos(
         num_snippets = next(iter(aligned.features.values())).shape[0]
         face_mask = face_mask_from_rows(aligned.features["face"]) if "face" in aligned.features else None
         duration = video.duration_seconds or num_snippets * video.snippet_seconds
-        videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration)
+        videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration, video.frame_rate)
     if remainder_videos:
         problems.append(
             f"{files.features_root}: audio of {remainder_videos} video(s) ends with rows that do not fill a whole snippet "
