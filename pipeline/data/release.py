@@ -5,7 +5,8 @@ row per snippet; all-zero rows mean no face), with ``split_train.txt`` /
 ``split_test.txt``, ``fps_dict.json``, ``len_duration_dict.json`` / ``time.json``
 (optional), ``videosenti_gt.json`` or ``gt.json`` (segments) and
 ``point_gaussian/point_labels.csv`` (points as native-frame indices: snippet =
-point // 16, seconds = point / fps). A snippet of a video lasts 16 / fps seconds, so the
+point // 16, seconds = point / fps; the FSENet authors' loader reads the same columns
+from ``point_label.csv``, used when the first is absent). A snippet of a video lasts 16 / fps seconds, so the
 grid differs per video.
 
 How each stream's rows map to snippets is inferred from the row counts, without
@@ -61,6 +62,7 @@ from pipeline.data.samples import (
 
 RELEASE_SPLIT_FOLDERS: tuple[str, ...] = ("train", "test")
 RELEASE_POINTS_FILE = Path("point_gaussian") / "point_labels.csv"
+FSENET_POINTS_FILE = Path("point_label.csv")  # where the FSENet authors' loader reads the same columns
 RELEASE_SEGMENT_FILES: tuple[str, ...] = ("videosenti_gt.json", "gt.json")  # first present is used
 RELEASE_FRAME_RATES_FILE = "fps_dict.json"
 RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE = "time.json", "len_duration_dict.json"
@@ -392,8 +394,9 @@ def _release_annotations(
     extra = (read_annotations(annotations, vocabulary, durations, files.frame_rates, options=data.annotation_options())
              if annotations is not None else None)
     extra_kinds = extra.kinds() if extra is not None else set()
-    if "points" not in extra_kinds and (path / RELEASE_POINTS_FILE).is_file():
-        annotation_set.merge(read_release_points_csv(path / RELEASE_POINTS_FILE, vocabulary, files.frame_rates, durations))
+    points_file = next((path / n for n in (RELEASE_POINTS_FILE, FSENET_POINTS_FILE) if (path / n).is_file()), None)
+    if "points" not in extra_kinds and points_file is not None:
+        annotation_set.merge(read_release_points_csv(points_file, vocabulary, files.frame_rates, durations))
     if "segments" not in extra_kinds:
         segment_file = next((path / n for n in RELEASE_SEGMENT_FILES if (path / n).is_file()), None)
         if segment_file is not None:

@@ -61,6 +61,14 @@ def test_the_fsenet_release_is_read_as_its_authors_loader_reads_it(fsenet_releas
     assert dataset.splits["test"] == ["v_test_a"]
 
 
+def test_the_fsenet_loaders_point_file_is_read_when_point_gaussian_is_absent(tmp_path):
+    release = write_fsenet_release(tmp_path / "VideoSenti")
+    (release / "point_gaussian" / "point_labels.csv").rename(release / "point_label.csv")
+    dataset = load_dataset(release, DataConfig())
+    assert dataset.samples["v_train_b"].points.tolist() == [[48 // 16, 1]]
+    assert dataset.annotation_files["points"] == [str(release / "point_label.csv")]
+
+
 def test_mean_pooling_is_an_option_and_the_spec_says_so(fsenet_release):
     dataset = load_dataset(fsenet_release, DataConfig(release_frame_rows="mean"))
     a = dataset.samples["v_train_a"]
