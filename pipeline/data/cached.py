@@ -2,7 +2,7 @@
 
 Streams are read only through :class:`cache.store.FeatureCache`; every stream already has
 exactly T rows on the cache's snippet grid. Annotations come from the file(s) passed as
-``annotations`` (pipeline/data/annotations.py); splits come from an ActivityNet JSON's
+``annotations`` (pipeline/data/annotations/, any format); splits come from an ActivityNet JSON's
 "subset" field when present, else every annotated video is training data and a
 validation split is carved out of it.
 """

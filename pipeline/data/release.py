@@ -68,8 +68,12 @@ RELEASE_FRAME_RATES_FILE = "fps_dict.json"
 RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE = "time.json", "len_duration_dict.json"
 RELEASE_DURATION_FILES: tuple[str, ...] = (RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE)  # the fuller file wins
 RELEASE_BOTH_SPLITS_GT, RELEASE_TEST_GT = RELEASE_SEGMENT_FILES
-__all__ = ["TSL300_AUDIO_ROWS_PER_SNIPPET", "align_release_streams", "align_streams", "infer_rows_per_snippet",
-           "is_release", "load_release_dataset", "split_file_name"]
+__all__ = [  # infer_rows_per_snippet and the TSL-300 constant live in release_layout.py; kept importable here
+    "FSENET_POINTS_FILE", "RELEASE_BOTH_SPLITS_GT", "RELEASE_DURATIONS_FILE", "RELEASE_FRAME_RATES_FILE",
+    "RELEASE_POINTS_FILE", "RELEASE_TEST_DURATIONS_FILE", "RELEASE_TEST_GT", "TSL300_AUDIO_ROWS_PER_SNIPPET",
+    "align_release_streams", "align_streams", "infer_rows_per_snippet", "is_release", "load_release_dataset",
+    "split_file_name",
+]
 STREAM_DESCRIPTIONS = {
     "visual": "I3D RGB clip features (released layout), one row per snippet",
     "audio": "log-mel spectrogram rows (released layout), folded per snippet",
