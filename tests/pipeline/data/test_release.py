@@ -135,3 +135,18 @@ def test_snippet_rows_follow_each_rule_on_exact_row_numbers():
     assert short[:, 0].tolist() == [4]  # fewer rows than a block: the last row alone
     folded, dropped = snippet_rows(np.arange(70, dtype=np.float32).reshape(35, 2), RowLayout("folded", 8))
     assert folded.shape == (4, 16) and dropped == 3 and folded[1, :2].tolist() == [16, 17]
+
+
+def test_two_layouts_fitting_alike_are_refused_and_bad_settings_named():
+    from pipeline.data.release_layout import infer_release_layouts
+
+    with pytest.raises(DatasetError) as caught:  # 3 rows for a 2-snippet video: per snippet or per frame?
+        infer_release_layouts({"tiny": {"visual": 3}}, {"tiny": 32.0}, {}, ["visual"], 16, 3, {"visual": "rgb"})
+    assert str(caught.value).startswith("video tiny: rgb has 3 rows for 2 snippets, which fits one row per snippet "
+                                        "and one row per frame (16 per snippet) alike; set data.release_stream_layouts")
+    for bad, key in ((dict(release_stream_layouts=("sound=frame",)), "data.release_stream_layouts"),
+                     (dict(release_stream_layouts=("audio=every16",)), "data.release_stream_layouts"),
+                     (dict(release_frame_rows="max"), "data.release_frame_rows"),
+                     (dict(point_max_seconds=-1.0), "data.point_max_seconds")):
+        with pytest.raises(ValueError, match=key):
+            DataConfig(**bad)
