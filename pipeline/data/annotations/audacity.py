@@ -31,7 +31,8 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def is_audacity_labels(path: Path) -> bool:
-    """Does the first label line of a .txt file read start<TAB>end[<TAB>label]?"""
+    """Does the first label line of a .txt file read start<TAB>end[<TAB>label]? (A file
+    without any line is a label track when it is named *.labels.txt, as localize names them.)"""
     try:
         with path.open("r", encoding="utf-8-sig") as handle:
             for line in handle:
@@ -39,7 +40,7 @@ def is_audacity_labels(path: Path) -> bool:
                     return bool(AUDACITY_LINE.match(line.rstrip("\r\n")))
     except (OSError, UnicodeDecodeError):
         return False
-    return False
+    return path.name.lower().endswith(LABELS_SUFFIX + ".txt")
 
 
 def audacity_video_name(path: Path) -> PurePosixPath:

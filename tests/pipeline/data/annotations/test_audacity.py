@@ -52,6 +52,8 @@ def test_points_regions_and_every_bad_line_named(tmp_path):
 def test_the_video_is_the_file_name_without_labels(tmp_path):
     named = read_annotations(write(tmp_path / "out" / "demo 01" / "demo 01.labels.txt", TRACK[:60]), VOCABULARY, DURATIONS)
     assert named.videos == {"talks/demo 01"} and len(named.points) == 1
+    empty = read_annotations(write(tmp_path / "talk.labels.txt", ""), VOCABULARY, DURATIONS)  # a video without segments
+    assert empty.videos == {"talk"} and not empty.points and not empty.problems
     unknown = read_annotations(write(tmp_path / "Labels.txt", TRACK[:60]), VOCABULARY, DURATIONS)
     assert not unknown.points and "no video with features is named 'Labels'" in unknown.problems[0]
 
