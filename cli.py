@@ -249,9 +249,10 @@ def _add_cache_info_command(commands) -> None:
 def _add_train_command(commands) -> None:
     train = commands.add_parser("train", help="features + annotations -> checkpoint (resumable)")
     train.add_argument("--features", type=Path, required=True, metavar="PATH",
-                       help="a feature cache (from extract) or a folder in the released TSL-300 layout")
+                       help="a feature cache (from extract) or a released feature folder (TSL-300's or FSENet's layout)")
     train.add_argument("--annotations", type=Path, metavar="FILE_OR_DIR",
-                       help="points CSV, segments CSV/JSON, video labels CSV (a file or a folder of them)")
+                       help="points CSV, segments CSV/JSON, video labels CSV, ELAN .eaf, Label Studio JSON, "
+                            "Audacity labels .txt (a file or a folder of them; docs/formats.md)")
     train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder (rerun to resume)")
     train.add_argument("--epochs", type=int, help="override train.epochs")
     train.add_argument("--device", default="auto", metavar="auto|cpu|cuda")

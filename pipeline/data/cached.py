@@ -2,7 +2,7 @@
 
 Streams are read only through :class:`cache.store.FeatureCache`; every stream already has
 exactly T rows on the cache's snippet grid. Annotations come from the file(s) passed as
-``annotations`` (pipeline/data/annotations.py); splits come from an ActivityNet JSON's
+``annotations`` (pipeline/data/annotations/, any format); splits come from an ActivityNet JSON's
 "subset" field when present, else every annotated video is training data and a
 validation split is carved out of it.
 """
@@ -107,8 +107,9 @@ def read_cached_streams(
             features[stream] = array
             face_mask = mask if stream == "face" else face_mask
         grid, probe = metas[video_id]["grid"], metas[video_id]["probe"]
+        native_fps = float(probe["native_fps"]) if probe.get("native_fps") else None
         read.videos[video_id] = VideoFeatures(
-            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"])
+            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"]), native_fps
         )
         read.grids.append({k: v for k, v in grid.items() if k != "num_snippets"})
     return read
@@ -189,7 +190,8 @@ def _annotated_entries(
         raise DatasetError(f"{path}: the feature cache holds no complete video; run `extract` first")
     durations = {video_id: float(meta["probe"]["duration_seconds"]) for video_id, meta in metas.items()}
     frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items() if meta["probe"].get("native_fps")}
-    annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates)
+    annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates,
+                                      options=data.annotation_options())
     video_ids = sorted(annotation_set.videos & set(metas))
     unannotated = sorted(set(metas) - annotation_set.videos)
     if unannotated:
@@ -205,8 +207,8 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
     cache = FeatureCache(path)
     if annotations is None:
         raise DatasetError(
-            f"{path}: a feature cache has no labels; pass --annotations FILE (points CSV video_id,time_s,label, "
-            "segments CSV/JSON or video labels CSV video_id,label)"
+            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER (points CSV video_id,time_s,label, "
+            "segments CSV/JSON, video labels CSV video_id,label, ELAN .eaf, Label Studio JSON, Audacity labels .txt)"
         )
     problems: list[str] = []
     metas, annotation_set, video_ids = _annotated_entries(path, cache, data, annotations, problems)

@@ -6,7 +6,10 @@ import math
 from dataclasses import dataclass
 
 from model.config import KNOWN_STREAMS
-from pipeline.data.annotations import ClassVocabulary, parse_label_aliases
+from pipeline.data.annotations import POINT_MAX_SECONDS, ClassVocabulary, ReadOptions, parse_label_aliases
+
+RELEASE_LAYOUT_WORDS = ("snippet", "frame")  # besides a number k of rows per snippet
+RELEASE_FRAME_ROWS = ("sample", "mean")
 
 
 @dataclass(frozen=True)
@@ -22,14 +25,26 @@ class DataConfig:
         release_visual_folder / release_audio_folder / release_face_folder: the released
             layout's folder of each stream under features/<split>/.
         release_snippet_frames: native frames per snippet in the released layout.
-        release_audio_rows_per_snippet: rows of the audio folder per snippet; 0 = infer:
-            32 (TSL-300's) when it fits every video, else from the row ratio to the
-            other streams (see infer_rows_per_snippet).
-        release_audio_offset / release_audio_scale: released audio rows become
-            (x + offset) / scale (the TSL-300 authors' normalisation of log-mel dB values).
+        release_audio_rows_per_snippet: rows of the audio folder per snippet, folded into
+            one row; 0 = infer (see release_stream_layouts).
+        release_stream_layouts: "STREAM=LAYOUT" entries fixing how a stream's rows map to
+            snippets: "snippet" (one row per snippet), "frame" (one row per native frame,
+            reduced by release_frame_rows) or a number k (k rows per snippet, folded into
+            one row of k x width, TSL-300's logmfcc). Streams not listed are inferred from
+            their row counts (pipeline/data/release_layout.py).
+        release_frame_rows: how a per-frame stream becomes one row per snippet: "sample"
+            (rows 0, 16, 32, ... plus the last row when the count is not a multiple of
+            16: the FSENet authors' loader) or "mean" (the mean of each snippet's rows).
+        release_audio_offset / release_audio_scale: folded audio rows become
+            (x + offset) / scale (the TSL-300 authors' normalisation of log-mel dB values);
+            per-frame and per-snippet audio rows are used as released.
         alignment_tolerance_rows: released streams whose snippet counts differ by at most
             this many rows are trimmed to the shortest (with a warning); more is an error.
         strict: annotation problems and videos left out are errors instead of warnings.
+        point_max_seconds: an ELAN annotation, Label Studio region or Audacity label this
+            long or shorter (seconds) is a point; longer ones are segments.
+        label_studio_frame_rate: frames per second of Label Studio's video timeline;
+            0 = the task's "fps" field, else the video's native frame rate.
     """
 
     class_names: tuple[str, ...] = ("negative", "positive")
@@ -42,10 +57,14 @@ class DataConfig:
     release_face_folder: str = "img"
     release_snippet_frames: int = 16
     release_audio_rows_per_snippet: int = 0
+    release_stream_layouts: tuple[str, ...] = ()
+    release_frame_rows: str = "sample"
     release_audio_offset: float = 50.0
     release_audio_scale: float = 80.0
     alignment_tolerance_rows: int = 3
     strict: bool = False
+    point_max_seconds: float = POINT_MAX_SECONDS
+    label_studio_frame_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.class_names or any(not name.strip() for name in self.class_names):
@@ -76,6 +95,38 @@ class DataConfig:
             raise ValueError("data.release_audio_scale must not be 0")
         if self.alignment_tolerance_rows < 0:
             raise ValueError(f"data.alignment_tolerance_rows must be >= 0, got {self.alignment_tolerance_rows}")
+        if self.release_frame_rows not in RELEASE_FRAME_ROWS:
+            raise ValueError(f"data.release_frame_rows must be one of {', '.join(RELEASE_FRAME_ROWS)}, "
+                             f"got {self.release_frame_rows!r}")
+        layouts = self.release_layouts()
+        if self.release_audio_rows_per_snippet and "audio" in layouts:
+            raise ValueError("data.release_audio_rows_per_snippet and an audio= entry of data.release_stream_layouts "
+                             "both set the audio layout; keep one")
+        self.annotation_options()  # checks point_max_seconds and label_studio_frame_rate
+
+    def release_layouts(self) -> dict[str, str | int]:
+        """stream -> "snippet", "frame" or k (rows per snippet) fixed by the config
+        (release_stream_layouts, release_audio_rows_per_snippet); ValueError naming a bad entry."""
+        layouts: dict[str, str | int] = {}
+        for entry in self.release_stream_layouts:
+            stream, sep, layout = (part.strip() for part in entry.partition("="))
+            if not sep or stream not in KNOWN_STREAMS or stream in layouts:
+                raise ValueError(f"data.release_stream_layouts: {entry!r} must read STREAM=LAYOUT, one per stream, "
+                                 f"STREAM one of {', '.join(KNOWN_STREAMS)}")
+            if layout in RELEASE_LAYOUT_WORDS:
+                layouts[stream] = layout
+            elif layout.isdigit() and int(layout) >= 1:
+                layouts[stream] = int(layout)
+            else:
+                raise ValueError(f"data.release_stream_layouts: {entry!r}: LAYOUT must be snippet, frame or "
+                                 "a number of rows per snippet")
+        if self.release_audio_rows_per_snippet:
+            layouts["audio"] = self.release_audio_rows_per_snippet
+        return layouts
+
+    def annotation_options(self) -> ReadOptions:
+        """The annotation readers' settings."""
+        return ReadOptions(self.point_max_seconds, self.label_studio_frame_rate)
 
     def vocabulary(self) -> ClassVocabulary:
         return ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))

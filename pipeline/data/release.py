@@ -1,16 +1,23 @@
-"""Datasets from a public feature release (TSL-300's layout; FSENet's adds faces).
+"""Datasets from a public feature release: TSL-300's layout and the FSENet authors'.
 
-``features/<split>/rgb/<video>.npy`` (I3D, one row per 16 native frames),
-``logmfcc/`` (k rows of a 60-band log-mel spectrogram per snippet: folded into one row
-of width k * 60, k inferred from the row ratio to the other streams), ``img/`` (faces,
-one row per snippet; all-zero rows mean no face), with ``split_train.txt`` /
-``split_test.txt``, ``fps_dict.json``, ``len_duration_dict.json`` (optional),
-``videosenti_gt.json`` or ``gt.json`` (segments) and ``point_gaussian/point_labels.csv``
-(points as native-frame indices: snippet = point // 16, seconds = point / fps).
-A snippet of a video lasts 16 / fps seconds, so the grid differs per video.
+``features/<split>/rgb/<video>.npy`` (I3D), ``logmfcc/`` (audio), ``img/`` (faces, one
+row per snippet; all-zero rows mean no face), with ``split_train.txt`` /
+``split_test.txt``, ``fps_dict.json``, ``len_duration_dict.json`` / ``time.json``
+(optional), ``videosenti_gt.json`` or ``gt.json`` (segments) and
+``point_gaussian/point_labels.csv`` (points as native-frame indices: snippet =
+point // 16, seconds = point / fps; the FSENet authors' loader reads the same columns
+from ``point_label.csv``, used when the first is absent). A snippet of a video lasts 16 / fps seconds, so the
+grid differs per video.
 
-Alignment: after folding, stream row counts that differ by at most
-``data.alignment_tolerance_rows`` snippets are trimmed to the shortest with a line in
+How each stream's rows map to snippets is inferred from the row counts, without
+settings (pipeline/data/release_layout.py): TSL-300's rgb is one row per snippet and its
+logmfcc 32 rows per snippet (folded into one row of 32 x 60, then (x + 50) / 80 as its
+authors do); the FSENet release's rgb (1024-d) and logmfcc (768-d) are one row per
+native frame, reduced to one row per snippet by the authors' rule (rows 0, 16, 32, ...
+plus the last row; ``data.release_frame_rows=mean`` averages the 16 rows instead).
+
+Alignment: stream snippet counts that then differ by at most
+``data.alignment_tolerance_rows`` are trimmed to the shortest with a line in
 ``problems``; a larger difference is a :class:`DatasetError` naming the video. The
 validation split is always carved from training videos, never from the test split.
 """
@@ -18,7 +25,6 @@ validation split is always carved from training videos, never from the test spli
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +41,14 @@ from pipeline.data.annotations import (
 )
 from pipeline.data.config import DataConfig
 from pipeline.data.feature_spec import FeatureSpec
+from pipeline.data.release_layout import (
+    TSL300_AUDIO_ROWS_PER_SNIPPET,
+    RowLayout,
+    infer_release_layouts,
+    infer_rows_per_snippet,
+    layout_from_setting,
+    snippet_rows,
+)
 from pipeline.data.samples import (
     DatasetError,
     SentimentDataset,
@@ -48,16 +62,31 @@ from pipeline.data.samples import (
 
 RELEASE_SPLIT_FOLDERS: tuple[str, ...] = ("train", "test")
 RELEASE_POINTS_FILE = Path("point_gaussian") / "point_labels.csv"
+FSENET_POINTS_FILE = Path("point_label.csv")  # where the FSENet authors' loader reads the same columns
 RELEASE_SEGMENT_FILES: tuple[str, ...] = ("videosenti_gt.json", "gt.json")  # first present is used
 RELEASE_FRAME_RATES_FILE = "fps_dict.json"
 RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE = "time.json", "len_duration_dict.json"
 RELEASE_DURATION_FILES: tuple[str, ...] = (RELEASE_TEST_DURATIONS_FILE, RELEASE_DURATIONS_FILE)  # the fuller file wins
 RELEASE_BOTH_SPLITS_GT, RELEASE_TEST_GT = RELEASE_SEGMENT_FILES
-TSL300_AUDIO_ROWS_PER_SNIPPET = 32  # logmfcc rows per 16-frame snippet in TSL-300's release (method.md)
+__all__ = [  # infer_rows_per_snippet and the TSL-300 constant live in release_layout.py; kept importable here
+    "FSENET_POINTS_FILE", "RELEASE_BOTH_SPLITS_GT", "RELEASE_DURATIONS_FILE", "RELEASE_FRAME_RATES_FILE",
+    "RELEASE_POINTS_FILE", "RELEASE_TEST_DURATIONS_FILE", "RELEASE_TEST_GT", "TSL300_AUDIO_ROWS_PER_SNIPPET",
+    "align_release_streams", "align_streams", "infer_rows_per_snippet", "is_release", "load_release_dataset",
+    "split_file_name",
+]
 STREAM_DESCRIPTIONS = {
     "visual": "I3D RGB clip features (released layout), one row per snippet",
     "audio": "log-mel spectrogram rows (released layout), folded per snippet",
     "face": "face embeddings (released layout), one row per snippet; all-zero rows = no face",
+}
+FRAME_STREAM_DESCRIPTIONS = {
+    "visual": "I3D RGB features (FSENet release layout), one row per native frame, reduced to one row per snippet",
+    "audio": "audio features (FSENet release layout), one row per native frame, reduced to one row per snippet",
+    "face": "face embeddings (released layout), one row per native frame, reduced to one row per snippet",
+}
+FRAME_ROWS_TAKEN = {
+    "sample": "rows 0, {n}, {n2}, ... and the last row when the count is not a multiple of {n} (the FSENet authors' loader)",
+    "mean": "the mean of each snippet's {n} rows (the last snippet: of the rows it has)",
 }
 
 
@@ -103,72 +132,37 @@ def _load_release_array(path: Path) -> np.ndarray:
 
 @dataclass
 class _AlignedVideo:
-    """One released video's aligned streams; ``audio_remainder_rows`` rows past the last
-    whole audio snippet were dropped."""
+    """One released video's streams on one snippet grid; ``audio_remainder_rows`` rows
+    past the last whole folded audio snippet were dropped."""
 
     features: dict[str, np.ndarray]
     audio_remainder_rows: int = 0
 
 
-def infer_rows_per_snippet(
-    audio_rows: list[int],
-    reference_snippets: list[float],
-    tolerance: int,
-    documented: int = TSL300_AUDIO_ROWS_PER_SNIPPET,
-) -> int:
-    """k, the audio rows per snippet, from every video at once.
-
-    audio_rows: per video, rows of the audio file; reference_snippets: per video, the
-    snippet count of the other streams (their mean) or of the duration.
-    The documented k (TSL-300: 32) is kept when it fits every video within ``tolerance``
-    snippets. Otherwise k is the integer near the overall row ratio minimising
-    sum |floor(audio_rows / k) - reference|: rows past the last whole snippet cost nothing
-    and a few rows' jitter little, while a wrong k costs about T / k snippets per video,
-    so long videos decide. (On short videos, T below ~50 snippets, a few rows' jitter can
-    make k and k + 1 fit about equally: hence the documented value first; set
-    data.release_audio_rows_per_snippet to be explicit.)
-    """
-    rows = np.asarray(audio_rows, dtype=np.float64)
-    reference = np.asarray(reference_snippets, dtype=np.float64)
-
-    def mismatch(k: int) -> np.ndarray:
-        return np.abs(np.floor(rows / k) - reference)
-
-    if documented >= 1 and np.all(mismatch(documented) <= tolerance + 0.5):
-        return documented
-    ratio = rows.sum() / max(reference.sum(), 1.0)
-    candidates = range(max(1, math.floor(ratio) - 2), math.ceil(ratio) + 3)
-    return min(candidates, key=lambda k: (mismatch(k).sum(), k))
-
-
-def align_release_streams(
+def align_streams(
     video_id: str,
     arrays: dict[str, np.ndarray],
-    audio_stream: str | None,
-    audio_rows_per_snippet: int,
+    layouts: dict[str, RowLayout],
+    frame_rows: str,
     tolerance: int,
     problems: list[str],
 ) -> _AlignedVideo:
-    """Fold the audio stream and trim every stream to the shortest.
+    """Every stream to one row per snippet (by its layout; see release_layout.snippet_rows),
+    then all trimmed to the shortest.
 
-    arrays: stream -> raw (rows, width) array. The audio stream (``audio_rows_per_snippet``
-    = k rows per snippet) becomes (rows // k, k * width); rows past the last whole
-    snippet are dropped. Streams whose snippet counts then differ by <= ``tolerance``
-    are trimmed to the shortest with a line in ``problems``; more raises DatasetError
-    naming the video.
+    arrays: stream -> raw (rows, width) array; a stream without a layout is one row per
+    snippet. Streams whose snippet counts then differ by <= ``tolerance`` are trimmed to
+    the shortest with a line in ``problems``; more raises DatasetError naming the video.
     """
     aligned: dict[str, np.ndarray] = {}
     remainder = 0
     for name, array in arrays.items():
-        if name != audio_stream:
-            aligned[name] = array
-            continue
-        k = audio_rows_per_snippet
-        snippets = array.shape[0] // k
-        if snippets < 1:
-            raise DatasetError(f"video {video_id}: audio has {array.shape[0]} rows, fewer than one snippet of {k}")
-        remainder = array.shape[0] - snippets * k
-        aligned[name] = array[: snippets * k].reshape(snippets, k * array.shape[1])
+        layout = layouts.get(name, RowLayout("snippet"))
+        aligned[name], dropped = snippet_rows(array, layout, frame_rows)
+        if aligned[name].shape[0] < 1:
+            raise DatasetError(f"video {video_id}: {name} has {array.shape[0]} rows, fewer than one snippet of "
+                               f"{layout.rows_per_snippet}")
+        remainder += dropped if name == "audio" else 0
     counts = {name: a.shape[0] for name, a in aligned.items()}
     shortest, longest = min(counts.values()), max(counts.values())
     described = ", ".join(f"{name} {count}" for name, count in counts.items())
@@ -183,16 +177,37 @@ def align_release_streams(
     return _AlignedVideo(aligned, remainder)
 
 
+def align_release_streams(
+    video_id: str,
+    arrays: dict[str, np.ndarray],
+    audio_stream: str | None,
+    audio_rows_per_snippet: int,
+    tolerance: int,
+    problems: list[str],
+) -> _AlignedVideo:
+    """TSL-300's layout: the audio stream folded (``audio_rows_per_snippet`` = k rows per
+    snippet -> (rows // k, k * width), rows past the last whole snippet dropped), the
+    others one row per snippet; then trimmed as align_streams does."""
+    layouts = {audio_stream: RowLayout("folded", audio_rows_per_snippet)} if audio_stream else {}
+    return align_streams(video_id, arrays, layouts, "sample", tolerance, problems)
 
 
 @dataclass
 class _RawVideo:
-    """One released video's arrays as read (stream -> (rows, width) float32)."""
+    """One released video's arrays as read (stream -> (rows, width) float32).
+
+    other_rows: rows of the stream folders the dataset does not read (they still tell
+    how many snippets the video has)."""
 
     split: str
     arrays: dict[str, np.ndarray]
+    frame_rate: float  # native frames per second (fps_dict.json)
     snippet_seconds: float  # 16 native frames / fps
     duration_seconds: float | None  # from the duration files, when they name it
+    other_rows: dict[str, int] = field(default_factory=dict)
+
+    def row_counts(self) -> dict[str, int]:
+        return {**{stream: array.shape[0] for stream, array in self.arrays.items()}, **self.other_rows}
 
 
 @dataclass
@@ -200,18 +215,30 @@ class _ReleaseFiles:
     """What the release folder says besides the features."""
 
     features_root: Path
-    streams: list[str]
+    streams: list[str]  # the streams read
+    present: list[str]  # every stream with a folder
     folders: dict[str, str]  # stream -> folder under features/<split>/
     split_ids: dict[str, list[str]]
     frame_rates: dict[str, float]
     durations: dict[str, float]
     problems: list[str] = field(default_factory=list)
 
+    def stream_file(self, video_id: str, split: str, stream: str) -> tuple[Path | None, Path]:
+        """(the video's file of `stream` under either split folder or None, where it was looked for first)."""
+        other = "test" if split == "train" else "train"
+        candidates = [self.features_root / s / self.folders[stream] / f"{video_id}.npy" for s in (split, other)]
+        return next((c for c in candidates if c.is_file()), None), candidates[0]
+
+
+def _present_streams(features_root: Path, data: DataConfig) -> list[str]:
+    folders = data.release_stream_folders()
+    return [s for s in KNOWN_STREAMS if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
+
 
 def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
     """The streams to read: data.streams (each folder must exist), else every stream with a folder."""
     folders = data.release_stream_folders()
-    present = [s for s in KNOWN_STREAMS if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
+    present = _present_streams(features_root, data)
     if data.streams:
         missing = [s for s in data.streams if s not in present]
         if missing:
@@ -253,6 +280,7 @@ def _release_split_ids(path: Path, features_root: Path, streams: list[str], fold
 def _release_files(path: Path, data: DataConfig) -> _ReleaseFiles:
     features_root = path / "features"
     streams = _release_streams(features_root, data)
+    present = _present_streams(features_root, data)
     folders = data.release_stream_folders()
     problems: list[str] = []
     split_ids = _release_split_ids(path, features_root, streams, folders, problems)
@@ -264,7 +292,16 @@ def _release_files(path: Path, data: DataConfig) -> _ReleaseFiles:
     for name in RELEASE_DURATION_FILES:
         if (path / name).is_file():
             durations.update({str(k): float(v) for k, v in _read_json_object(path / name).items()})
-    return _ReleaseFiles(features_root, streams, folders, split_ids, frame_rates, durations, problems)
+    return _ReleaseFiles(features_root, streams, present, folders, split_ids, frame_rates, durations, problems)
+
+
+def _rows_in_file(path: Path) -> int | None:
+    """Rows of a .npy file, read from its header only (None when it is not a 2-D array)."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return int(array.shape[0]) if array.ndim == 2 else None
 
 
 def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems: list[str]) -> dict[str, _RawVideo]:
@@ -272,7 +309,6 @@ def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems
     `annotation_problems` and left out); a video's files may lie under either split folder."""
     raw: dict[str, _RawVideo] = {}
     for split in RELEASE_SPLIT_FOLDERS:
-        other = "test" if split == "train" else "train"
         for video_id in files.split_ids[split]:
             fps = files.frame_rates.get(video_id)
             if fps is None or not fps > 0:
@@ -282,61 +318,58 @@ def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems
             arrays: dict[str, np.ndarray] = {}
             absent: list[str] = []
             for stream in files.streams:
-                candidates = [files.features_root / s / files.folders[stream] / f"{video_id}.npy" for s in (split, other)]
-                file = next((c for c in candidates if c.is_file()), None)
+                file, first_place = files.stream_file(video_id, split, stream)
                 if file is None:
-                    absent.append(str(candidates[0]))
+                    absent.append(str(first_place))
                 else:
                     arrays[stream] = _load_release_array(file)
             if absent:
                 annotation_problems.append(f"{absent[0]}: missing ({len(absent)} stream file(s)); video {video_id} left out")
                 continue
-            raw[video_id] = _RawVideo(split, arrays, data.release_snippet_frames / fps, files.durations.get(video_id))
+            other_rows = {}
+            for stream in (s for s in files.present if s not in files.streams):
+                file, _ = files.stream_file(video_id, split, stream)
+                rows = _rows_in_file(file) if file is not None else None
+                if rows:
+                    other_rows[stream] = rows
+            raw[video_id] = _RawVideo(split, arrays, fps, data.release_snippet_frames / fps,
+                                      files.durations.get(video_id), other_rows)
     if not raw:
         raise DatasetError(f"{files.features_root}: no video has every stream file ({', '.join(files.streams)})")
     return raw
 
 
-def _audio_rows_per_snippet(raw: dict[str, _RawVideo], data: DataConfig, features_root: Path) -> int:
-    """k for the audio stream: data.release_audio_rows_per_snippet, else inferred over every video."""
-    row_widths = {video.arrays["audio"].shape[1] for video in raw.values()}
-    if len(row_widths) != 1:
-        raise DatasetError(f"{features_root}: audio rows have different widths across videos: {sorted(row_widths)}")
-    if data.release_audio_rows_per_snippet:
-        return data.release_audio_rows_per_snippet
-    rows, reference = [], []
-    for video_id, video in raw.items():
-        others = [a.shape[0] for name, a in video.arrays.items() if name != "audio"]
-        if others:
-            reference.append(float(np.mean(others)))
-        elif video.duration_seconds:
-            reference.append(float(math.ceil(round(video.duration_seconds / video.snippet_seconds, 6))))
-        else:
-            raise DatasetError(
-                f"video {video_id}: cannot infer the audio rows per snippet (no other stream, no duration); "
-                "set data.release_audio_rows_per_snippet"
-            )
-        rows.append(video.arrays["audio"].shape[0])
-    return infer_rows_per_snippet(rows, reference, data.alignment_tolerance_rows)
+def _stream_layouts(raw: dict[str, _RawVideo], files: _ReleaseFiles, data: DataConfig) -> dict[str, RowLayout]:
+    """Each read stream's layout: the config's, else inferred (release_layout.infer_release_layouts)."""
+    fixed = {stream: layout_from_setting(value, data.release_snippet_frames)
+             for stream, value in data.release_layouts().items()}
+    frame_counts = {
+        video_id: video.duration_seconds * video.frame_rate if video.duration_seconds else None
+        for video_id, video in raw.items()
+    }
+    row_counts = {video_id: video.row_counts() for video_id, video in raw.items()}
+    return infer_release_layouts(row_counts, frame_counts, fixed, files.streams, data.release_snippet_frames,
+                                 data.alignment_tolerance_rows, files.folders)
 
 
 def _aligned_videos(
     raw: dict[str, _RawVideo], files: _ReleaseFiles, data: DataConfig, problems: list[str]
-) -> tuple[dict[str, VideoFeatures], dict[str, int], int]:
-    """(video id -> its aligned features, stream -> width, audio rows per snippet).
+) -> tuple[dict[str, VideoFeatures], dict[str, int], dict[str, RowLayout]]:
+    """(video id -> its aligned features, stream -> width, stream -> its layout).
 
-    Consumes `raw` (each video's arrays are released once aligned)."""
-    audio_stream = "audio" if "audio" in files.streams else None
-    rows_per_snippet = _audio_rows_per_snippet(raw, data, files.features_root) if audio_stream else 1
+    Consumes `raw` (each video's arrays are released once aligned). Folded audio (log-mel
+    rows, TSL-300) becomes (x + offset) / scale; other layouts are used as released."""
+    layouts = _stream_layouts(raw, files, data)
+    folded_audio = "audio" in layouts and layouts["audio"].kind == "folded"
     videos: dict[str, VideoFeatures] = {}
     widths: dict[str, int] = {}
     remainder_videos = 0
     for video_id in list(raw):
         video = raw.pop(video_id)
-        aligned = align_release_streams(video_id, video.arrays, audio_stream, rows_per_snippet,
-                                        data.alignment_tolerance_rows, problems)
-        if audio_stream is not None:
-            remainder_videos += aligned.audio_remainder_rows > 0
+        aligned = align_streams(video_id, video.arrays, layouts, data.release_frame_rows,
+                                data.alignment_tolerance_rows, problems)
+        remainder_videos += aligned.audio_remainder_rows > 0
+        if folded_audio:
             aligned.features["audio"] = (aligned.features["audio"] + np.float32(data.release_audio_offset)) / np.float32(
                 data.release_audio_scale
             )
@@ -346,13 +379,13 @@ def _aligned_videos(
         num_snippets = next(iter(aligned.features.values())).shape[0]
         face_mask = face_mask_from_rows(aligned.features["face"]) if "face" in aligned.features else None
         duration = video.duration_seconds or num_snippets * video.snippet_seconds
-        videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration)
+        videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration, video.frame_rate)
     if remainder_videos:
         problems.append(
             f"{files.features_root}: audio of {remainder_videos} video(s) ends with rows that do not fill a whole snippet "
-            f"of {rows_per_snippet} rows; those rows were dropped"
+            f"of {layouts['audio'].rows_per_snippet} rows; those rows were dropped"
         )
-    return videos, widths, rows_per_snippet
+    return videos, widths, layouts
 
 
 def _release_annotations(
@@ -362,10 +395,12 @@ def _release_annotations(
     vocabulary = data.vocabulary()
     durations = {video_id: video.duration_seconds for video_id, video in videos.items()}
     annotation_set = AnnotationSet()
-    extra = read_annotations(annotations, vocabulary, durations, files.frame_rates) if annotations is not None else None
+    extra = (read_annotations(annotations, vocabulary, durations, files.frame_rates, options=data.annotation_options())
+             if annotations is not None else None)
     extra_kinds = extra.kinds() if extra is not None else set()
-    if "points" not in extra_kinds and (path / RELEASE_POINTS_FILE).is_file():
-        annotation_set.merge(read_release_points_csv(path / RELEASE_POINTS_FILE, vocabulary, files.frame_rates, durations))
+    points_file = next((path / n for n in (RELEASE_POINTS_FILE, FSENET_POINTS_FILE) if (path / n).is_file()), None)
+    if "points" not in extra_kinds and points_file is not None:
+        annotation_set.merge(read_release_points_csv(points_file, vocabulary, files.frame_rates, durations))
     if "segments" not in extra_kinds:
         segment_file = next((path / n for n in RELEASE_SEGMENT_FILES if (path / n).is_file()), None)
         if segment_file is not None:
@@ -375,31 +410,48 @@ def _release_annotations(
     return annotation_set
 
 
-def _release_feature_spec(path: Path, files: _ReleaseFiles, widths: dict[str, int], rows_per_snippet: int,
-                          snippet_lengths: set[float], data: DataConfig) -> FeatureSpec:
-    extractors = {}
-    for stream in files.streams:
-        entry = {
-            "source": "release", "folder": files.folders[stream], "description": STREAM_DESCRIPTIONS[stream],
-            "rows_per_snippet": 1, "row_width": widths[stream],
-        }
+def _stream_identity(stream: str, folder: str, width: int, layout: RowLayout, data: DataConfig) -> ExtractorIdentity:
+    """A released stream's identity: where its rows came from and how they became snippets.
+    (TSL-300's layouts are recorded exactly as before the FSENet layout existed.)"""
+    entry: dict = {"source": "release", "folder": folder, "description": STREAM_DESCRIPTIONS[stream],
+                   "rows_per_snippet": 1, "row_width": width}
+    if layout.kind == "folded":
+        entry.update(rows_per_snippet=layout.rows_per_snippet, row_width=width // layout.rows_per_snippet)
         if stream == "audio":
-            entry.update(
-                rows_per_snippet=rows_per_snippet,
-                row_width=widths[stream] // rows_per_snippet,
-                transform=f"(x + {data.release_audio_offset}) / {data.release_audio_scale}",
-            )
-        if stream == "face":
-            entry["face_mask"] = "1 where the row is not all zero"
-        extractors[stream] = ExtractorIdentity(entry)
+            entry["transform"] = f"(x + {data.release_audio_offset}) / {data.release_audio_scale}"
+    elif layout.kind == "frame":
+        step = layout.rows_per_snippet
+        entry.update(description=FRAME_STREAM_DESCRIPTIONS[stream], layout="frame", rows_per_snippet=step,
+                     rows_taken=FRAME_ROWS_TAKEN[data.release_frame_rows].format(n=step, n2=2 * step))
+    if stream == "face":
+        entry["face_mask"] = "1 where the row is not all zero"
+    return ExtractorIdentity(entry)
+
+
+def _release_feature_spec(path: Path, files: _ReleaseFiles, widths: dict[str, int], layouts: dict[str, RowLayout],
+                          snippet_lengths: set[float], data: DataConfig) -> FeatureSpec:
     return FeatureSpec(
         source="release",
         path=str(path),
         streams={stream: widths[stream] for stream in files.streams},
         snippet_seconds=next(iter(snippet_lengths)) if len(snippet_lengths) == 1 else None,
         grid={"snippet_frames": data.release_snippet_frames, "frame_rate": "native (fps_dict.json)"},
-        extractors=extractors,
+        extractors={stream: _stream_identity(stream, files.folders[stream], widths[stream], layouts[stream], data)
+                    for stream in files.streams},
     )
+
+
+def _layout_note(files: _ReleaseFiles, layouts: dict[str, RowLayout], data: DataConfig) -> str:
+    """One line saying how each folder's rows were read."""
+    parts = []
+    for stream in files.streams:
+        layout = layouts[stream]
+        words = layout.words()
+        if layout.kind == "frame":
+            step = layout.rows_per_snippet
+            words += f", every {step}th row plus the last" if data.release_frame_rows == "sample" else f", mean of each {step}"
+        parts.append(f"{files.folders[stream]} {words}")
+    return f"released layout read as: {'; '.join(parts)}"
 
 
 def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None) -> SentimentDataset:
@@ -409,7 +461,7 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
     annotation_problems: list[str] = []
     raw = _read_raw_videos(files, data, annotation_problems)
     split_of = {video_id: video.split for video_id, video in raw.items()}
-    videos, widths, rows_per_snippet = _aligned_videos(raw, files, data, problems)
+    videos, widths, layouts = _aligned_videos(raw, files, data, problems)
     annotation_set = _release_annotations(path, videos, files, data, annotations)
     annotation_problems += annotation_set.problems
     for video_id, split in split_of.items():
@@ -434,8 +486,9 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
         class_names=display_class_names(data.vocabulary(), annotation_set),
         samples=samples,
         splits={"train": train, "validation": validation, "test": sorted(v for v, s in split_of.items() if s == "test")},
-        feature_spec=_release_feature_spec(path, files, widths, rows_per_snippet, snippet_lengths, data),
+        feature_spec=_release_feature_spec(path, files, widths, layouts, snippet_lengths, data),
         problems=annotation_problems + problems,
         annotation_files=annotation_set.files,
         vocabulary=data.vocabulary(),
+        notes=[_layout_note(files, layouts, data)],
     )

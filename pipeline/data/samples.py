@@ -35,12 +35,14 @@ class VideoFeatures:
             face stream.
         snippet_seconds: length of one snippet in seconds.
         duration_seconds: the video's duration in seconds.
+        native_fps: the video's own frame rate (frames per second), None when unknown.
     """
 
     features: dict[str, np.ndarray]
     face_mask: np.ndarray | None
     snippet_seconds: float
     duration_seconds: float
+    native_fps: float | None = None
 
     @property
     def num_snippets(self) -> int:
@@ -63,6 +65,7 @@ class VideoSample:
         segments: (S, 3) float64: start s, end s, class index (empty when unknown).
         video_labels: (C,) float32 0/1: classes present (from points, else segments, else
             the video-label file).
+        native_fps: the video's own frame rate (frames per second), None when unknown.
     """
 
     video_id: str
@@ -74,6 +77,7 @@ class VideoSample:
     point_seconds: np.ndarray
     segments: np.ndarray
     video_labels: np.ndarray
+    native_fps: float | None = None
 
     @property
     def num_snippets(self) -> int:
@@ -95,6 +99,7 @@ class SentimentDataset:
         problems: every annotation / alignment problem found, one line each.
         annotation_files: kind ("points", "segments", "video_labels") -> files read.
         vocabulary: the configured classes and accepted spellings (label -> index).
+        notes: what the loader decided that is worth saying (not problems), one line each.
     """
 
     class_names: tuple[str, ...]
@@ -104,6 +109,7 @@ class SentimentDataset:
     problems: list[str]
     annotation_files: dict[str, list[str]] = field(default_factory=dict)
     vocabulary: ClassVocabulary | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def carve_validation(train_ids: list[str], fraction: float, seed: int, preferred: set[str] | None = None) -> tuple[list[str], list[str]]:
@@ -220,6 +226,7 @@ def build_sample(
         point_seconds=point_seconds,
         segments=segments,
         video_labels=_video_labels(points, segments, annotations, video_id, num_classes),
+        native_fps=video.native_fps,
     )
 
 

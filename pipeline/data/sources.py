@@ -20,7 +20,7 @@ def detect_source(path: Path) -> str:
     if is_release(path):
         return "release"
     raise DatasetError(
-        f"{path}: neither a feature cache (no cache.json) nor a folder in the TSL-300 released layout "
+        f"{path}: neither a feature cache (no cache.json) nor a released feature folder (TSL-300's or FSENet's layout) "
         "(no features/train or features/test); pass the folder given to `extract --cache` or the release folder"
     )
 
@@ -29,7 +29,7 @@ def load_dataset(path: Path, data: DataConfig, annotations: Path | None = None) 
     """A dataset from a feature cache or a released-layout folder (recognised by contents).
 
     annotations: a file or a folder of files (points CSV, segments CSV/JSON, video-label
-    CSV). Required for a feature cache; for the released layout, the kinds it provides
+    CSV, ELAN .eaf, Label Studio JSON, Audacity labels; docs/formats.md). Required for a feature cache; for the released layout, the kinds it provides
     replace the release's own (point_labels.csv, videosenti_gt.json / gt.json).
     """
     path = Path(path)

@@ -4,6 +4,7 @@ header they all carry."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.data.activitynet import write_results
@@ -11,6 +12,7 @@ from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report
 from pipeline.localize.text_formats import segments_csv_text, srt_text, timeline_csv_text, vtt_text, write_text
 from pipeline.localize.timeline_plot import write_timeline_png
+from pipeline.localize.tool_formats import audacity_text, eaf_text
 from pipeline.localize.video import LocalizedVideo
 
 
@@ -20,6 +22,7 @@ def output_file_names(video_id: str) -> dict[str, str]:
     return {
         "segments.json": "segments.json", "segments.csv": "segments.csv", "subtitles (SRT)": f"{name}.srt",
         "subtitles (WebVTT)": f"{name}.vtt", "timeline.csv": "timeline.csv", "timeline.png": "timeline.png",
+        "ELAN (.eaf)": f"{name}.eaf", "Audacity labels": f"{name}.labels.txt",
     }
 
 
@@ -72,5 +75,10 @@ def write_video_outputs(video: LocalizedVideo, class_names: tuple[str, ...], hea
         folder / "timeline.csv",
         timeline_csv_text(video.scores, video.snippet_seconds, class_names, video.face_presence, random_weights),
     )
+    eaf_path = folder / names["ELAN (.eaf)"]
+    provenance = {"fsenet:model": str(header.get("model", "")), "fsenet:random_weights": str(random_weights).lower()}
+    created = datetime.now().astimezone().isoformat(timespec="seconds")
+    write_text(eaf_path, eaf_text(video, class_names, eaf_path, created, provenance))
+    write_text(folder / names["Audacity labels"], audacity_text(video.shown))
     write_timeline_png(folder / "timeline.png", video, class_names, random_weights)
     write_report(video, class_names, video_header, names)

@@ -10,15 +10,18 @@ segments people can read, play and plot.
 3. **Model and post-processing** as `evaluate` runs them (pipeline/infer/predict.py).
 4. **Outputs** per video under OUT_DIR/<video_id>/ (pipeline/localize/outputs.py):
    segments.json (ActivityNet results format + a "localize" header), segments.csv,
-   <name>.srt, <name>.vtt, timeline.csv, timeline.png, report.html; and
-   OUT_DIR/results.json (every video), OUT_DIR/summary.csv. Random-weight features are
-   stated on each of them.
+   <name>.srt, <name>.vtt, <name>.eaf (ELAN), <name>.labels.txt (Audacity), timeline.csv,
+   timeline.png, report.html; and OUT_DIR/results.json (every video), OUT_DIR/summary.csv,
+   OUT_DIR/label_studio.json (Label Studio pre-annotations) with
+   OUT_DIR/label_studio_config.xml. Random-weight features are stated on each of them
+   but the Audacity labels (a format without comments).
 
 A video that fails (extraction or writing) is listed with its reason; the others complete.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ from pipeline.infer.predict import predict_cas, segments_from_cas
 from pipeline.localize.features import extraction_config, features_for_model, refuse_unreproducible_features
 from pipeline.localize.outputs import results_fields, run_header, write_video_outputs
 from pipeline.localize.text_formats import summary_csv_text, write_text
+from pipeline.localize.tool_formats import label_studio_config, label_studio_task
 from pipeline.localize.video import LocalizedVideo, shown_segments
 
 
@@ -50,6 +54,7 @@ class LocalizeSummary:
     failures: list[VideoOutcome]
     results_path: Path
     summary_path: Path
+    label_studio_path: Path
     random_weight_streams: list[str]
     extracted: int = 0  # videos whose features were (re)computed
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
@@ -90,6 +95,7 @@ def localize_samples(
             segments=results[video_id],
             shown=shown_segments(results[video_id], min_seconds=sample.snippet_seconds),
             output_dir=Path(out_dir) / video_id,
+            frame_rate=sample.native_fps,
         )
         try:
             write_video_outputs(video, trained.class_names, header)
@@ -136,6 +142,10 @@ def _write_run_files(summary: LocalizeSummary, header: dict) -> None:
     ] + [{"video_id": f.video_id, "status": "failed", "reason": f.reason} for f in summary.failures]
     rows.sort(key=lambda row: row["video_id"])
     write_text(summary.summary_path, summary_csv_text(rows, summary.class_names, summary.random_weights))
+    model_version = f"fsenet {Path(str(header.get('model', ''))).name}"
+    tasks = [label_studio_task(v, model_version, summary.random_weights) for v in sorted(summary.videos, key=lambda v: v.video_id)]
+    write_text(summary.label_studio_path, json.dumps(tasks, indent=1) + "\n")
+    write_text(summary.label_studio_path.with_name("label_studio_config.xml"), label_studio_config(summary.class_names))
 
 
 def run_localize(
@@ -186,6 +196,7 @@ def run_localize(
     summary = LocalizeSummary(
         out_dir=out_dir, class_names=trained.class_names, videos=localized, failures=failures,
         results_path=out_dir / "results.json", summary_path=out_dir / "summary.csv",
+        label_studio_path=out_dir / "label_studio.json",
         random_weight_streams=random_streams, extracted=extracted, timings=timings,
     )
     _write_run_files(summary, header)
@@ -214,8 +225,9 @@ def format_localize_summary(summary: LocalizeSummary) -> str:
             f"NOTE: features from RANDOM extractor weights ({', '.join(summary.random_weight_streams)}): "
             "these results carry no learned meaning for those streams"
         )
-    lines.append(f"outputs: {summary.out_dir}/<video>/ (report.html, segments.json/.csv, .srt, .vtt, timeline.csv/.png); "
-                 f"all videos: {summary.results_path}, {summary.summary_path}")
+    lines.append(f"outputs: {summary.out_dir}/<video>/ (report.html, segments.json/.csv, .srt, .vtt, .eaf, .labels.txt, "
+                 f"timeline.csv/.png); all videos: {summary.results_path}, {summary.summary_path}, "
+                 f"{summary.label_studio_path}")
     for video in summary.videos[:5]:
         lines.append(f"report: {video.output_dir / 'report.html'}")
     if len(summary.videos) > 5:

@@ -32,6 +32,7 @@ class LocalizedVideo:
         segments: every segment the post-processing kept (ActivityNet entries, best first).
         shown: the non-overlapping segments shown in subtitles, plot and report (by start).
         output_dir: OUT_DIR/<video_id>.
+        frame_rate: the video's own frame rate (frames per second), None when unknown.
     """
 
     video_id: str
@@ -43,6 +44,7 @@ class LocalizedVideo:
     segments: list[dict]
     shown: list[dict]
     output_dir: Path
+    frame_rate: float | None = None
 
     def seconds_per_label(self, class_names: Sequence[str]) -> dict[str, float]:
         """Seconds covered by each label's shown segments."""

@@ -10,7 +10,9 @@ import dataclasses
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from PIL import Image
 from model import FSENet
 from pipeline.config import config_to_dict, load_config, with_overrides
 from pipeline.data.activitynet import load_predictions
+from pipeline.data.annotations import ClassVocabulary, read_annotations
 from pipeline.data.feature_spec import FeatureSpec
 from pipeline.infer.checkpoint import save_checkpoint
 from pipeline.localize.text_formats import srt_time, vtt_time
@@ -88,7 +91,7 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     folder = out / VIDEO_ID
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(["segments.json", "segments.csv", "demo 01.srt", "demo 01.vtt", "timeline.csv",
-                            "timeline.png", "report.html"])
+                            "timeline.png", "report.html", "demo 01.eaf", "demo 01.labels.txt"])
 
     # JSON: ActivityNet results format, readable by evaluate's reader; header says random weights.
     document = json.loads((folder / "segments.json").read_text())
@@ -144,6 +147,7 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
 
     summary = read_csv(out / "summary.csv")
     assert [(r["video_id"], r["status"]) for r in summary] == [("broken", "failed"), (VIDEO_ID, "localized")]
+    assert (out / "label_studio.json").is_file() and (out / "label_studio_config.xml").is_file()
     localized = summary[1]
     assert int(localized["segments"]) == len(shown)
     covered = seconds_per_label([{"label": r["label"], "segment": [float(r["start_s"]), float(r["end_s"])],
@@ -249,3 +253,79 @@ def test_the_extraction_engine_flags_reach_the_extraction_config(localized_run):
     machine = entry._config(args, entry._engine_overrides(args))
     settings = extraction_config(load_trained_model(localized_run.model, "cpu"), machine, "cpu")
     assert settings.extract.engine == "ray" and settings.extract.ray_address == "10.0.0.5:6379"
+
+
+def _shown_rows(folder: Path) -> list[tuple[float, float, str]]:
+    rows = read_csv(folder / "segments.csv")
+    return sorted((float(r["start_s"]), float(r["end_s"]), r["label"]) for r in rows if r["shown"] == "true")
+
+
+def test_the_eaf_opens_in_elan_terms_and_reads_back_as_the_shown_segments(localized_run):
+    folder = localized_run.out / VIDEO_ID
+    shown = _shown_rows(folder)
+    eaf = folder / "demo 01.eaf"
+    root = ET.parse(eaf).getroot()  # well-formed XML; the structure ELAN's schema asks for:
+    assert root.tag == "ANNOTATION_DOCUMENT" and root.get("FORMAT") == "3.0" and root.get("VERSION") == "3.0"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", root.get("DATE"))
+    assert [child.tag for child in root] == ["HEADER", "TIME_ORDER", "TIER", "TIER", "LINGUISTIC_TYPE"]
+    header = root.find("HEADER")
+    assert header.get("TIME_UNITS") == "milliseconds"
+    media = header.find("MEDIA_DESCRIPTOR")
+    assert media.get("MEDIA_URL") == localized_run.localized_video.resolve().as_uri()
+    relative = (eaf.parent / unquote(media.get("RELATIVE_MEDIA_URL"))).resolve()
+    assert relative == localized_run.localized_video.resolve() and media.get("MIME_TYPE") == "video/mp4"
+    properties = {p.get("NAME"): p.text for p in header.findall("PROPERTY")}
+    assert properties["fsenet:random_weights"] == "true" and properties["lastUsedAnnotationId"] == str(len(shown))
+    slots = {s.get("TIME_SLOT_ID"): int(s.get("TIME_VALUE")) for s in root.iter("TIME_SLOT")}
+    assert list(slots.values()) == sorted(slots.values())
+    tiers = {t.get("TIER_ID"): t for t in root.findall("TIER")}
+    assert set(tiers) == {"negative", "positive"} and {t.get("LINGUISTIC_TYPE_REF") for t in tiers.values()} == {
+        root.find("LINGUISTIC_TYPE").get("LINGUISTIC_TYPE_ID")}
+    written = sorted(
+        (slots[a.get("TIME_SLOT_REF1")] / 1000, slots[a.get("TIME_SLOT_REF2")] / 1000, a.findtext("ANNOTATION_VALUE"))
+        for tier_id, tier in tiers.items() for a in tier.iter("ALIGNABLE_ANNOTATION") if a.findtext("ANNOTATION_VALUE") == tier_id
+    )
+    assert written == [(pytest.approx(s, abs=1e-3), pytest.approx(e, abs=1e-3), label) for s, e, label in shown]
+
+    # fed back as annotations (by the media link: the id keeps its folder), it is the shown segments
+    vocabulary = ClassVocabulary(("negative", "positive"))
+    duration = json.loads((folder / "segments.json").read_text())["localize"]["duration_seconds"]
+    back = read_annotations(eaf, vocabulary, {VIDEO_ID: duration, "other": 1.0})
+    assert back.problems == [] and back.videos == {VIDEO_ID}
+    assert sorted((s.start_seconds, s.end_seconds, s.label) for s in back.segments) == [
+        (pytest.approx(s, abs=1e-3), pytest.approx(e, abs=1e-3), label) for s, e, label in shown]
+
+
+def test_the_audacity_labels_and_the_label_studio_tasks_hold_the_shown_segments(localized_run, tmp_path):
+    folder, out = localized_run.out / VIDEO_ID, localized_run.out
+    shown = _shown_rows(folder)
+    lines = (folder / "demo 01.labels.txt").read_text().splitlines()
+    assert [(float(a), float(b), c) for a, b, c in (line.split("\t") for line in lines)] == [
+        (pytest.approx(s, abs=1e-6), pytest.approx(e, abs=1e-6), label) for s, e, label in shown]
+    vocabulary = ClassVocabulary(("negative", "positive"))
+    duration = json.loads((folder / "segments.json").read_text())["localize"]["duration_seconds"]
+    back = read_annotations(folder / "demo 01.labels.txt", vocabulary, {VIDEO_ID: duration})
+    assert back.problems == [] and len(back.segments) == len(shown)
+
+    tasks = json.loads((out / "label_studio.json").read_text())
+    assert [t["data"]["video_id"] for t in tasks] == [VIDEO_ID]
+    data, prediction = tasks[0]["data"], tasks[0]["predictions"][0]
+    assert data["video"] == str(localized_run.localized_video.resolve()) and data["random_weights"] is True
+    assert data["fps"] == pytest.approx(25.0)  # the demo video's own rate
+    assert "random-weight" in prediction["model_version"]
+    fps = data["fps"]
+    for result, (start, end, label) in zip(prediction["result"], shown, strict=True):
+        assert result["type"] == "timelinelabels" and result["value"]["timelinelabels"] == [label]
+        frames = result["value"]["ranges"][0]
+        assert (frames["start"] - 1) / fps <= start + 1e-6 and end <= frames["end"] / fps + 1e-6
+        assert start - (frames["start"] - 1) / fps < 1 / fps and frames["end"] / fps - end < 1 / fps
+    config = ET.fromstring((out / "label_studio_config.xml").read_text())
+    assert [label.get("value") for label in config.iter("Label")] == ["negative", "positive"]
+    # a person accepts the predictions in Label Studio: the export holds them as an annotation
+    tasks[0]["annotations"] = [{"id": 1, "was_cancelled": False, "result": prediction["result"]}]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    accepted = read_annotations(export, vocabulary, {VIDEO_ID: duration})
+    assert accepted.problems == [] and len(accepted.segments) == len(shown)
+    assert all(abs(a.start_seconds - s) < 1 / fps and abs(a.end_seconds - e) < 1 / fps
+               for a, (s, e, _) in zip(accepted.segments, shown, strict=True))

@@ -1,6 +1,7 @@
 """`train` and `evaluate` end to end on small datasets made in the test: a synthetic
 release (the released TSL-300 layout) and a feature cache made by the real `extract`."""
 
+import csv
 import json
 import signal
 import subprocess
@@ -10,7 +11,10 @@ import time
 import pytest
 import torch
 
+from pipeline.data.config import DataConfig
+from pipeline.data.sources import load_dataset
 from tests.conftest import ROOT, cli
+from tests.pipeline.release_layouts import write_fsenet_release
 
 TINY_MODEL = [
     "--set", "model.d_model=32", "--set", "model.num_heads=2", "--set", "train.learning_rate=0.002",
@@ -128,3 +132,72 @@ def test_features_kept_on_the_device_and_padded_batches_train_the_same(release, 
         assert result.returncode == 0, result.stderr
         runs[name] = [record["loss_total"] for record in history(run_dir)]
     assert runs["plain"] == pytest.approx(runs["resident_padded"], rel=1e-4)
+
+
+def test_training_on_the_fsenet_release_layout_needs_no_settings(tmp_path):
+    """Per-frame rgb (1024-d) and logmfcc (768-d), per-snippet img: read as the authors'
+    loader reads them, and the checkpoint records the 768-d audio stream and how its rows
+    were taken."""
+    release = write_fsenet_release(tmp_path / "VideoSenti")
+    run_dir = tmp_path / "run"
+    result = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
+    assert result.returncode == 0, result.stderr
+    assert "note: released layout read as: rgb one row per frame (16 per snippet), every 16th row plus the last" in result.stderr
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+    assert checkpoint["stream_dims"] == {"visual": 1024, "audio": 768, "face": 1024}
+    spec = checkpoint["feature_spec"]
+    assert spec["source"] == "release" and spec["streams"]["audio"] == 768
+    audio = spec["extractors"]["audio"]
+    assert (audio["layout"], audio["rows_per_snippet"], audio["row_width"]) == ("frame", 16, 768)
+    assert audio["rows_taken"].startswith("rows 0, 16, 32, ... and the last row")
+    assert json.loads((run_dir / "run.json").read_text())["feature_spec"]["extractors"]["audio"] == audio
+
+
+ELAN_POINTS = """<?xml version="1.0" encoding="UTF-8"?>
+<ANNOTATION_DOCUMENT AUTHOR="" DATE="2024-05-14T10:21:07+01:00" FORMAT="3.0" VERSION="3.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
+    <HEADER MEDIA_FILE="" TIME_UNITS="milliseconds">
+        <MEDIA_DESCRIPTOR MEDIA_URL="file:///data/videos/{name}.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="./{name}.mp4"/>
+        <PROPERTY NAME="lastUsedAnnotationId">{count}</PROPERTY>
+    </HEADER>
+    <TIME_ORDER>
+{slots}
+    </TIME_ORDER>
+    <TIER LINGUISTIC_TYPE_REF="default-lt" TIER_ID="sentiment">
+{annotations}
+    </TIER>
+    <LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>
+</ANNOTATION_DOCUMENT>
+"""
+
+
+def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path):
+    """The demo videos' points, each a zero-length ELAN annotation in a file per video."""
+    with (localized_run.root / "annotations" / "points.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    folder = tmp_path / "elan"
+    folder.mkdir()
+    for name in sorted({row["video_id"] for row in rows}):
+        mine = [row for row in rows if row["video_id"] == name]
+        slots = "\n".join(f'        <TIME_SLOT TIME_SLOT_ID="ts{i}" TIME_VALUE="{round(float(r["time_s"]) * 1000)}"/>'
+                          for i, r in enumerate(mine, start=1))
+        annotations = "\n".join(
+            f'        <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a{i}" TIME_SLOT_REF1="ts{i}" '
+            f'TIME_SLOT_REF2="ts{i}"><ANNOTATION_VALUE>{r["label"]}</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>'
+            for i, r in enumerate(mine, start=1))
+        text = ELAN_POINTS.format(name=name, count=len(mine), slots=slots, annotations=annotations)
+        (folder / f"{name}.eaf").write_text(text, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = cli("train", "--features", str(localized_run.training_cache), "--annotations", str(folder), "--out",
+                 str(run_dir), "--epochs", "2", *TINY_MODEL)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["annotations"] == str(folder.resolve())
+    assert sum(run["splits"].values()) == len({row["video_id"] for row in rows})
+    assert not [line for line in result.stderr.splitlines() if line.startswith("warning:") and ".eaf" in line]
+    dataset = load_dataset(localized_run.training_cache, DataConfig(), folder)  # the points the run trained on
+    assert dataset.annotation_files == {"points": sorted(str(p) for p in folder.glob("*.eaf"))}
+    for name, sample in dataset.samples.items():
+        expected = sorted(round(float(r["time_s"]), 3) for r in rows if r["video_id"] == name)
+        assert sorted(round(float(t), 3) for t in sample.point_seconds) == expected
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+    assert set(checkpoint["stream_dims"]) == {"audio", "face"}
