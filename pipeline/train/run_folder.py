@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from cache.atomic import atomic_write_json
-from pipeline.config import Config, config_to_dict, save_config
+from pipeline.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
 from pipeline.data.samples import SentimentDataset
 from pipeline.infer.checkpoint import read_checkpoint, save_checkpoint
 from pipeline.train.distributed import DistributedContext
@@ -42,9 +42,13 @@ class RunState:
     best_epoch: int | None = None
 
 
-def _comparable(config_dict: dict) -> dict:
-    """A run's config without the settings that may change on resume."""
-    data = json.loads(json.dumps(config_dict))
+def _comparable(config_dict: dict) -> dict | None:
+    """A run's config as this version reads it (settings added since it was saved take their
+    defaults) without the settings that may change on resume; None when it no longer loads."""
+    try:
+        data = config_to_dict(config_from_dict(json.loads(json.dumps(config_dict))))
+    except ConfigError:
+        return None
     for name in RESUMABLE_CHANGES:
         data["train"].pop(name, None)
     return data
