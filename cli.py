@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from pipeline.config import ConfigError, load_config
+from pipeline.console import printable
 from pipeline.devices import resolve_device
 
 
@@ -348,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)  # one line, whatever the names in it
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

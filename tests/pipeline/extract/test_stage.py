@@ -17,7 +17,7 @@ from cache.atomic import is_temp_file
 from cache.store import FeatureCache
 from pipeline.extract.discovery import VideoFile
 from pipeline.synthetic.videos import write_test_pattern_video
-from tests.conftest import ROOT, cli, run_ffmpeg
+from tests.conftest import ROOT, cli, make_read_only, one_error_line, run_ffmpeg
 
 AUDIO = ["--streams", "audio", "--no-progress"]
 
@@ -192,13 +192,6 @@ def files_outside(root, inside):
     return {p: p.stat().st_size for p in root.rglob("*") if p.is_file() and inside not in p.parents}
 
 
-def one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def short_videos(tmp_path_factory):
     """Four 1-second videos (distinct tones) to copy into a test's folder."""
@@ -324,18 +317,6 @@ def test_damaged_meta_files_are_reported_and_repaired_without_a_traceback(tmp_pa
     assert "cache.json was damaged" in repaired.stderr and "Traceback" not in repaired.stderr
     assert all(r["valid"] for r in records_by_id(cache).values())
     assert cache_arrays(cache).keys() == reference.keys()
-
-
-def make_read_only(path):
-    """chmod a-w, or as root (which ignores modes) the immutable flag; skip where neither works."""
-    if os.geteuid() != 0:
-        for item in [path, *path.rglob("*")]:
-            item.chmod(item.stat().st_mode & ~0o222)
-        return lambda: [item.chmod(item.stat().st_mode | 0o200) for item in [path, *path.rglob("*")]]
-    chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "-R", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("cannot make a folder read-only for root here (no chattr +i)")
-    return lambda: subprocess.run([chattr, "-R", "-i", str(path)], check=True)
 
 
 def test_cache_folders_that_cannot_be_used_are_one_line_errors(tmp_path, short_videos):
