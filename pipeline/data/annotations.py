@@ -263,16 +263,28 @@ def _finite_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def read_utf8_text(path: Path) -> str:
+    """The text of a UTF-8 file (a leading BOM dropped); AnnotationError naming the line of
+    the first byte that is not UTF-8, or why the file cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path}: not UTF-8 (line {line}: byte 0x{data[error.start]:02x}); save the file as UTF-8 text"
+        ) from None
+
+
 def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """(line number, row by lower-case column) for every non-blank data row, and the
     problems of rows with the wrong number of fields. Raises AnnotationError when the file
     cannot be read or its header lacks a required column."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{path}: not a UTF-8 text file; expected a CSV with a header row") from None
+    text = read_utf8_text(path)
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
@@ -299,14 +311,11 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[in
 
 
 def csv_header(path: Path) -> list[str]:
-    """The lower-cased header of a CSV file (first non-blank row), [] when there is none."""
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            for fields in csv.reader(handle):
-                if fields and any(value.strip() for value in fields):
-                    return [value.strip().lower() for value in fields]
-    except (OSError, UnicodeDecodeError):
-        return []
+    """The lower-cased header of a CSV file (first non-blank row), [] when there is none;
+    AnnotationError when the file is not UTF-8 (naming the line) or cannot be read."""
+    for fields in csv.reader(read_utf8_text(path).splitlines()):
+        if fields and any(value.strip() for value in fields):
+            return [value.strip().lower() for value in fields]
     return []
 
 
