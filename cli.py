@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.console import printable
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)  # one line, whatever the names in it
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cache.identity import ExtractorIdentity
@@ -13,7 +14,7 @@ def cache_records(cache_dir: Path) -> list[dict]:
     if not cache.is_cache():
         raise CacheError(f"{cache_dir}: not a feature cache (no cache.json); pass the folder given to extract --cache")
     records = []
-    for video_id in cache.video_ids():
+    for video_id in cache.entry_ids():  # with the entries whose meta.json is gone
         check = cache.check_entry(video_id)
         meta = check.meta or {}
         grid = meta.get("grid", {})
@@ -41,22 +42,25 @@ def cache_records(cache_dir: Path) -> list[dict]:
     return records
 
 
-def format_records(records: list[dict]) -> str:
-    """A plain-text table: id, duration, snippets, streams with widths, validity."""
+def format_records(records: list[dict], show: Callable[[str], str]) -> str:
+    """A plain-text table: id, duration, snippets, streams with widths, validity.
+
+    show: how a name or a problem (text from file names) is written for the terminal
+    (pipeline.console.printable: control characters as escapes)."""
     rows = [("id", "duration_s", "snippets", "streams", "valid")]
     for record in records:
         streams = " ".join(
-            f"{name}[{info['shape'][1]}{', RANDOM weights' if info['random_weights'] else ''}]"
+            f"{show(name)}[{info['shape'][1]}{', RANDOM weights' if info['random_weights'] else ''}]"
             for name, info in record["streams"].items()
         )
         duration = record["duration_seconds"]
         rows.append(
             (
-                record["id"],
-                f"{duration:.2f}" if duration is not None else "?",
+                show(record["id"]),
+                f"{duration:.2f}" if isinstance(duration, (int, float)) else "?",
                 str(record["num_snippets"]),
                 streams or "-",
-                "yes" if record["valid"] else "NO: " + "; ".join(record["problems"]),
+                "yes" if record["valid"] else "NO: " + show("; ".join(record["problems"])),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -4,7 +4,10 @@ Layout under the user's cache folder:
 
     CACHE_DIR/cache.json                 format marker
     CACHE_DIR/config.yaml                resolved config of the last `extract`
-    CACHE_DIR/extract_report.json        what the last `extract` did, failures with reasons
+    CACHE_DIR/extract_report.json        every video's latest outcome over the `extract` runs
+    CACHE_DIR/reports/extract-*.json     one report per `extract` run (the newest 20 kept)
+    CACHE_DIR/.lock                      the cache lock (cache/lock.py)
+    CACHE_DIR/videos/<video_id>/.lock    the entry's lock
     CACHE_DIR/videos/<video_id>/meta.json
     CACHE_DIR/videos/<video_id>/<stream>.npy          (T, D) float32
     CACHE_DIR/videos/<video_id>/<stream>.mask.npy     (T,) float32, when the stream has one
@@ -14,20 +17,30 @@ A video id is the video's path relative to the input folder, without extension (
 for VIDEOS/a/b.mp4). Every file is written atomically, arrays before the meta that lists
 them, and a stream is dropped from the meta before its arrays are replaced: whatever the
 moment a process dies, every stream the meta lists is complete and matches its record.
+Writers hold the entry's lock (:meth:`FeatureCache.entry_lock`), so several `extract`
+runs can share a cache.
+
+An entry is valid only when its meta.json has the shape written here (anything else,
+including a JSON list or a record naming a file outside the entry, reads as damaged) and
+every array it lists has the recorded shape, dtype float32 and only finite values.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cache.atomic import atomic_save_npy, atomic_write_json, is_temp_file
+from cache.atomic import atomic_save_npy, atomic_write_json, folder_write_problem, is_temp_file
 from cache.fingerprint import content_fingerprint
 from cache.identity import canonical
+from cache.lock import LOCK_NAME, exclusive_lock
 
 FORMAT_NAME = "fsenet-feature-cache"
 FORMAT_VERSION = 1
@@ -36,6 +49,82 @@ META_NAME = "meta.json"
 
 class CacheError(Exception):
     """A cache that cannot be used as asked, with a one-line reason."""
+
+
+def check_video_id(video_id: str) -> str:
+    """`video_id` when it is a relative path that stays inside the folder it is joined to
+    (no empty, '.' or '..' part, not absolute, no NUL); else CacheError. Every place an
+    id becomes a path (a cache entry, a localize output folder) goes through this."""
+    parts = video_id.split("/") if isinstance(video_id, str) else [""]
+    if any(part in ("", ".", "..") for part in parts) or "\0" in video_id:
+        raise CacheError(f"video id {video_id!r} would leave the folder it names; rename the file")
+    return video_id
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _is_number(value: object, minimum: float = 0.0) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum
+
+
+def _is_file_name(value: object) -> bool:
+    """A plain array file name inside the entry ("audio.npy"), never a path."""
+    return isinstance(value, str) and value.endswith(".npy") and "/" not in value and "\0" not in value \
+        and not value.startswith(".")
+
+
+def _is_shape(value: object, dims: int) -> bool:
+    return isinstance(value, list) and len(value) == dims and all(isinstance(n, int) and n >= 0 for n in value)
+
+
+def _record_problem(stream: str, record: object, num_snippets: int) -> str | None:
+    """What is wrong with one stream record of a meta.json, None when nothing."""
+    where = f"meta.json stream {stream!r}"
+    if not isinstance(record, dict):
+        return f"{where} is {_JSON_TYPES.get(type(record), 'not an object')}, not an object"
+    if not _is_file_name(record.get("file")) or not _is_shape(record.get("shape"), 2):
+        return f"{where} lacks a valid 'file' or 'shape'"
+    if record["shape"][0] != num_snippets:
+        return f"{where} has {record['shape'][0]} rows, the grid {num_snippets}"
+    if record.get("mask_file") is not None and not _is_file_name(record["mask_file"]):
+        return f"{where} has an invalid 'mask_file'"
+    extras = record.get("extras", {})
+    if not isinstance(extras, dict) or not all(
+        isinstance(extra, dict) and _is_file_name(extra.get("file")) and _is_shape(extra.get("shape"), 2)
+        for extra in extras.values()
+    ):
+        return f"{where} has invalid 'extras'"
+    if not isinstance(record.get("extractor"), dict):
+        return f"{where} lacks its 'extractor' identity"
+    return None
+
+
+def meta_problem(meta: object) -> str | None:
+    """None when `meta` (a parsed meta.json) has the shape :meth:`FeatureCache.write_stream`
+    writes, else what is wrong, in a few words."""
+    if not isinstance(meta, dict):
+        return f"meta.json holds {_JSON_TYPES.get(type(meta), 'something else')}, not an object"
+    if meta.get("format_version") != FORMAT_VERSION:
+        return f"meta.json format_version is {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+    for key in ("source", "probe", "grid", "streams"):
+        if not isinstance(meta.get(key), dict):
+            return f"meta.json lacks the {key!r} object"
+    source, probe, grid = meta["source"], meta["probe"], meta["grid"]
+    if not (isinstance(source.get("path"), str) and isinstance(source.get("fingerprint"), str)
+            and isinstance(source.get("size"), int)):
+        return "meta.json 'source' lacks path, size or fingerprint"
+    if not _is_number(probe.get("duration_seconds")):
+        return "meta.json 'probe' lacks duration_seconds"
+    if not (isinstance(grid.get("num_snippets"), int) and grid["num_snippets"] >= 0
+            and _is_number(grid.get("snippet_seconds"))):
+        return "meta.json 'grid' lacks num_snippets or snippet_seconds"
+    for stream, record in meta["streams"].items():
+        problem = _record_problem(stream, record, grid["num_snippets"])
+        if problem:
+            return problem
+    return None
 
 
 @dataclass
@@ -72,42 +161,111 @@ class FeatureCache:
     def is_cache(self) -> bool:
         return (self.root / "cache.json").is_file()
 
-    def create(self) -> None:
-        """Make the folder a cache (idempotent); refuses a folder that is something else."""
+    def _marker(self) -> dict | None:
+        """cache.json parsed, None when it is not a JSON object (damaged)."""
+        try:
+            info = json.loads((self.root / "cache.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    def _write_marker(self) -> None:
+        try:
+            atomic_write_json(self.root / "cache.json", {"format": FORMAT_NAME, "version": FORMAT_VERSION})
+        except OSError as error:
+            raise CacheError(f"{self.root}: cannot create a feature cache there ({error.strerror}); "
+                             "pass a folder you can write to --cache") from None
+
+    def check_folder(self) -> None:
+        """CacheError (one line naming the folder and the fix) when the folder can neither be
+        used as a cache nor made one: a file, a foreign non-empty folder, a cache of another
+        format, a new cache that cannot be written. Touches nothing. An existing cache that
+        cannot be written passes (reading an up-to-date cache needs no write)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise CacheError(f"{self.root}: exists and is not a folder; pass a folder (new, or a feature cache) to --cache")
         marker = self.root / "cache.json"
         if marker.is_file():
-            info = json.loads(marker.read_text())
-            if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
-                raise CacheError(
-                    f"{self.root}: a feature cache of another format ({info}); use a new --cache folder"
-                )
+            info = self._marker()
+            if info is None and not any((self.root / name).exists() for name in self._CACHE_FILES):
+                raise CacheError(f"{marker}: not a feature cache marker (not a JSON object); pass a new --cache folder")
+            if info is not None and (info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION):
+                raise CacheError(f"{self.root}: a feature cache of another format ({info}); use a new --cache folder")
             return
-        if self.root.exists() and any(self.root.iterdir()):
+        if self.root.exists() and any(not (p.name == LOCK_NAME or is_temp_file(p)) for p in self.root.iterdir()):
             raise CacheError(
                 f"{self.root}: folder exists, is not empty and is not a feature cache; "
                 "pass an empty or new folder to --cache"
             )
-        atomic_write_json(marker, {"format": FORMAT_NAME, "version": FORMAT_VERSION})
+        problem = folder_write_problem(self.root)
+        if problem:
+            raise CacheError(f"{self.root}: cannot create a feature cache there: {problem}; "
+                             "pass a folder you can write to --cache")
+
+    _CACHE_FILES = ("videos", "config.yaml", "extract_report.json")  # besides cache.json, only a cache has these
+
+    def create(self) -> str | None:
+        """Make the folder a cache (idempotent); refuses a folder that is something else
+        (:meth:`check_folder`). A cache.json that is not JSON is rewritten when the folder
+        is clearly a cache (it holds videos/, config.yaml or extract_report.json); returns a
+        note saying so."""
+        self.check_folder()
+        marker = self.root / "cache.json"
+        if not marker.is_file():
+            self._write_marker()
+        elif self._marker() is None:
+            self._write_marker()
+            return f"{marker} was damaged (not a JSON object); rewritten"
+        return None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """The cache lock (cache/lock.py): held while the files at the cache's root change."""
+        with exclusive_lock(self.root / LOCK_NAME):
+            yield
+
+    @contextmanager
+    def entry_lock(self, video_id: str, wait: bool = True) -> Iterator[bool]:
+        """The entry's lock (cache/lock.py); yields False (wait=False) when another process holds it."""
+        with exclusive_lock(self.entry_dir(video_id) / LOCK_NAME, wait) as held:
+            yield held
 
     def entry_dir(self, video_id: str) -> Path:
-        return self.videos_root / video_id
+        return self.videos_root / check_video_id(video_id)
 
     def video_ids(self) -> list[str]:
+        """Entries with a meta.json file (valid or not)."""
         if not self.videos_root.is_dir():
             return []
         return sorted(p.parent.relative_to(self.videos_root).as_posix() for p in self.videos_root.rglob(META_NAME))
 
+    def entry_ids(self) -> list[str]:
+        """Every entry `extract` has written to: folders holding a meta.json or an array
+        (an entry whose meta.json was deleted or never written is one of them)."""
+        if not self.videos_root.is_dir():
+            return []
+        folders = {p.parent for p in self.videos_root.rglob("*")
+                   if p.is_file() and (p.name == META_NAME or (p.suffix == ".npy" and not p.name.startswith(".")))}
+        return sorted(folder.relative_to(self.videos_root).as_posix() for folder in folders if folder != self.videos_root)
+
     # -- metadata -----------------------------------------------------------------------
-    def read_meta(self, video_id: str) -> dict | None:
-        """The entry's metadata, or None when absent, unreadable or of another format."""
+    def read_meta_checked(self, video_id: str) -> tuple[dict | None, str | None]:
+        """(the entry's metadata, None), or (None, why not) when it is absent, unreadable,
+        not JSON, of another format or of the wrong shape (:func:`meta_problem`)."""
         path = self.entry_dir(video_id) / META_NAME
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if meta.get("format_version") != FORMAT_VERSION:
-            return None
-        return meta
+        except FileNotFoundError:
+            return None, "meta.json missing"
+        except OSError as error:
+            return None, f"meta.json unreadable ({error.strerror})"
+        except (UnicodeDecodeError, ValueError):
+            return None, "meta.json is not valid JSON"
+        problem = meta_problem(meta)
+        return (None, problem) if problem else (meta, None)
+
+    def read_meta(self, video_id: str) -> dict | None:
+        """The entry's metadata, or None when absent, unreadable, of another format or damaged."""
+        return self.read_meta_checked(video_id)[0]
 
     def drop_meta(self, video_id: str) -> None:
         """Remove an entry's meta: its arrays stop counting (they are removed as strays)."""
@@ -138,10 +296,13 @@ class FeatureCache:
         path = entry / file_name
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if list(array.shape) != list(shape) or array.dtype != np.float32:
+                return f"{file_name} is {array.dtype}{list(array.shape)}, meta says float32{list(shape)}"
+            # one pass, no temporary: a float64 sum of float32 values is finite exactly when they all are
+            if not math.isfinite(float(np.sum(array, dtype=np.float64))):
+                return f"{file_name} holds NaN or infinite values"
         except (OSError, ValueError) as error:
             return f"{file_name} unreadable ({type(error).__name__})"
-        if list(array.shape) != list(shape) or array.dtype != np.float32:
-            return f"{file_name} is {array.dtype}{list(array.shape)}, meta says float32{list(shape)}"
         return None
 
     def stream_files_problem(self, video_id: str, record: dict) -> str | None:
@@ -175,10 +336,10 @@ class FeatureCache:
         return StreamCheck(True)
 
     def check_entry(self, video_id: str) -> EntryCheck:
-        """Files present with recorded shapes, source unchanged (for `cache-info`)."""
-        meta = self.read_meta(video_id)
+        """Files present with recorded shapes and finite values, source unchanged (for `cache-info`)."""
+        meta, problem = self.read_meta_checked(video_id)
         if meta is None:
-            return EntryCheck(video_id, None, ["meta.json missing or unreadable"])
+            return EntryCheck(video_id, None, [problem])
         check = EntryCheck(video_id, meta)
         source_path = Path(meta["source"]["path"])
         if not source_path.is_file():
@@ -266,9 +427,13 @@ class FeatureCache:
 
     # -- reading ------------------------------------------------------------------------
     def load_stream(self, video_id: str, stream: str) -> LoadedStream:
-        meta = self.read_meta(video_id)
+        """A stream's arrays; CacheError (one line naming the entry and the fix) when the entry
+        or the stream is missing or damaged (wrong shape, NaN or infinite values)."""
+        meta, meta_trouble = self.read_meta_checked(video_id)
         if meta is None:
-            raise CacheError(f"{self.entry_dir(video_id)}: no valid cache entry; run `extract` first")
+            if meta_trouble == "meta.json missing" and not self.entry_dir(video_id).is_dir():
+                raise CacheError(f"{self.entry_dir(video_id)}: no cache entry; run `extract` first")
+            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({meta_trouble}); rerun `extract` to repair it")
         record = meta["streams"].get(stream)
         if record is None:
             raise CacheError(
@@ -276,7 +441,7 @@ class FeatureCache:
             )
         problem = self.stream_files_problem(video_id, record)
         if problem:
-            raise CacheError(f"{self.entry_dir(video_id)}: {problem}; run `extract` again to repair it")
+            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({problem}); rerun `extract` to repair it")
         entry = self.entry_dir(video_id)
         mask = np.load(entry / record["mask_file"]) if record.get("mask_file") else None
         extras = {name: np.load(entry / extra["file"]) for name, extra in record.get("extras", {}).items()}

@@ -144,7 +144,9 @@ def probe_video(path: Path | str) -> VideoProbe:
     if path.stat().st_size == 0:
         raise VideoReadError(path, "empty file (0 bytes); copy or download it again")
     try:
-        container = _open_container(str(path))
+        # "file:" as in decoding (_input): a relative name with a colon ("a:b.mp4", "http:x.mp4")
+        # is a file, never read as a protocol
+        container = _open_container("file:" + os.path.abspath(path))
     except av.error.FFmpegError as error:
         detail = (error.strerror or type(error).__name__).strip()
         raise VideoReadError(

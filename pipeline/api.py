@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cache.info import cache_records, format_records
+from pipeline.console import printable
 
 
 def cache_info(cache_dir: Path | str) -> list[dict]:
@@ -15,5 +16,5 @@ def cache_info(cache_dir: Path | str) -> list[dict]:
 
 
 def format_cache_info(records: list[dict]) -> str:
-    """The plain-text table `cache-info` prints."""
-    return format_records(records)
+    """The plain-text table `cache-info` prints (names with control characters escaped)."""
+    return format_records(records, printable)

@@ -14,10 +14,12 @@ from pipeline.devices import DeviceError
 from pipeline.evaluate.stage import EvaluateError
 from pipeline.extract.discovery import DiscoveryError
 from pipeline.infer.checkpoint import CheckpointError
+from pipeline.output_folder import OutputFolderError
 from pipeline.synthetic.release import SynthError
 from pipeline.train.run_folder import RunError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError, CacheError, DiscoveryError, DeviceError, VideoReadError, WeightsError, FileNotFoundError,
     DatasetError, AnnotationError, SynthError, RunError, CheckpointError, FeatureSpecError, EvaluateError,
+    OutputFolderError,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,24 @@ def cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Comple
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
     )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The `error: ...` line of a command that must fail with exit status 2 and that one line."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def make_read_only(path: Path):
+    """Make `path` and everything under it unwritable: chmod a-w, or as root (which ignores
+    modes) the immutable flag; skips the test where neither works. Returns the undo."""
+    if os.geteuid() != 0:
+        for item in [path, *path.rglob("*")]:
+            item.chmod(item.stat().st_mode & ~0o222)
+        return lambda: [item.chmod(item.stat().st_mode | 0o200) for item in [path, *path.rglob("*")]]
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "-R", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here (no chattr +i)")
+    return lambda: subprocess.run([chattr, "-R", "-i", str(path)], check=True)

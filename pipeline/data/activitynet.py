@@ -20,6 +20,8 @@ RESULTS_VERSION = "fsenet"
 
 
 def segment_of(entry: Mapping, where: str) -> tuple[float, float]:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: must be an object with 'label' and 'segment', got {type(entry).__name__} {entry!r:.40}")
     try:
         start, end = (float(value) for value in entry["segment"])
     except (KeyError, TypeError, ValueError):
@@ -38,10 +40,13 @@ def label_of(entry: Mapping, where: str) -> str:
 def _read_json(path: Path | str, what: str) -> dict:
     path = Path(path)
     try:
-        with path.open("r", encoding="utf-8") as handle:
-            data = json.load(handle)
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path}: {what} file not found") from None
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}: not UTF-8 (line {line}); save the {what} file as UTF-8") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); expected an ActivityNet-style {what} file") from None
     if not isinstance(data, dict):
@@ -70,8 +75,12 @@ def load_ground_truth(path: Path | str, subset: str | None = None) -> dict[str, 
         subsets_seen.add(record.get("subset"))
         if subset is not None and record.get("subset") != subset:
             continue
+        annotations = record.get("annotations", [])
+        if not isinstance(annotations, list):
+            raise ValueError(f"{path}: video {video!r}: 'annotations' must be a list of {{label, segment}} objects, "
+                             f"got {type(annotations).__name__} {annotations!r:.40}")
         entries = []
-        for n, entry in enumerate(record.get("annotations", [])):
+        for n, entry in enumerate(annotations):
             where = f"{path}: video {video!r}, annotation {n}"
             start, end = segment_of(entry, where)
             entries.append({"label": label_of(entry, where), "segment": [start, end]})

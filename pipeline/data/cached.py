@@ -118,9 +118,10 @@ def read_cached_streams(
 def _cached_metas(cache: FeatureCache, video_ids: list[str]) -> dict[str, dict]:
     metas: dict[str, dict] = {}
     for video_id in video_ids:
-        meta = cache.read_meta(video_id)
+        meta, problem = cache.read_meta_checked(video_id)
         if meta is None:
-            raise DatasetError(f"{cache.entry_dir(video_id)}: no valid cache entry; run `extract` first")
+            fix = "run `extract` first" if not cache.entry_dir(video_id).is_dir() else "rerun `extract` to repair it"
+            raise DatasetError(f"{cache.entry_dir(video_id)}: no valid cache entry ({problem}); {fix}")
         metas[video_id] = meta
     return metas
 
@@ -183,9 +184,17 @@ def _choose_streams(
 def _annotated_entries(
     path: Path, cache: FeatureCache, data: DataConfig, annotations: Path, problems: list[str]
 ) -> tuple[dict[str, dict], AnnotationSet, list[str]]:
-    """(meta of every complete entry, the annotations read against them, the annotated ids)."""
-    metas = {video_id: cache.read_meta(video_id) for video_id in cache.video_ids()}
-    metas = {video_id: meta for video_id, meta in metas.items() if meta is not None and meta.get("streams")}
+    """(meta of every complete entry, the annotations read against them, the annotated ids).
+    A damaged entry (meta.json missing, not JSON or of the wrong shape) is a DatasetError:
+    its video would otherwise be silently "unknown" to the annotations."""
+    metas = {}
+    for video_id in cache.entry_ids():
+        meta, problem = cache.read_meta_checked(video_id)
+        if meta is None:
+            raise DatasetError(f"{cache.entry_dir(video_id)}: damaged cache entry ({problem}); rerun `extract` to "
+                               "repair it (or delete that folder if its video is gone)")
+        if meta["streams"]:
+            metas[video_id] = meta
     if not metas:
         raise DatasetError(f"{path}: the feature cache holds no complete video; run `extract` first")
     durations = {video_id: float(meta["probe"]["duration_seconds"]) for video_id, meta in metas.items()}

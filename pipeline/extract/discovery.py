@@ -3,14 +3,21 @@
 The id is the path relative to the folder, without extension, with '/' separators
 ("interviews/day 1/clip" for VIDEOS/interviews/day 1/clip.mp4). Hidden files and folders
 (names starting with '.') are skipped. Two files with one id stop the run before any work.
+
+An id becomes a folder under --cache and --out, so no part of it may start with '.'
+(".", ".." would climb out of them): only a single file given by name can have such a
+stem ("...mp4" -> ".."), and its id gets a leading '_' ("_.."), with a warning. The
+mapping depends on the name alone, so the id is the same on every run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.console import printable, to_stderr
 
 
 class DiscoveryError(Exception):
@@ -23,16 +30,28 @@ class VideoFile:
     path: Path
 
 
-def discover_videos(root: Path, extensions: Iterable[str], skip: Iterable[Path] = ()) -> list[VideoFile]:
+def safe_video_id(video_id: str) -> str:
+    """`video_id` with a '_' before every '/'-separated part that starts with '.' or is
+    empty, so that the id, as a path under a folder, stays inside it ("..": "_..")."""
+    return "/".join(f"_{part}" if not part or part.startswith(".") else part for part in video_id.split("/"))
+
+
+def discover_videos(root: Path, extensions: Iterable[str], skip: Iterable[Path] = (),
+                    warn: Callable[[str], None] = to_stderr) -> list[VideoFile]:
     """Videos under `root` (recursive, following linked folders once), sorted by id.
 
-    `root` may also be a single file (its id is its name without extension).
+    `root` may also be a single file (its id is its name without extension, made safe
+    by :func:`safe_video_id`; `warn` gets a line when that changes it).
     `skip`: folders not to descend into (the cache, when it lies inside the input).
     """
     root = Path(root)
     wanted = {e.lower() for e in extensions}
     if root.is_file():
-        return [VideoFile(root.stem, root)]
+        video_id = safe_video_id(root.stem)
+        if video_id != root.stem:
+            warn(f"warning: {printable(root)}: the name '{printable(root.stem)}' cannot be a folder under --cache or "
+                 f"--out; its video id is '{printable(video_id)}'")
+        return [VideoFile(video_id, root)]
     if not root.is_dir():
         raise DiscoveryError(f"{root}: no such file or folder; pass a folder of videos")
     skipped = {os.path.realpath(p) for p in skip}

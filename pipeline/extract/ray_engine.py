@@ -27,7 +27,7 @@ from cache.store import FeatureCache
 from extractors.base import StreamExtractor
 from extractors.hardware import available_cores
 from pipeline.config import Config, ConfigError, ExtractConfig
-from pipeline.console import to_stderr
+from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
 from pipeline.extract.video import VideoOutcome, extract_video, make_extractors, prepare_cache
 
@@ -390,7 +390,7 @@ class _Scheduler:
         job.retries += 1
         retry = job.retries <= self.max_retries
         if retry:
-            self.log(f"note: the Ray worker extracting {job.video.video_id} died ({type(error).__name__}); "
+            self.log(f"note: the Ray worker extracting {printable(job.video.video_id)} died ({type(error).__name__}); "
                      f"retry {job.retries} of {self.max_retries}")
         else:
             self._fail(job, death_reason(error, job.retries))

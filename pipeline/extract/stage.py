@@ -3,14 +3,23 @@
 Everything that can stop the whole run (unknown or unimplemented streams, duplicate ids,
 missing weights, a bad cache folder) is checked before the first video is touched. After
 that each video is its own unit of work (`extract_video`): a failure is caught, given a
-one-line reason, listed at the end and in CACHE_DIR/extract_report.json, and the next
-video goes on. Two engines run these units: "local" (this process, one video after the
-other) and "ray" (pipeline/extract/ray_engine.py: Ray tasks and actors, on this machine or a
-cluster); both share every line that touches a video or the cache.
+one-line reason, listed at the end and in the reports, and the next video goes on. Two
+engines run these units: "local" (this process, one video after the other) and "ray"
+(pipeline/extract/ray_engine.py: Ray tasks and actors, on this machine or a cluster); both
+share every line that touches a video or the cache.
+
+Several runs may share one cache: each video's entry is worked on under its lock (the
+local engine first does the videos no other run holds, then waits for the rest, which
+it then finds up to date). Each run writes its own report,
+CACHE_DIR/reports/extract-<started>-<pid>.json (the newest 20 kept), and merges its
+outcomes into CACHE_DIR/extract_report.json under the cache lock: there every video has
+its latest outcome, naming the run that gave it, and "runs" lists the runs merged.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -20,21 +29,24 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
+from cache.lock import is_permission_error
 from cache.store import FeatureCache
 from extractors.base import StreamExtractor
 from pipeline.config import Config, ConfigError
+from pipeline.console import printable, to_stderr
 from pipeline.devices import resolve_device
 from pipeline.extract.discovery import VideoFile, discover_videos
-from pipeline.extract.video import VideoOutcome, extract_video, make_extractors, prepare_cache
+from pipeline.extract.video import RUN_REPORTS, VideoOutcome, extract_video, make_extractors, prepare_cache
 
 REPORT_NAME = "extract_report.json"
+KEEP_RUN_REPORTS = 20
 STATUSES: tuple[str, ...] = ("extracted", "up to date", "failed")
 
 
 @dataclass
 class ExtractSummary:
     outcomes: list[VideoOutcome]
-    report_path: Path
+    report_path: Path | None  # this run's report; None when the cache could not be written
     engine_details: dict = field(default_factory=dict)  # Ray engine: cluster, workers, timings (seconds)
 
     @property
@@ -54,8 +66,12 @@ def format_extract_summary(summary: ExtractSummary) -> str:
     ]
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {outcome.source}: {outcome.reason}" for outcome in summary.failures]
-    lines.append(f"report: {summary.report_path}")
+        lines += [f"  {printable(outcome.source)}: {printable(outcome.reason)}" for outcome in summary.failures]
+    if summary.report_path is None:
+        lines.append("report: not written (the cache cannot be written)")
+    else:
+        lines.append(f"report: {printable(summary.report_path)} (every video's latest outcome: "
+                     f"{printable(summary.report_path.parent.parent / REPORT_NAME)})")
     return "\n".join(lines)
 
 
@@ -73,21 +89,76 @@ def _extract_on_ray(videos: list[VideoFile], cache: FeatureCache, config: Config
     return extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
 
 
-def _write_report(cache: FeatureCache, videos_dir: Path, config: Config, device: str, started: str,
-                  summary: ExtractSummary) -> None:
-    atomic_write_json(
-        summary.report_path,
-        {
-            "started": started,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "videos_dir": str(Path(videos_dir).resolve()),
-            "streams": list(config.extract.streams),
-            "engine": config.extract.engine,
-            "device": device,
-            "counts": summary.counts(),
-            "videos": [asdict(o) for o in summary.outcomes],
-        },
-    )
+def _run_report(videos_dir: Path, config: Config, device: str, started: str, summary: ExtractSummary) -> dict:
+    return {
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "videos_dir": str(Path(videos_dir).resolve()),
+        "streams": list(config.extract.streams),
+        "engine": config.extract.engine,
+        "device": device,
+        "pid": os.getpid(),
+        "counts": summary.counts(),
+        "videos": [asdict(o) for o in summary.outcomes],
+    }
+
+
+def merged_report(previous: object, run: dict, run_name: str) -> dict:
+    """extract_report.json after this run: `previous` (its parsed content, or anything
+    unreadable) with this run's outcome replacing each of its videos' earlier one, and
+    this run added to "runs" (the newest KEEP_RUN_REPORTS kept)."""
+    previous = previous if isinstance(previous, dict) else {}
+    old_videos = previous.get("videos") if isinstance(previous.get("videos"), list) else []
+    videos = {v["video_id"]: v for v in old_videos if isinstance(v, dict) and isinstance(v.get("video_id"), str)}
+    for outcome in run["videos"]:
+        videos[outcome["video_id"]] = {**outcome, "run": run_name, "finished": run["finished"]}
+    runs = previous.get("runs") if isinstance(previous.get("runs"), list) else []
+    runs = [*runs, {"report": run_name, **{k: v for k, v in run.items() if k != "videos"}}][-KEEP_RUN_REPORTS:]
+    merged = [videos[video_id] for video_id in sorted(videos)]
+    counts = {status: sum(v.get("status") == status for v in merged) for status in STATUSES}
+    return {"updated": run["finished"], "counts": counts, "videos": merged, "runs": runs}
+
+
+def _write_reports(cache: FeatureCache, run: dict, started_at: float, log=to_stderr) -> Path | None:
+    """This run's report in CACHE_DIR/reports/, merged into CACHE_DIR/extract_report.json,
+    under the cache lock; None (and a warning) where the cache cannot be written."""
+    name = f"{RUN_REPORTS}/extract-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started_at))}-{os.getpid()}.json"
+    try:
+        with cache.lock():
+            atomic_write_json(cache.root / name, run)
+            try:
+                previous = json.loads((cache.root / REPORT_NAME).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                previous = None
+            atomic_write_json(cache.root / REPORT_NAME, merged_report(previous, run, name))
+            for old in sorted((cache.root / RUN_REPORTS).glob("extract-*.json"))[:-KEEP_RUN_REPORTS]:
+                old.unlink(missing_ok=True)
+    except OSError as error:
+        if not is_permission_error(error):
+            raise
+        log(f"warning: the extract report was not written ({error.strerror}: {printable(error.filename)})")
+        return None
+    return cache.root / name
+
+
+def _extract_locally(videos: list[VideoFile], cache: FeatureCache, extractors: dict[str, StreamExtractor],
+                     config: Config, show_progress: bool, debug: bool) -> list[VideoOutcome]:
+    """The local engine: each video in turn; one whose entry another run holds now is left
+    for after the others, then waited for. Outcomes in the order of `videos`."""
+    outcomes: dict[int, VideoOutcome] = {}
+    with tqdm(total=len(videos), unit="video", desc="extract", disable=not show_progress, file=sys.stderr) as bar:
+        busy = []
+        for index, video in enumerate(videos):
+            outcome = extract_video(video, cache, extractors, config, show_progress, debug, wait=False)
+            if outcome is None:
+                busy.append(index)
+                continue
+            outcomes[index] = outcome
+            bar.update(1)
+        for index in busy:
+            outcomes[index] = extract_video(videos[index], cache, extractors, config, show_progress, debug)
+            bar.update(1)
+    return [outcomes[index] for index in range(len(videos))]
 
 
 def run_extract(
@@ -113,7 +184,9 @@ def run_extract(
     if videos is None:
         videos = discover_videos(Path(videos_dir), config.extract.video_extensions, skip=[Path(cache_dir)])
     videos = list(videos)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cache.check_folder()  # a file, a foreign folder, a new cache that cannot be written: before any model loads
+    started_at = time.time()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at))
     engine_details: dict = {}
     if config.extract.engine == "ray":
         run = _extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
@@ -123,10 +196,7 @@ def run_extract(
         if extractors is None:
             extractors = make_extractors(config, device, allow_random_weights)
         prepare_cache(cache, config)
-        outcomes = [
-            extract_video(video, cache, extractors, config, show_progress, debug)
-            for video in tqdm(videos, unit="video", desc="extract", disable=not show_progress, file=sys.stderr)
-        ]
-    summary = ExtractSummary(outcomes, cache.root / REPORT_NAME, engine_details)
-    _write_report(cache, videos_dir, config, device, started, summary)
+        outcomes = _extract_locally(videos, cache, extractors, config, show_progress, debug)
+    summary = ExtractSummary(outcomes, None, engine_details)
+    summary.report_path = _write_reports(cache, _run_report(videos_dir, config, device, started, summary), started_at)
     return summary

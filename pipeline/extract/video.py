@@ -2,7 +2,9 @@
 its cache entry up to date with the source file and write the streams it lacks.
 
 Any failure inside a video becomes a failed outcome with a one-line reason; nothing is
-raised, so one bad video costs no other work.
+raised, so one bad video costs no other work (only a cache that cannot be written stops
+the run: every video would fail alike). A video's entry is worked on under its lock
+(cache/lock.py), so several `extract` runs may share one cache.
 """
 
 from __future__ import annotations
@@ -10,19 +12,24 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
+from cache.atomic import is_temp_file
 from cache.fingerprint import source_record
 from cache.identity import ExtractorIdentity
-from cache.store import FeatureCache
+from cache.lock import is_permission_error
+from cache.store import META_NAME, CacheError, FeatureCache
 from extractors.base import ExtractorSettingsError, StreamExtractor
 from extractors.decode import VideoProbe, VideoReadError, probe_video
 from extractors.grid import SnippetGrid
 from extractors.registry import EXTRACTORS
-from pipeline.config import Config, ConfigError, save_config
-from pipeline.console import to_stderr
+from pipeline.config import Config, ConfigError, config_to_yaml, save_config
+from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
+
+RUN_REPORTS = "reports"  # CACHE_DIR/reports/: one report per extract run (pipeline/extract/stage.py)
 
 
 @dataclass
@@ -63,26 +70,38 @@ class PreparedEntry:
     meta: dict
 
 
-def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config) -> PreparedEntry:
-    """Probe the video and bring its cache entry up to date with the source file.
+def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config, probe: VideoProbe | None = None) -> PreparedEntry:
+    """Probe the video (unless `probe` is given) and bring its cache entry up to date with
+    the source file; the caller holds the entry's lock.
 
-    A stale or absent entry (other content, other grid) loses its meta until its first
-    stream is written again; the same content moved or touched gets its source record
-    refreshed. Reads the entry from disk, so a second call (the next engine phase, a
-    retry after a dead worker) sees what the first one wrote.
+    A stale, absent or damaged entry (other content, other grid, a meta.json that is not
+    one) loses its meta until its first stream is written again; the same content moved or
+    touched gets its source record refreshed (where the cache can be written). Reads the
+    entry from disk, so a second call (the next engine phase, a retry after a dead worker,
+    another `extract` on the same cache) sees what the first one wrote.
     """
-    probe = probe_video(video.path)
+    probe = probe or probe_video(video.path)
     source = source_record(video.path)
     grid = SnippetGrid.for_duration(probe.duration_seconds, config.grid)
     meta = cache.read_meta(video.video_id)
     if meta is None or not cache.source_matches(meta, source) or meta["grid"] != grid.to_dict():
-        cache.drop_meta(video.video_id)
+        if (cache.entry_dir(video.video_id) / META_NAME).exists():
+            cache.drop_meta(video.video_id)
         meta = cache.new_meta(video.video_id, source, probe.to_dict(), grid.to_dict())
     elif meta["source"] != source:  # same content, moved or touched: refresh the record
         meta["source"] = source
-        cache.write_meta(video.video_id, meta)
-    cache.remove_strays(video.video_id, meta)
+        _unless_read_only(lambda: cache.write_meta(video.video_id, meta))
+    _unless_read_only(lambda: cache.remove_strays(video.video_id, meta))
     return PreparedEntry(probe, grid, meta)
+
+
+def _unless_read_only(write) -> None:
+    """Run a write the entry does not need to be valid; skipped where the cache is read-only."""
+    try:
+        write()
+    except OSError as error:
+        if not is_permission_error(error):
+            raise
 
 
 def extract_streams(
@@ -91,23 +110,22 @@ def extract_streams(
     cache: FeatureCache,
     extractors: dict[str, StreamExtractor],
     show_progress: bool,
-) -> list[str]:
+    written: list[str],
+) -> None:
     """Compute and write each stream of `extractors` that the entry lacks or holds stale
-    (in the dict's order); returns the streams written."""
-    written = []
+    (in the dict's order); each stream is appended to `written` once it is in the cache."""
     grid = entry.grid.to_dict()
     for stream, extractor in extractors.items():
         identity = extractor.identity()
         if cache.check_stream(video.video_id, entry.meta, stream, identity, grid).valid:
             continue
         with tqdm(
-            total=entry.grid.num_snippets, unit="snippet", leave=False, desc=f"{stream:>6} {video.video_id}",
+            total=entry.grid.num_snippets, unit="snippet", leave=False, desc=f"{stream:>6} {printable(video.video_id)}",
             disable=not show_progress, file=sys.stderr,
         ) as bar:
             result = extractor.extract(entry.probe, entry.grid, bar.update)
         cache.write_stream(video.video_id, entry.meta, stream, result.features, result.mask, result.extras, identity)
         written.append(stream)
-    return written
 
 
 def failure_reason(error: Exception) -> str:
@@ -118,6 +136,12 @@ def failure_reason(error: Exception) -> str:
     return f"{reason} (rerun with --debug for details)"
 
 
+def cache_not_writable(cache: FeatureCache, error: OSError) -> CacheError:
+    """The run-stopping error for a cache that cannot be written (every video would fail alike)."""
+    return CacheError(f"{cache.root}: cannot write to the feature cache ({error.strerror}); "
+                      "make it writable or pass another --cache folder")
+
+
 def extract_video(
     video: VideoFile,
     cache: FeatureCache,
@@ -125,24 +149,60 @@ def extract_video(
     config: Config,
     show_progress: bool,
     debug: bool,
-) -> VideoOutcome:
+    wait: bool = True,
+) -> VideoOutcome | None:
     """One video's unit of work, shared by both engines: bring its entry up to date and
-    write the `extractors`' streams it lacks. Any failure becomes a failed outcome with a
-    one-line reason (the traceback too with `debug`); nothing is raised."""
+    write the `extractors`' streams it lacks, holding the entry's lock (another `extract`
+    on the same cache waits for it, or, with wait=False, this returns None at once and
+    leaves the video to be done later).
+
+    Any failure becomes a failed outcome with a one-line reason (the traceback too with
+    `debug`), listing the streams written before it; only a cache that cannot be written
+    raises (CacheError: every video would fail alike)."""
+    written: list[str] = []
+    entry = None
     try:
-        entry = prepare_entry(video, cache, config)
-        written = extract_streams(video, entry, cache, extractors, show_progress)
+        probe = probe_video(video.path)
+        with cache.entry_lock(video.video_id, wait) as held:
+            if not held:
+                return None
+            entry = prepare_entry(video, cache, config, probe)
+            extract_streams(video, entry, cache, extractors, show_progress, written)
     except Exception as error:  # one video's problem must not stop the batch
+        if is_permission_error(error) and cache.root.resolve() in Path(error.filename or "/").resolve().parents:
+            raise cache_not_writable(cache, error) from error
         if debug and not isinstance(error, VideoReadError):
             traceback.print_exc()
-        return VideoOutcome(video.video_id, str(video.path), "failed", failure_reason(error))
+        return VideoOutcome(video.video_id, str(video.path), "failed", failure_reason(error), streams_written=written,
+                            num_snippets=entry.grid.num_snippets if entry is not None else None)
     status = "extracted" if written else "up to date"
     return VideoOutcome(video.video_id, str(video.path), status, streams_written=written, num_snippets=entry.grid.num_snippets)
 
 
-def prepare_cache(cache: FeatureCache, config: Config) -> None:
-    """Make the folder a cache (or check it is one) and save the resolved config in it."""
-    cache.create()
-    save_config(config, cache.root / "config.yaml", "extract")
+def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
+    """Make the folder a cache (or check it is one; CacheError when it cannot be one), and
+    save the resolved config in it when it changed. Under the cache lock, temp files at
+    the cache's root (left by a killed run) are removed. A cache that cannot be written is
+    used as it is, with a warning: an up-to-date cache needs no write."""
+    note = cache.create()
+    if note:
+        log(f"warning: {printable(note)}")
+    path = cache.root / "config.yaml"
+    try:
+        with cache.lock():
+            for folder in (cache.root, cache.root / RUN_REPORTS):  # written under this lock only
+                for temp in [p for p in folder.glob(".*") if is_temp_file(p)]:
+                    temp.unlink(missing_ok=True)
+            try:
+                saved = path.read_text(encoding="utf-8").split("\n", 1)[-1]
+            except (OSError, UnicodeDecodeError):
+                saved = None
+            if saved != config_to_yaml(config):
+                save_config(config, path, "extract")
+    except OSError as error:
+        if not is_permission_error(error):
+            raise
+        log(f"warning: {printable(cache.root)} cannot be written ({error.strerror}): config.yaml and the extract "
+            "reports stay as they are; videos whose features are up to date are reported as such")
 
 

@@ -16,7 +16,7 @@ import torch
 
 from cache.atomic import atomic_write_bytes
 from model import FSENet
-from pipeline.config import Config, config_from_dict
+from pipeline.config import Config, ConfigError, config_from_dict
 from pipeline.data.feature_spec import FeatureSpec
 
 CHECKPOINT_FORMAT = "fsenet-checkpoint"
@@ -62,10 +62,46 @@ class TrainedModel:
         return self.config.model.streams
 
 
-def load_trained_model(path: Path, device: str) -> TrainedModel:
-    checkpoint = read_checkpoint(path)
+# what inference needs in a checkpoint: key -> its type
+INFERENCE_KEYS: dict[str, type] = {"config": dict, "stream_dims": dict, "model_state": dict, "class_names": list,
+                                   "feature_spec": dict}
+
+
+def missing_keys(checkpoint: dict, required: dict[str, type]) -> str | None:
+    """None when `checkpoint` has every key of `required` with its type, else which not."""
+    wrong = [key for key, kind in required.items() if not isinstance(checkpoint.get(key), kind)]
+    return f"missing or malformed {', '.join(repr(key) for key in wrong)}" if wrong else None
+
+
+def short_reason(error: BaseException) -> str:
+    """An exception's message on one line (load_state_dict's lists every tensor on its own line)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Error(s) in loading state_dict")] or lines
+    text = "; ".join(lines) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _build_model(checkpoint: dict, device: str) -> TrainedModel:
     config = config_from_dict(checkpoint["config"])
-    model = FSENet(config.model, checkpoint["stream_dims"])
+    class_names = tuple(str(name) for name in checkpoint["class_names"])
+    if len(class_names) != config.model.num_classes:
+        raise ValueError(f"{len(class_names)} class names for a model of {config.model.num_classes} classes")
+    model = FSENet(config.model, {str(k): int(v) for k, v in checkpoint["stream_dims"].items()})
     model.load_state_dict(checkpoint["model_state"])
     model.to(device).eval()
-    return TrainedModel(model, config, tuple(checkpoint["class_names"]), FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint)
+    return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint)
+
+
+def load_trained_model(path: Path, device: str) -> TrainedModel:
+    """The model of a checkpoint written by `train`; CheckpointError (one line) when the
+    file is not one, or its contents do not make a model (missing keys, tensors of other
+    shapes than its config describes)."""
+    checkpoint = read_checkpoint(path)
+    problem = missing_keys(checkpoint, INFERENCE_KEYS)
+    try:
+        if problem:
+            raise ValueError(problem)
+        return _build_model(checkpoint, device)
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: damaged or incompatible checkpoint ({short_reason(error)}); "
+                              "pass a checkpoint written by `train`, or train again") from None

@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cache.store import check_video_id
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report
@@ -16,9 +17,15 @@ from pipeline.localize.tool_formats import audacity_text, eaf_text
 from pipeline.localize.video import LocalizedVideo
 
 
+def video_output_dir(out_dir: Path, video_id: str) -> Path:
+    """OUT_DIR/<video_id>; CacheError for an id that would leave OUT_DIR ('..' parts)."""
+    return Path(out_dir) / check_video_id(video_id)
+
+
 def output_file_names(video_id: str) -> dict[str, str]:
     """Link text -> file name of a video's outputs (subtitles named after the video)."""
-    name = Path(video_id).name or "video"
+    name = Path(video_id).name
+    name = name if name not in ("", ".", "..") else "video"
     return {
         "segments.json": "segments.json", "segments.csv": "segments.csv", "subtitles (SRT)": f"{name}.srt",
         "subtitles (WebVTT)": f"{name}.vtt", "timeline.csv": "timeline.csv", "timeline.png": "timeline.png",

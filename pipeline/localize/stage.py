@@ -27,8 +27,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cache.store import CacheError, FeatureCache
 from pipeline.config import Config
-from pipeline.console import to_stderr
+from pipeline.console import printable, to_stderr
 from pipeline.data.activitynet import write_results
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.samples import DatasetError, VideoSample
@@ -38,10 +39,11 @@ from pipeline.extract.video import VideoOutcome
 from pipeline.infer.checkpoint import TrainedModel, load_trained_model
 from pipeline.infer.predict import predict_cas, segments_from_cas
 from pipeline.localize.features import extraction_config, features_for_model, refuse_unreproducible_features
-from pipeline.localize.outputs import results_fields, run_header, write_video_outputs
+from pipeline.localize.outputs import results_fields, run_header, video_output_dir, write_video_outputs
 from pipeline.localize.text_formats import summary_csv_text, write_text
 from pipeline.localize.tool_formats import label_studio_config, label_studio_task
 from pipeline.localize.video import LocalizedVideo, shown_segments
+from pipeline.output_folder import check_output_folder
 
 
 @dataclass
@@ -85,27 +87,35 @@ def localize_samples(
     localized = []
     for video_id in video_ids:
         sample = samples[video_id]
-        video = LocalizedVideo(
-            video_id=video_id,
-            source=Path(sources[video_id]),
-            duration_seconds=sample.duration_seconds,
-            snippet_seconds=sample.snippet_seconds,
-            scores=cas[video_id],
-            face_presence=sample.face_mask,
-            segments=results[video_id],
-            shown=shown_segments(results[video_id], min_seconds=sample.snippet_seconds),
-            output_dir=Path(out_dir) / video_id,
-            frame_rate=sample.native_fps,
-        )
         try:
+            video = LocalizedVideo(
+                video_id=video_id,
+                source=Path(sources[video_id]),
+                duration_seconds=sample.duration_seconds,
+                snippet_seconds=sample.snippet_seconds,
+                scores=cas[video_id],
+                face_presence=sample.face_mask,
+                segments=results[video_id],
+                shown=shown_segments(results[video_id], min_seconds=sample.snippet_seconds),
+                output_dir=video_output_dir(out_dir, video_id),
+                frame_rate=sample.native_fps,
+            )
             write_video_outputs(video, trained.class_names, header)
-        except OSError as error:
+        except Exception as error:  # one video's outputs must not stop the batch
             if debug:
                 traceback.print_exc()
-            failures.append(VideoOutcome(video_id, str(video.source), "failed", f"cannot write outputs: {error}"))
+            failures.append(VideoOutcome(video_id, str(sources[video_id]), "failed", output_failure_reason(error)))
             continue
         localized.append(video)
     return localized
+
+
+def output_failure_reason(error: Exception) -> str:
+    """The one-line reason of a video whose outputs could not be written."""
+    if isinstance(error, OSError):
+        return f"cannot write outputs: {error}"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"cannot write outputs: {type(error).__name__}: {first_line} (rerun with --debug for details)"
 
 
 def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Path, out_dir: Path, device: str,
@@ -120,7 +130,7 @@ def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Pa
         for video_id in video_ids[first : first + batch_size]:
             try:
                 read, found_spec = samples_from_cache(cache_dir, [video_id], trained.streams, len(trained.class_names))
-            except DatasetError as error:
+            except (DatasetError, CacheError) as error:
                 failures.append(VideoOutcome(video_id, str(ready[video_id]), "failed", str(error)))
                 continue
             trained.feature_spec.check_features(found_spec)
@@ -168,8 +178,9 @@ def run_localize(
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    out_dir, model_path = Path(out_dir), Path(model_path)
+    out_dir, model_path = check_output_folder(Path(out_dir), "--out"), Path(model_path)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+    FeatureCache(cache_dir).check_folder()
     trained = load_trained_model(model_path, device)
     refuse_unreproducible_features(trained, model_path)
     settings = extraction_config(trained, config, device)
@@ -207,11 +218,11 @@ def format_localize_summary(summary: LocalizeSummary) -> str:
     """The table printed at the end: video, duration, shown segments, seconds per label;
     then failures, the random-weights line and where the outputs are."""
     labels = list(summary.class_names)
-    header = ["video", "duration", "segments", *(f"{label} s" for label in labels)]
+    header = ["video", "duration", "segments", *(f"{printable(label)} s" for label in labels)]
     rows = []
     for video in summary.videos:
         seconds = video.seconds_per_label(summary.class_names)
-        rows.append([video.video_id, f"{video.duration_seconds:.1f} s", str(len(video.shown)),
+        rows.append([printable(video.video_id), f"{video.duration_seconds:.1f} s", str(len(video.shown)),
                      *(f"{seconds[label]:.1f}" for label in labels)])
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
@@ -219,17 +230,17 @@ def format_localize_summary(summary: LocalizeSummary) -> str:
     lines.append(f"{len(summary.videos)} video(s) localized, {len(summary.failures)} failed")
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {failure.source}: {failure.reason}" for failure in summary.failures]
+        lines += [f"  {printable(failure.source)}: {printable(failure.reason)}" for failure in summary.failures]
     if summary.random_weights:
         lines.append(
             f"NOTE: features from RANDOM extractor weights ({', '.join(summary.random_weight_streams)}): "
             "these results carry no learned meaning for those streams"
         )
-    lines.append(f"outputs: {summary.out_dir}/<video>/ (report.html, segments.json/.csv, .srt, .vtt, .eaf, .labels.txt, "
-                 f"timeline.csv/.png); all videos: {summary.results_path}, {summary.summary_path}, "
-                 f"{summary.label_studio_path}")
+    lines.append(f"outputs: {printable(summary.out_dir)}/<video>/ (report.html, segments.json/.csv, .srt, .vtt, .eaf, "
+                 f".labels.txt, timeline.csv/.png); all videos: {printable(summary.results_path)}, "
+                 f"{printable(summary.summary_path)}, {printable(summary.label_studio_path)}")
     for video in summary.videos[:5]:
-        lines.append(f"report: {video.output_dir / 'report.html'}")
+        lines.append(f"report: {printable(video.output_dir / 'report.html')}")
     if len(summary.videos) > 5:
-        lines.append(f"... and {len(summary.videos) - 5} more reports (see {summary.summary_path})")
+        lines.append(f"... and {len(summary.videos) - 5} more reports (see {printable(summary.summary_path)})")
     return "\n".join(lines)

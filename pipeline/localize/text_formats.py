@@ -4,19 +4,21 @@ results.json are ActivityNet results (pipeline/data/activitynet.py).
 
 Every file states when the features came from random extractor weights: a
 `random_weights` field or column, a NOTE in WebVTT, and the cue text in SRT.
-All writes are atomic (cache/atomic.py).
+All writes are atomic (cache/atomic.py). Names are hostile: CSV cells never start a
+formula (pipeline/csv_text.py), a name in a WebVTT NOTE or a cue stays on one line
+without '-->', so it can neither end its block nor start a cue or a STYLE block.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from cache.atomic import atomic_write_text
+from pipeline.csv_text import csv_text
 from pipeline.localize.video import segment_key
 
 
@@ -27,16 +29,14 @@ def segments_csv_text(segments: Sequence[dict], shown: Sequence[dict], random_we
     `shown` true).
     """
     shown = {segment_key(e) for e in shown}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["start_s", "end_s", "label", "score", "shown", "random_weights"])
+    rows = []
     for entry in sorted(segments, key=lambda e: (e["segment"][0], -float(e["score"]))):
         start, end, label = segment_key(entry)
-        writer.writerow([
+        rows.append([
             f"{start:.3f}", f"{end:.3f}", label, f"{float(entry['score']):.4f}",
             str(segment_key(entry) in shown).lower(), str(random_weights).lower(),
         ])
-    return buffer.getvalue()
+    return csv_text(["start_s", "end_s", "label", "score", "shown", "random_weights"], rows)
 
 
 # -- subtitles --------------------------------------------------------------------------
@@ -59,10 +59,25 @@ def vtt_time(seconds: float) -> str:
     return _clock(seconds, ".")
 
 
+def one_line(text: str) -> str:
+    """`text` on one line for a subtitle file: every run of line breaks (CR, LF, and the
+    Unicode ones) becomes one space, and no '-->' is left (it would start a cue)."""
+    text = re.sub(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+", " ", str(text))
+    while "-->" in text:
+        text = text.replace("-->", "->")
+    return text
+
+
 def cue_text(entry: dict, random_weights: bool) -> str:
-    """What a player shows over the video: "positive 0.82" (plus a random-weights mark)."""
-    text = f"{entry['label']} {float(entry['score']):.2f}"
+    """What a player shows over the video: "positive 0.82" (plus a random-weights mark);
+    one line, whatever the label (a class name from the checkpoint)."""
+    text = f"{one_line(entry['label'])} {float(entry['score']):.2f}"
     return f"{text} (random-weight features)" if random_weights else text
+
+
+def _vtt_cue_text(entry: dict, random_weights: bool) -> str:
+    """cue_text with WebVTT's markup characters escaped (a '<' would open a tag)."""
+    return cue_text(entry, random_weights).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cues(shown: Sequence[dict]) -> list[tuple[float, float, dict]]:
@@ -90,9 +105,9 @@ def vtt_text(shown: Sequence[dict], random_weights: bool, note: str = "") -> str
     if random_weights:
         parts.append("NOTE features from RANDOM extractor weights: the sentiment carries no learned meaning\n")
     if note:
-        parts.append("NOTE " + note.replace("-->", "->").replace("\n\n", "\n") + "\n")
+        parts.append("NOTE " + one_line(note) + "\n")
     for number, (start, end, entry) in enumerate(_cues(shown), start=1):
-        parts.append(f"{number}\n{vtt_time(start)} --> {vtt_time(end)}\n{cue_text(entry, random_weights)}\n")
+        parts.append(f"{number}\n{vtt_time(start)} --> {vtt_time(end)}\n{_vtt_cue_text(entry, random_weights)}\n")
     return "\n".join(parts)
 
 
@@ -111,14 +126,12 @@ def timeline_csv_text(
     [i * snippet_seconds, (i + 1) * snippet_seconds)). face_presence: (T,) fraction of the
     snippet's sampled frames with a face; empty cells when the model has no face stream.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["time_s", *class_names, "background", "face_presence", "random_weights"])
     flag = str(random_weights).lower()
+    rows = []
     for index, row in enumerate(np.asarray(scores, dtype=np.float64)):
         presence = "" if face_presence is None else f"{float(face_presence[index]):.3f}"
-        writer.writerow([f"{index * snippet_seconds:.3f}", *(f"{value:.4f}" for value in row), presence, flag])
-    return buffer.getvalue()
+        rows.append([f"{index * snippet_seconds:.3f}", *(f"{value:.4f}" for value in row), presence, flag])
+    return csv_text(["time_s", *class_names, "background", "face_presence", "random_weights"], rows)
 
 
 def summary_csv_text(rows: Sequence[dict], class_names: Sequence[str], random_weights: bool) -> str:
@@ -127,22 +140,21 @@ def summary_csv_text(rows: Sequence[dict], class_names: Sequence[str], random_we
     rows: {"video_id", "status" ("localized" | "failed"), "duration_s", "segments" (shown
     segments), "seconds" ({label: s}), "outputs" (folder), "reason" (why it failed)}.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([
+    header = [
         "video_id", "status", "duration_s", "segments", *(f"{label}_s" for label in class_names),
         "random_weights", "outputs", "reason",
-    ])
+    ]
+    lines = []
     for row in rows:
         seconds = row.get("seconds") or {}
         duration = row.get("duration_s")
-        writer.writerow([
+        lines.append([
             row["video_id"], row["status"], "" if duration is None else f"{duration:.3f}",
             row.get("segments", ""),
             *("" if label not in seconds else f"{seconds[label]:.3f}" for label in class_names),
             str(random_weights).lower(), row.get("outputs", ""), row.get("reason", ""),
         ])
-    return buffer.getvalue()
+    return csv_text(header, lines)
 
 
 def write_text(path: Path, text: str) -> None:

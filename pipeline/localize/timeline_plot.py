@@ -2,7 +2,8 @@
 bands, and face presence underneath.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend, no
-display needed); written atomically.
+display needed); written atomically. Video ids and class names are drawn as plain text
+(parse_math=False): a '$' in a file name is a dollar sign, never mathtext.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_write_bytes
+from pipeline.console import printable
 from pipeline.localize.video import LocalizedVideo
 
 POSITIVE_COLOUR = "#1a9850"
@@ -45,16 +47,19 @@ def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges:
         axes.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0)
         axes.text(
             (start + stop) / 2, 1.02, f"{entry['label']} {float(entry['score']):.2f}", ha="center", va="bottom",
-            fontsize=7, color=colour, clip_on=False,
+            fontsize=7, color=colour, clip_on=False, parse_math=False,
         )
     for column, name in enumerate(class_names):
         axes.stairs(scores[:, column], edges, color=colours[name], linewidth=1.4, label=name)
     axes.stairs(scores[:, len(class_names)], edges, color=BACKGROUND_COLOUR, linewidth=1.0, linestyle="--", label="background")
     axes.set_ylim(0, 1)
     axes.set_ylabel("score")
-    axes.legend(loc="upper right", fontsize=7, ncols=len(class_names) + 1, framealpha=0.8)
-    heading = video.video_id + ("   [features from RANDOM extractor weights]" if random_weights else "")
-    axes.set_title(heading, fontsize=9, loc="left", pad=14, color=NEGATIVE_COLOUR if random_weights else "black")
+    legend = axes.legend(loc="upper right", fontsize=7, ncols=len(class_names) + 1, framealpha=0.8)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+    heading = printable(video.video_id) + ("   [features from RANDOM extractor weights]" if random_weights else "")
+    axes.set_title(heading, fontsize=9, loc="left", pad=14, color=NEGATIVE_COLOUR if random_weights else "black",
+                   parse_math=False)
 
 
 def _draw_face(axes, video: LocalizedVideo, edges: np.ndarray, end_seconds: float) -> None:

@@ -17,8 +17,6 @@ the test split).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_write_text
+from pipeline.csv_text import csv_text
 from pipeline.synthetic.videos import write_video
 
 FRAME_RATE = 25.0  # frames per second (the default snippet grid's rate: no resampling)
@@ -218,21 +217,19 @@ def write_demo_annotations(folder: Path, videos: list[DemoVideo], seed: int = 0)
     """points.csv (one point per sentiment stretch, at a random time in its middle half)
     and segments.json (every sentiment stretch, with each video's subset) in `folder`."""
     rng = np.random.default_rng(seed)
-    points = io.StringIO()
-    writer = csv.writer(points, lineterminator="\n")
-    writer.writerow(["video_id", "time_s", "label"])
+    point_rows = []
     database = {}
     for video in videos:
         annotations = []
         for stretch in video.sentiment_stretches:
             length = stretch.end_seconds - stretch.start_seconds
             point = stretch.start_seconds + length * float(rng.uniform(0.25, 0.75))
-            writer.writerow([video.video_id, f"{point:.3f}", stretch.kind])
+            point_rows.append([video.video_id, f"{point:.3f}", stretch.kind])
             annotations.append({"label": stretch.kind, "segment": [stretch.start_seconds, stretch.end_seconds]})
         database[video.video_id] = {
             "subset": video.subset, "duration": video.duration_seconds, "annotations": annotations,
         }
     points_path, segments_path = Path(folder) / "points.csv", Path(folder) / "segments.json"
-    atomic_write_text(points_path, points.getvalue())
+    atomic_write_text(points_path, csv_text(["video_id", "time_s", "label"], point_rows))
     atomic_write_text(segments_path, json.dumps({"database": database}, indent=1) + "\n")
     return points_path, segments_path

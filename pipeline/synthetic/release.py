@@ -34,7 +34,6 @@ Audio values are log-mel-like dB numbers: -10 + 8 z, which the loader's default
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
+from pipeline.csv_text import csv_text
 from pipeline.data.config import DataConfig
 from pipeline.data.release import (
     RELEASE_BOTH_SPLITS_GT,
@@ -523,12 +523,10 @@ def _ground_truth(videos: list[SyntheticVideo], order: list[str], test_only: boo
 def _points_csv(videos: list[SyntheticVideo]) -> str:
     """point_labels.csv text: the real column order, rows in their ``row`` order."""
     rows = sorted(((point, video.video_id) for video in videos for point in video.points), key=lambda item: item[0].row)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(RELEASE_POINT_HEADER)
-    for point, video_id in rows:
-        writer.writerow([point.label, point.class_index, point.start_frame, point.stop_frame, video_id, point.frame])
-    return buffer.getvalue()
+    return csv_text(RELEASE_POINT_HEADER, [
+        [point.label, point.class_index, point.start_frame, point.stop_frame, video_id, point.frame]
+        for point, video_id in rows
+    ])
 
 
 def feature_videos(videos: list[SyntheticVideo], limit: int) -> list[int]:

@@ -17,14 +17,19 @@ from pathlib import Path
 
 import torch
 
-from cache.atomic import atomic_write_json
+from cache.atomic import atomic_write_json, remove_stale_temp_files
 from pipeline.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
 from pipeline.data.samples import SentimentDataset
-from pipeline.infer.checkpoint import read_checkpoint, save_checkpoint
+from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkpoint, save_checkpoint, short_reason
 from pipeline.train.distributed import DistributedContext
 
 # settings that may change when a run resumes (they change neither the data nor the model)
 RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets")
+
+
+# what resuming needs in last.pt besides what inference needs: key -> its type
+RESUME_KEYS: dict[str, type] = {"config": dict, "model_state": dict, "optimizer_state": dict, "rng_state": dict,
+                                "epoch": int, "global_step": int, "history": list}
 
 
 class RunError(Exception):
@@ -68,22 +73,55 @@ def _restore_rng(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def resume(run_dir: Path, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-           generator: torch.Generator, log) -> RunState:
-    """The state of RUN_DIR/last.pt loaded into model, optimiser and generator; a fresh
-    state when there is none. A last.pt of another config is a RunError."""
-    last_path = Path(run_dir) / "last.pt"
-    if not last_path.exists():
-        return RunState()
-    previous = read_checkpoint(last_path)
+def _load_resume_state(previous: dict, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                       generator: torch.Generator) -> RunState:
+    """RunState from a parsed last.pt, its weights, optimiser and RNG states loaded;
+    ValueError/KeyError/TypeError/RuntimeError when it is damaged; RunError for another config."""
+    problem = missing_keys(previous, RESUME_KEYS)
+    if problem:
+        raise ValueError(problem)
     if _comparable(previous["config"]) != _comparable(config_to_dict(config)):
-        raise RunError(f"{run_dir} holds a run with another config; pass a new --out folder, or the same settings to resume")
+        raise RunError("holds a run with another config")
     model.load_state_dict(previous["model_state"])
     optimizer.load_state_dict(previous["optimizer_state"])
     _restore_rng(previous["rng_state"], generator)
-    log(f"resuming {run_dir} after epoch {previous['epoch']}")
-    return RunState(previous["epoch"], previous["global_step"], previous["history"], previous["best_metric"],
-                    previous["best_epoch"])
+    return RunState(previous["epoch"], previous["global_step"], previous["history"], previous.get("best_metric"),
+                    previous.get("best_epoch"))
+
+
+def resume(run_dir: Path, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+           generator: torch.Generator, log) -> RunState:
+    """The state of RUN_DIR/last.pt loaded into model, optimiser and generator; a fresh
+    state when there is none. A last.pt of another config, or one that cannot be read
+    (truncated, missing keys, tensors of other shapes), is a RunError saying how to go on."""
+    last_path = Path(run_dir) / "last.pt"
+    if not last_path.exists():
+        return RunState()
+    try:
+        state = _load_resume_state(read_checkpoint(last_path), config, model, optimizer, generator)
+    except RunError:
+        raise RunError(f"{run_dir} holds a run with another config; pass a new --out folder, or the same settings "
+                       "to resume") from None
+    except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as error:
+        reason = (str(error).removeprefix(f"{last_path}: ").split(";")[0] if isinstance(error, CheckpointError)
+                  else short_reason(error))
+        raise RunError(
+            f"{last_path}: cannot resume from it ({reason}); to train this run again from epoch 0, move it away "
+            f"(mv '{last_path}' '{last_path}.damaged'; best.pt stays until a better epoch replaces it), "
+            "or pass a new --out folder"
+        ) from None
+    log(f"resuming {run_dir} after epoch {state.epoch}")
+    return state
+
+
+def remove_stale_temp_files_of_run(run_dir: Path, log) -> None:
+    """Temp files a killed run left in RUN_DIR (a SIGKILL while last.pt was written leaves
+    `.last.pt.tmp-PID-*`, as large as the checkpoint): removed, with a note, when their
+    writer is gone (cache/atomic.py remove_stale_temp_files)."""
+    removed = remove_stale_temp_files(Path(run_dir))
+    if removed:
+        megabytes = sum(removed.values()) / 2**20
+        log(f"note: removed {len(removed)} temp file(s) ({megabytes:.1f} MiB) an interrupted run left in {run_dir}")
 
 
 def write_run_info(run_dir: Path, config: Config, features: Path, annotations: Path | None, device: str,

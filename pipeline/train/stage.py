@@ -27,16 +27,18 @@ from tqdm import tqdm
 
 from model import LOSS_TERMS, FSENet
 from pipeline.config import Config, ConfigError, with_overrides
-from pipeline.console import to_stderr
+from pipeline.console import printable, to_stderr
 from pipeline.data.batching import collate, crop_sample, resident_bytes, resident_features, training_batches
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.data.sources import load_dataset
 from pipeline.devices import autocast_dtype, set_cpu_threads
+from pipeline.output_folder import check_output_folder
 from pipeline.train.distributed import DistributedContext
 from pipeline.train.run_folder import (
     RunError,
     RunState,
     checkpoint_header,
+    remove_stale_temp_files_of_run,
     resume,
     save_best,
     save_last,
@@ -121,7 +123,7 @@ def _prepared_dataset(features: Path, annotations: Path | None, config: Config, 
     for line in dataset.notes:
         log(f"note: {line}")
     for line in dataset.problems[:20]:
-        log(f"warning: {line}")
+        log(f"warning: {printable(line)}")
     if len(dataset.problems) > 20:
         log(f"warning: ... {len(dataset.problems) - 20} more problems (all in {Path(run_dir) / 'run.json'})")
     if dataset.feature_spec.random_weights:
@@ -164,6 +166,7 @@ def _open_run(features: Path, annotations: Path | None, run_dir: Path, config: C
     run_dir = Path(run_dir)
     if distributed.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files_of_run(run_dir, log)
     header = checkpoint_header(config, dataset)
     torch.manual_seed(config.train.seed)
     generator = torch.Generator().manual_seed(config.train.seed)
@@ -271,6 +274,7 @@ def run_train(
         )
     if not distributed.is_main:
         show_progress, log = False, _silent
+    check_output_folder(Path(run_dir), "--out")  # before the data is read
     set_cpu_threads(config.train.num_threads, distributed.local_world_size)
     run = _open_run(features, annotations, run_dir, config, device, distributed, log)
     config, state = run.config, run.state

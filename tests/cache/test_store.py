@@ -1,11 +1,14 @@
 """The feature cache: atomic writes, validity rules, strays, reading back."""
 
 import json
+import os
+import subprocess
+import time
 
 import numpy as np
 import pytest
 
-from cache.atomic import atomic_save_npy, atomic_write_json, is_temp_file
+from cache.atomic import atomic_save_npy, atomic_write_json, is_temp_file, remove_stale_temp_files
 from cache.store import CacheError, FeatureCache
 
 GRID = {"snippet_seconds": 0.64, "num_snippets": 5, "frame_rate": 25.0, "snippet_frames": 16}
@@ -89,3 +92,144 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     atomic_save_npy(tmp_path / "y.npy", np.ones(3, np.float32))
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
     assert not any(is_temp_file(p) for p in tmp_path.iterdir())
+
+
+# -- hostile ids, damaged entries and markers, locks, stale temp files ----------------------
+@pytest.mark.parametrize("video_id", ["..", ".", "a/../..", "a/./b", "", "/etc/x", "a//b", "x\0y"])
+def test_ids_that_would_leave_the_cache_are_refused(tmp_path, video_id):
+    cache = FeatureCache(tmp_path / "cache")
+    with pytest.raises(CacheError, match="would leave"):
+        cache.entry_dir(video_id)
+    assert cache.entry_dir("_..").parent == cache.videos_root and cache.entry_dir("..x") == cache.videos_root / "..x"
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_arrays_read_as_damaged(tmp_path, value):
+    cache = FeatureCache(tmp_path / "cache")
+    new_entry(cache)
+    for name in ("audio.npy", "audio.mask.npy", "audio.extra.npy"):
+        path = cache.entry_dir("clips/a b") / name
+        original = np.load(path)
+        poisoned = original.copy()
+        poisoned.flat[-1] = value
+        np.save(path, poisoned)
+        meta = cache.read_meta("clips/a b")
+        check = cache.check_stream("clips/a b", meta, "audio", IDENTITY, GRID)
+        assert not check.valid and check.reason == f"{name} holds NaN or infinite values"
+        assert f"audio: {name} holds NaN or infinite values" in cache.check_entry("clips/a b").problems
+        with pytest.raises(CacheError, match="damaged cache entry .*NaN or infinite.*rerun `extract`"):
+            cache.load_stream("clips/a b", "audio")
+        np.save(path, original)
+    assert cache.check_entry("clips/a b").problems == ["source file missing"]  # SOURCE names no real file
+
+
+def _good_meta():
+    return {"format_version": 1, "video_id": "v", "source": dict(SOURCE), "probe": {"duration_seconds": 3.0},
+            "grid": dict(GRID), "streams": {"audio": {"file": "audio.npy", "shape": [5, 4], "dtype": "float32",
+                                                       "mask_file": None, "extras": {}, "extractor": IDENTITY}}}
+
+
+def _damaged_metas():
+    """(meta.json bytes, the problem cache-info names) of meta files a person or a crash could leave."""
+    missing_grid = _good_meta()
+    del missing_grid["grid"]
+    climbing = _good_meta()
+    climbing["streams"]["audio"]["file"] = "../../../outside.npy"
+    rows = _good_meta()
+    rows["streams"]["audio"]["shape"] = [7, 4]
+    record_list = _good_meta()
+    record_list["streams"]["audio"] = ["audio.npy"]
+    return [
+        (b"[1, 2, 3]", "meta.json holds an array, not an object"),
+        (b'"text"', "meta.json holds a string, not an object"),
+        (b"{\"format_version\": 1}", "meta.json lacks the 'source' object"),
+        (json.dumps(missing_grid).encode(), "meta.json lacks the 'grid' object"),
+        (json.dumps(climbing).encode(), "meta.json stream 'audio' lacks a valid 'file' or 'shape'"),
+        (json.dumps(rows).encode(), "meta.json stream 'audio' has 7 rows, the grid 5"),
+        (json.dumps(record_list).encode(), "meta.json stream 'audio' is an array, not an object"),
+        (b"\x00\xffgarbage", "meta.json is not valid JSON"),
+        (b'{"format_version": 1, "source": {', "meta.json is not valid JSON"),
+    ]
+
+
+@pytest.mark.parametrize("content, problem", _damaged_metas())
+def test_meta_of_the_wrong_shape_reads_as_damaged_never_raises(tmp_path, content, problem):
+    cache = FeatureCache(tmp_path / "cache")
+    new_entry(cache, "v")
+    (cache.entry_dir("v") / "meta.json").write_bytes(content)
+    assert cache.read_meta_checked("v") == (None, problem)
+    assert cache.read_meta("v") is None
+    check = cache.check_entry("v")
+    assert not check.valid and check.problems == [problem]
+    with pytest.raises(CacheError, match=f"damaged cache entry \\({problem[:20]}"):
+        cache.load_stream("v", "audio")
+
+
+def test_an_entry_whose_meta_is_gone_is_still_listed(tmp_path):
+    cache = FeatureCache(tmp_path / "cache")
+    new_entry(cache, "a/b")
+    new_entry(cache, "c")
+    (cache.entry_dir("a/b") / "meta.json").unlink()
+    assert cache.video_ids() == ["c"] and cache.entry_ids() == ["a/b", "c"]
+    assert cache.check_entry("a/b").problems == ["meta.json missing"]
+    with pytest.raises(CacheError, match="damaged cache entry \\(meta.json missing\\)"):
+        cache.load_stream("a/b", "audio")
+    with pytest.raises(CacheError, match="no cache entry; run `extract` first"):
+        cache.load_stream("never", "audio")
+
+
+@pytest.mark.parametrize("content", [b"not json {", b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_cache_json_is_rewritten_in_a_cache_and_refused_elsewhere(tmp_path, content):
+    cache = FeatureCache(tmp_path / "cache")
+    new_entry(cache)
+    (cache.root / "cache.json").write_bytes(content)
+    assert "rewritten" in cache.create()
+    assert json.loads((cache.root / "cache.json").read_text())["format"] == "fsenet-feature-cache"
+    assert cache.create() is None
+
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "cache.json").write_bytes(content)
+    with pytest.raises(CacheError, match="not a feature cache marker"):
+        FeatureCache(stranger).create()
+    assert (stranger / "cache.json").read_bytes() == content
+
+
+def test_a_cache_path_that_is_a_file_or_under_one_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CacheError, match="exists and is not a folder"):
+        FeatureCache(tmp_path / "file").create()
+    with pytest.raises(CacheError, match="is a file, not a folder"):
+        FeatureCache(tmp_path / "file" / "cache").create()
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_entry_lock_excludes_a_second_holder_until_released(tmp_path):
+    cache = FeatureCache(tmp_path / "cache")
+    new_entry(cache)
+    with cache.entry_lock("clips/a b") as held:
+        assert held
+        with cache.entry_lock("clips/a b", wait=False) as second:  # flock: per open file, so per holder
+            assert not second
+        with cache.entry_lock("other", wait=False) as other:
+            assert other
+    with cache.entry_lock("clips/a b", wait=False) as again:
+        assert again
+    assert (cache.entry_dir("clips/a b") / ".lock").is_file() and cache.video_ids() == ["clips/a b"]
+    cache.remove_strays("clips/a b", cache.read_meta("clips/a b"))
+    assert (cache.entry_dir("clips/a b") / ".lock").is_file()  # a lock file is not a stray
+
+
+def test_stale_temp_files_are_those_of_dead_writers_or_old(tmp_path):
+    exited = subprocess.Popen(["true"])  # a process that has exited: no writer runs under its pid
+    exited.wait()
+    dead = tmp_path / f".last.pt.tmp-{exited.pid}-0123abcd"
+    live = tmp_path / f".last.pt.tmp-{os.getpid()}-0123abcd"
+    old_live = tmp_path / f".best.pt.tmp-{os.getpid()}-4567cdef"
+    foreign = tmp_path / ".notes.tmp-by-an-editor"
+    for path in (dead, live, old_live, foreign, tmp_path / "last.pt"):
+        path.write_bytes(b"x" * 10)
+    os.utime(old_live, (time.time() - 7200, time.time() - 7200))
+    removed = remove_stale_temp_files(tmp_path, min_age_seconds=3600)
+    assert removed == {dead: 10, old_live: 10}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, foreign.name, "last.pt"])

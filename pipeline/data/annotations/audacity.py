@@ -15,19 +15,19 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from pipeline.data.annotations.checks import Checker, finite_float, match_video_id
-from pipeline.data.annotations.records import AnnotationError, AnnotationSet, ClassVocabulary, ReadOptions
+from pipeline.data.annotations.records import (
+    AnnotationSet,
+    ClassVocabulary,
+    ReadOptions,
+    read_utf8_text,
+)
 
 AUDACITY_LINE = re.compile(r"^\s*[-+0-9.eE]+\t[-+0-9.eE]+(\t.*)?$")
 LABELS_SUFFIX = ".labels"
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as error:
-        raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{path}: not a UTF-8 text file; expected an Audacity label track") from None
+    return read_utf8_text(path).splitlines()
 
 
 def is_audacity_labels(path: Path) -> bool:

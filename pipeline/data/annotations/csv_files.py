@@ -24,6 +24,7 @@ from pipeline.data.annotations.records import (
     SegmentAnnotation,
     VideoLabelAnnotation,
     raise_if_strict,
+    read_utf8_text,
 )
 
 POINT_COLUMNS: tuple[str, ...] = ("video_id", "time_s", "label")
@@ -36,12 +37,7 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[in
     """(line number, row by lower-case column) for every non-blank data row, and the
     problems of rows with the wrong number of fields. Raises AnnotationError when the file
     cannot be read or its header lacks a required column."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{path}: not a UTF-8 text file; expected a CSV with a header row") from None
+    text = read_utf8_text(path)
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
@@ -68,14 +64,11 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[in
 
 
 def csv_header(path: Path) -> list[str]:
-    """The lower-cased header of a CSV file (first non-blank row), [] when there is none."""
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            for fields in csv.reader(handle):
-                if fields and any(value.strip() for value in fields):
-                    return [value.strip().lower() for value in fields]
-    except (OSError, UnicodeDecodeError):
-        return []
+    """The lower-cased header of a CSV file (first non-blank row), [] when there is none;
+    AnnotationError when the file is not UTF-8 (naming the line) or cannot be read."""
+    for fields in csv.reader(read_utf8_text(path).splitlines()):
+        if fields and any(value.strip() for value in fields):
+            return [value.strip().lower() for value in fields]
     return []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # ActivityNet / TSL-300 "subset" values -> the split they mean.
 SUBSET_SPLITS: dict[str, str] = {
@@ -195,3 +196,20 @@ def raise_if_strict(problems: list[str], strict: bool, what: str) -> None:
         shown = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise AnnotationError(f"{what}: {len(problems)} annotation problem(s), strict mode: {shown}{more}")
+
+
+def read_utf8_text(path: Path) -> str:
+    """The text of a UTF-8 file (a leading BOM dropped); AnnotationError naming the line of
+    the first byte that is not UTF-8, or why the file cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path}: not UTF-8 (line {line}: byte 0x{data[error.start]:02x}); save the file as UTF-8 text"
+        ) from None

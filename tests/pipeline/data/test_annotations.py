@@ -210,3 +210,39 @@ def test_real_tsl300_annotations_read_with_their_known_flaws():
     points = read_release_points_csv(TSL300 / "point_gaussian" / "point_labels.csv", VOCABULARY, frame_rates, durations)
     assert len(points.points) == 1227 and points.problems == []
     assert all(0 <= p.seconds <= durations[p.video_id] and math.isclose(p.seconds, p.frame / frame_rates[p.video_id]) for p in points.points)
+
+
+@pytest.mark.parametrize("annotations, words", [
+    ('"positive from 1 to 2"', "'annotations' must be a list"),
+    ('{"label": "p", "segment": [1, 2]}', "'annotations' must be a list"),
+    ('["p 1 2"]', "annotation 0: must be an object with 'label' and 'segment'"),
+    ('[{"label": "p", "segment": [1, 2]}, 7]', "annotation 1: must be an object"),
+    ('[{"label": "p", "segment": "1-2"}]', "annotation 0: 'segment' must be [start, end]"),
+])
+def test_a_json_of_the_wrong_shape_is_one_line_naming_the_video(tmp_path, annotations, words):
+    path = write(tmp_path / "gt.json", '{"database": {"b b": {"subset": "training", "annotations": ' + annotations + "}}}")
+    with pytest.raises(AnnotationError) as caught:
+        read_annotations(path, VOCABULARY, DURATIONS)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: video 'b b'") and words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("kind, text", [
+    ("points", "video_id,time_s,label\na,1.0,positive\nb b,2.0,n\u00e9gative\n"),
+    ("segments", "video_id,start_s,end_s,label\na,1.0,2.0,positive\nb b,2.0,3.0,n\u00e9gative\n"),
+])
+def test_a_csv_with_one_byte_that_is_not_utf8_names_its_line(tmp_path, kind, text):
+    path = tmp_path / f"{kind}.csv"
+    path.write_bytes(text.encode("utf-8").replace("\u00e9".encode("utf-8"), b"\xe9"))  # latin-1 'é' on line 3
+    for target in (path, tmp_path):  # the file, or the folder holding it
+        with pytest.raises(AnnotationError, match=r"not UTF-8 \(line 3: byte 0xe9\); save the file as UTF-8"):
+            read_annotations(target, VOCABULARY, DURATIONS)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # UTF-8 with a byte-order mark reads
+    assert len(read_annotations(path, VOCABULARY, DURATIONS).problems) == 1  # the misspelt label, line 3
+
+
+def test_a_json_with_a_byte_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_bytes(b'{"database": {\n"a": {"subset": "training",\n "annotations": [{"label": "p\xe9", "segment": [1, 2]}]}}}')
+    with pytest.raises(AnnotationError, match=r"not UTF-8 \(line 3\)"):
+        read_annotations(path, VOCABULARY, DURATIONS)

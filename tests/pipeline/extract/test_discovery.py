@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.config import VIDEO_EXTENSIONS
-from pipeline.extract.discovery import DiscoveryError, discover_videos
+from pipeline.extract.discovery import DiscoveryError, discover_videos, safe_video_id
 
 
 def touch(path):
@@ -41,3 +41,18 @@ def test_a_single_file_and_the_skipped_cache_folder(tmp_path):
     touch(tmp_path / "cache" / "videos" / "leftover.mp4")
     ids = [v.video_id for v in discover_videos(tmp_path, VIDEO_EXTENSIONS, skip=[tmp_path / "cache"])]
     assert ids == ["only"]
+
+
+@pytest.mark.parametrize("name, video_id", [("...mp4", "_.."), ("..mp4", "_."), ("....mp4", "_..."),
+                                            (".hidden.mp4", "_.hidden"), ("ok.mp4", "ok")])
+def test_a_single_file_whose_stem_would_leave_the_folder_gets_a_safe_id(tmp_path, name, video_id):
+    warnings = []
+    [video] = discover_videos(touch(tmp_path / name), VIDEO_EXTENSIONS, warn=warnings.append)
+    assert video.video_id == video_id and video.path == tmp_path / name
+    assert len(warnings) == (video_id != name.removesuffix(".mp4"))
+    assert all(f"its video id is '{video_id}'" in line for line in warnings)
+
+
+def test_safe_ids_leave_ordinary_ids_alone():
+    assert safe_video_id("day 1/café") == "day 1/café"
+    assert safe_video_id("a/../b") == "a/_../b" and safe_video_id("") == "_"

@@ -165,7 +165,14 @@ def assert_same_cache(expected: Path, actual: Path, video_ids=None) -> None:
 
 
 def report(cache: Path) -> dict:
+    """extract_report.json: every video's latest outcome over the runs on this cache."""
     return json.loads((cache / "extract_report.json").read_text())
+
+
+def run_report(cache: Path) -> dict:
+    """The report of the one `extract` run on this cache (CACHE/reports/extract-*.json)."""
+    [path] = (cache / "reports").glob("extract-*.json")
+    return json.loads(path.read_text())
 
 
 def free_port() -> int:
@@ -208,7 +215,7 @@ def test_ray_engine_writes_the_local_engines_cache_and_report(videos, reference,
     assert "4 video(s): 4 extracted, 0 already up to date, 0 failed" in stdout
     assert "ray: started Ray on this machine" in stderr and "Traceback" not in stderr
     assert_same_cache(reference, cache)
-    local, ray_report = report(reference), report(cache)
+    local, ray_report = run_report(reference), run_report(cache)
     assert ray_report.keys() == local.keys() and ray_report["engine"] == "ray"
     assert ray_report["videos"] == local["videos"] and ray_report["counts"] == local["counts"]
     assert ray_report["device"] == local["device"] and ray_report["streams"] == local["streams"]

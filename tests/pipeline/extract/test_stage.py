@@ -1,8 +1,10 @@
 """`extract` and `cache-info` end to end, as a user runs them: real and broken videos,
-reruns that recompute nothing, stale entries, SIGKILL mid-way then resume."""
+reruns that recompute nothing, stale entries, SIGKILL mid-way then resume; hostile names,
+two runs on one cache, damaged entries, folders that cannot be used."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +14,10 @@ import numpy as np
 import pytest
 
 from cache.atomic import is_temp_file
-from tests.conftest import ROOT, cli, run_ffmpeg
+from cache.store import CacheError, FeatureCache
+from pipeline.extract.discovery import VideoFile
+from pipeline.synthetic.videos import write_test_pattern_video
+from tests.conftest import ROOT, cli, make_read_only, one_error_line, run_ffmpeg
 
 AUDIO = ["--streams", "audio", "--no-progress"]
 
@@ -179,3 +184,186 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_cache(tmp_path, patte
         np.testing.assert_array_equal(array, resumed_arrays[name], err_msg=name)
     assert comparable_meta(reference) == comparable_meta(killed)
     assert not any(is_temp_file(p) for p in killed.rglob("*"))
+
+
+# -- hostile names, concurrent runs, damaged entries, folders that cannot be used ----------
+def files_outside(root, inside):
+    """Every file under `root` except those under `inside`, with its size."""
+    return {p: p.stat().st_size for p in root.rglob("*") if p.is_file() and inside not in p.parents}
+
+
+@pytest.fixture(scope="module")
+def short_videos(tmp_path_factory):
+    """Four 1-second videos (distinct tones) to copy into a test's folder."""
+    folder = tmp_path_factory.mktemp("short")
+    for index in range(4):
+        write_test_pattern_video(folder / f"v{index}.mp4", 1.0, size=(64, 48), tone_hz=300.0 + 100 * index)
+    return folder
+
+
+def copy_videos(source, folder, names=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(sorted(source.glob("*.mp4"))):
+        shutil.copy(path, folder / (names[index] if names else path.name))
+    return folder
+
+
+def test_dot_names_get_safe_stable_ids_and_nothing_is_written_outside_the_cache(tmp_path, short_videos):
+    names = ["...mp4", "..mp4", "....mp4", "v3.mp4"]
+    videos = copy_videos(short_videos, tmp_path / "in" / "deep", names)
+    cache = tmp_path / "in" / "deep" / "cache"
+    before = files_outside(tmp_path, cache)
+    for name, video_id in (("...mp4", "_.."), ("..mp4", "_.")):  # more names: tests/pipeline/extract/test_discovery.py
+        result = cli("extract", str(videos / name), "--cache", str(cache), *AUDIO)
+        assert result.returncode == 0, result.stderr
+        assert f"its video id is '{video_id}'" in result.stderr
+    again = cli("extract", str(videos / "...mp4"), "--cache", str(cache), *AUDIO)
+    assert "0 extracted, 1 already up to date" in again.stdout  # the same id on every run
+    assert files_outside(tmp_path, cache) == before
+    assert sorted(p.name for p in (cache / "videos").iterdir()) == ["_.", "_.."]
+    assert {r["id"] for r in records_by_id(cache).values() if r["valid"]} == {"_.", "_.."}
+
+
+def test_relative_paths_with_a_colon_are_files_not_protocols(tmp_path, short_videos):
+    folder = copy_videos(short_videos, tmp_path / "dir", ["a:b.mp4", "http:x.mp4", "file:y.mp4", "v3.mp4"])
+    one = cli("extract", "./a:b.mp4", "--cache", str(tmp_path / "one"), *AUDIO, cwd=folder)
+    assert one.returncode == 0, one.stdout + one.stderr
+    every = cli("extract", ".", "--cache", str(tmp_path / "every"), *AUDIO, cwd=folder)
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert "4 extracted" in every.stdout
+    assert sorted(records_by_id(tmp_path / "every")) == ["a:b", "file:y", "http:x", "v3"]
+
+
+def test_two_extracts_on_one_cache_both_succeed_and_both_are_reported(tmp_path, short_videos):
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = tmp_path / "cache"
+    command = [sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache", str(cache), *AUDIO]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [run.communicate(timeout=300) + (run.returncode,) for run in runs]
+    for stdout, stderr, status in results:
+        assert status == 0 and "0 failed" in stdout and "Traceback" not in stderr, stdout + stderr
+    records = records_by_id(cache)
+    assert sorted(records) == ["v0", "v1", "v2", "v3"] and all(r["valid"] for r in records.values())
+    merged = json.loads((cache / "extract_report.json").read_text())
+    assert len(merged["runs"]) == 2 and {r["pid"] for r in merged["runs"]} == {run.pid for run in runs}
+    assert [v["video_id"] for v in merged["videos"]] == ["v0", "v1", "v2", "v3"]
+    assert merged["counts"]["failed"] == 0
+    per_run = sorted((cache / "reports").glob("extract-*.json"))
+    assert len(per_run) == 2
+    extracted = [sum(v["status"] == "extracted" for v in json.loads(p.read_text())["videos"]) for p in per_run]
+    assert sum(extracted) == 4  # each video extracted once, by one of them
+    assert not any(is_temp_file(p) for p in cache.rglob("*"))
+
+
+def test_a_video_another_run_holds_is_done_last_and_waited_for(tmp_path, short_videos):
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.create()
+    stray = cache.entry_dir("v0") / f".audio.npy.tmp-{os.getpid()}-0badc0de"
+    with cache.entry_lock("v0"):  # as another extract working on v0
+        stray.write_bytes(b"half")
+        process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache",
+                                    str(cache.root), *AUDIO], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 240
+        while len(cache.video_ids()) < 3 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert cache.video_ids() == ["v1", "v2", "v3"] and process.poll() is None  # the others done; v0 waited for
+        assert stray.exists()  # the holder's temp file is left alone
+    stdout, stderr = process.communicate(timeout=240)
+    assert process.returncode == 0 and "4 extracted" in stdout, stdout + stderr
+    assert not stray.exists() and records_by_id(cache.root)["v0"]["valid"]
+
+
+def test_nan_in_a_cached_array_is_reported_invalid_and_recomputed(tmp_path, short_videos):
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
+    reference = cache_arrays(cache)
+    for video_id, name, value in (("v1", "audio.npy", np.nan), ("v2", "audio.mask.npy", np.inf)):
+        array = np.load(cache / "videos" / video_id / name)
+        array.flat[array.size // 2] = value
+        np.save(cache / "videos" / video_id / name, array)
+    records = records_by_id(cache)
+    assert records["v1"]["problems"] == ["audio: audio.npy holds NaN or infinite values"]
+    assert records["v2"]["problems"] == ["audio: audio.mask.npy holds NaN or infinite values"]
+    assert records["v0"]["valid"] and records["v3"]["valid"]
+    repaired = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert repaired.returncode == 0 and "2 extracted, 2 already up to date" in repaired.stdout, repaired.stdout
+    assert all(r["valid"] for r in records_by_id(cache).values())
+    for name, array in reference.items():
+        np.testing.assert_array_equal(np.load(cache / name), array, err_msg=name)
+
+
+def test_damaged_meta_files_are_reported_and_repaired_without_a_traceback(tmp_path, short_videos):
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
+    reference = cache_arrays(cache)
+    entries = cache / "videos"
+    (entries / "v0" / "meta.json").write_text("[1, 2, 3]")
+    (entries / "v1" / "meta.json").write_text('{"format_version": 1, "video_id": "v1"}')
+    (entries / "v2" / "meta.json").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (entries / "v3" / "meta.json").unlink()
+    (cache / "cache.json").write_text("{ not json")
+    table = cli("cache-info", str(cache))
+    assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+    problems = {video_id: r["problems"] for video_id, r in records_by_id(cache).items()}
+    assert problems == {"v0": ["meta.json holds an array, not an object"],
+                        "v1": ["meta.json lacks the 'source' object"],
+                        "v2": ["meta.json is not valid JSON"], "v3": ["meta.json missing"]}
+    repaired = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert repaired.returncode == 0 and "4 extracted" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert "cache.json was damaged" in repaired.stderr and "Traceback" not in repaired.stderr
+    assert all(r["valid"] for r in records_by_id(cache).values())
+    assert cache_arrays(cache).keys() == reference.keys()
+
+
+def test_cache_folders_that_cannot_be_used_are_one_line_errors(tmp_path, short_videos):
+    from pipeline.config import load_config
+    from pipeline.extract.stage import run_extract
+
+    def refused(cache, words):  # in this process: no interpreter to start, the test stays short
+        with pytest.raises(CacheError, match="--cache") as caught:
+            run_extract(folder, cache, load_config(None, ["extract.streams=audio"]), show_progress=False)
+        assert str(caught.value).startswith(f"{cache}: ") and words in str(caught.value)
+
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    (tmp_path / "a file").write_text("keep me")
+    refused(tmp_path / "a file", "exists and is not a folder")
+    refused(tmp_path / "a file" / "cache", "is a file, not a folder")
+    line = one_error_line(cli("extract", str(folder), "--cache", str(tmp_path / "a file"), *AUDIO))
+    assert str(tmp_path / "a file") in line
+    assert (tmp_path / "a file").read_text() == "keep me"
+
+    empty, cache = tmp_path / "empty", tmp_path / "cache"
+    empty.mkdir()
+    assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
+    restore = [make_read_only(empty), make_read_only(cache)]
+    try:
+        refused(empty, "cannot be written")
+        refused(empty / "new", "cannot be written")
+        current = cli("extract", str(folder), "--cache", str(cache), *AUDIO)  # up to date: nothing to write
+        assert current.returncode == 0 and "0 extracted, 4 already up to date" in current.stdout, current.stderr
+        assert "report: not written" in current.stdout and "Traceback" not in current.stderr
+        stale = cli("extract", str(folder), "--cache", str(cache), *AUDIO, "--set", "audio.n_mfcc=20")
+        assert stale.returncode == 2 and "Traceback" not in stale.stderr  # the warning above, then the error
+        assert stale.stderr.strip().splitlines()[-1].startswith(f"error: {cache}: cannot write to the feature cache")
+    finally:
+        for undo in restore:
+            undo()
+
+
+def test_an_audio_only_file_lists_the_streams_it_got(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.extract.video import extract_video, make_extractors
+
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=500:duration=1.5", "-c:a", "aac", str(tmp_path / "voice.mp4"))
+    config = load_config(None, ["extract.streams=audio,visual"])
+    extractors = make_extractors(config, "cpu", allow_random_weights=True, log=lambda message: None)
+    cache = FeatureCache(tmp_path / "cache")
+    cache.create()
+    outcome = extract_video(VideoFile("voice", tmp_path / "voice.mp4"), cache, extractors, config, False, False)
+    assert outcome.status == "failed" and "no video stream" in outcome.reason
+    assert outcome.streams_written == ["audio"] and outcome.num_snippets == 3
+    assert cache.check_entry("voice").valid and list(cache.read_meta("voice")["streams"]) == ["audio"]

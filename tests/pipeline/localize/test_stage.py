@@ -1,7 +1,8 @@
 """`localize` end to end: a real tiny checkpoint (tests/pipeline/conftest.py), new videos,
 every output parsed with standard tools (json, csv, a strict SRT / WebVTT parser here),
 a failed video listed, the cache reused, and refusals of models whose features cannot be
-made here."""
+made here; hostile file and class names, damaged checkpoints, output folders that cannot
+be used."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from pipeline.data.feature_spec import FeatureSpec
 from pipeline.infer.checkpoint import save_checkpoint
 from pipeline.localize.text_formats import srt_time, vtt_time
 from pipeline.localize.video import seconds_per_label, shown_segments
-from tests.conftest import cli
+from pipeline.synthetic.videos import write_test_pattern_video
+from tests.conftest import cli, make_read_only, one_error_line
 
 SRT_TIME = r"(\d\d):(\d\d):(\d\d),(\d\d\d)"
 VTT_TIME = r"(\d\d):(\d\d):(\d\d)\.(\d\d\d)"
@@ -329,3 +331,178 @@ def test_the_audacity_labels_and_the_label_studio_tasks_hold_the_shown_segments(
     assert accepted.problems == [] and len(accepted.segments) == len(shown)
     assert all(abs(a.start_seconds - s) < 1 / fps and abs(a.end_seconds - e) < 1 / fps
                for a, (s, e, _) in zip(accepted.segments, shown, strict=True))
+
+
+# -- hostile names and checkpoints, output folders that cannot be used -------------------
+HOSTILE_NAMES = {  # file name -> its video id
+    "b $\\foo{$ c.mp4": "b $\\foo{$ c",  # matplotlib mathtext that does not parse
+    "=1+2.mp4": "=1+2",
+    "@SUM(1+1)*cmd.mp4": "@SUM(1+1)*cmd",
+    "\x1b[31mred\x1b[0m.mp4": "\x1b[31mred\x1b[0m",
+    "a\n\nSTYLE\n::cue { color: red }\n\nb.mp4": "a\n\nSTYLE\n::cue { color: red }\n\nb",
+    "-0.5.mp4": "-0.5",
+}
+
+
+def _is_plain_number(cell: str) -> bool:
+    return re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", cell) is not None
+
+
+def assert_no_formula_cells(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or _is_plain_number(cell), (path, cell)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def hostile_run(localized_run, tmp_path_factory):
+    """`localize` on a folder of 1-second videos with hostile names (and, in a subfolder
+    of the output's parent, nothing else), reusing nothing: extraction included."""
+    root = tmp_path_factory.mktemp("hostile")
+    folder = root / "videos"
+    for index, name in enumerate(HOSTILE_NAMES):
+        write_test_pattern_video(folder / name, 1.0, size=(64, 48), tone_hz=300.0 + 80 * index)
+    out = root / "out"
+    result = cli("localize", str(folder), "--model", str(localized_run.model), "--out", str(out), "--random-weights",
+                 "--no-progress", "--device", "cpu")
+    return root, out, result
+
+
+def test_hostile_names_are_all_localized_and_every_output_stays_plain(hostile_run):
+    root, out, result = hostile_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(HOSTILE_NAMES)} video(s) localized, 0 failed" in result.stdout
+    assert "\x1b" not in result.stdout + result.stderr and "\\x1b[31mred\\x1b[0m" in result.stdout
+    table = result.stdout.split(" video(s) localized")[0].splitlines()[:-1]
+    assert len(table) == 1 + len(HOSTILE_NAMES)  # no name broke a row in two
+    assert "a\\n\\nSTYLE\\n::cue { color: red }\\n\\nb" in result.stdout
+
+    summary = assert_no_formula_cells(out / "summary.csv")
+    assert sorted(row[0] for row in summary[1:]) == sorted(
+        "'" + v if v[0] in "=@" else v for v in HOSTILE_NAMES.values()
+    )  # "-0.5" is a number: data, not a formula
+    assert set(load_predictions(out / "results.json")) == set(HOSTILE_NAMES.values())
+    for video_id in HOSTILE_NAMES.values():
+        folder = out / video_id
+        assert (folder / "timeline.png").stat().st_size > 0 and (folder / "report.html").is_file()
+        assert_no_formula_cells(folder / "segments.csv")
+        assert_no_formula_cells(folder / "timeline.csv")
+        notes, _ = parse_vtt((folder / f"{video_id}.vtt").read_text())
+        assert all(len(note.splitlines()) == 1 for note in notes)  # the name cannot end the NOTE block
+        assert "STYLE" not in [block.split("\n")[0] for block in (folder / f"{video_id}.vtt").read_text().split("\n\n")]
+    assert sorted(p.name for p in root.iterdir()) == ["out", "videos"]
+
+
+def test_class_names_from_a_checkpoint_are_plain_text_everywhere(localized_run, hostile_run, tmp_path):
+    root, out, _ = hostile_run
+    trained = torch.load(localized_run.model, weights_only=True)
+    trained["class_names"] = ["=neg $\\x{$", "@pos\n\nNOTE --> x"]
+    model = tmp_path / "hostile classes.pt"
+    save_checkpoint(model, {k: v for k, v in trained.items() if k not in ("format", "version")})
+    result = cli("localize", str(root / "videos" / "=1+2.mp4"), "--model", str(model), "--out", str(tmp_path / "out"),
+                 "--cache", str(out / "cache"), "--random-weights", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = tmp_path / "out" / "=1+2"
+    header = assert_no_formula_cells(folder / "timeline.csv")[0]
+    assert header[1:3] == ["'=neg $\\x{$", "'@pos\n\nNOTE --> x"]
+    assert assert_no_formula_cells(tmp_path / "out" / "summary.csv")[0][4:6] == ["'=neg $\\x{$_s", "'@pos\n\nNOTE --> x_s"]
+    assert_no_formula_cells(folder / "segments.csv")
+    parse_srt((folder / "=1+2.srt").read_text())  # strict: a label cannot add a cue or a blank line
+    parse_vtt((folder / "=1+2.vtt").read_text())
+    assert (folder / "timeline.png").stat().st_size > 0
+
+
+def test_a_dot_named_video_writes_only_inside_out(localized_run, tmp_path):
+    video = write_test_pattern_video(tmp_path / "in" / "...mp4", 1.0, size=(64, 48))
+    out = tmp_path / "in" / "deep" / "out"
+    result = cli("localize", str(video), "--model", str(localized_run.model), "--out", str(out), "--random-weights",
+                 "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "its video id is '_..'" in result.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if out not in p.parents) == [
+        "in", "in/...mp4", "in/deep", "in/deep/out"]
+    assert (out / "_.." / "report.html").is_file() and (out / "_.." / "_...vtt").is_file()
+    assert (out / "cache" / "videos" / "_.." / "meta.json").is_file()
+
+
+def test_one_video_whose_outputs_fail_is_listed_and_the_batch_goes_on(localized_run, tmp_path):
+    from pipeline.config import load_config as machine_config
+    from pipeline.localize.stage import run_localize
+
+    videos = tmp_path / "videos"
+    for name in ("first.mp4", "second.mp4"):
+        write_test_pattern_video(videos / name, 1.0, size=(64, 48))
+    out = tmp_path / "out"
+    (out / "first").mkdir(parents=True)
+    (out / "first" / "timeline.png").mkdir()  # a folder where a file must go: its outputs cannot be written
+    summary = run_localize(videos, localized_run.model, out, machine_config(), device="cpu", allow_random_weights=True,
+                           show_progress=False, log=lambda message: None)
+    assert [v.video_id for v in summary.videos] == ["second"]
+    assert [(f.video_id, f.reason.split(":")[0]) for f in summary.failures] == [("first", "cannot write outputs")]
+    rows = read_csv(out / "summary.csv")
+    assert [(r["video_id"], r["status"]) for r in rows] == [("first", "failed"), ("second", "localized")]
+    assert set(load_predictions(out / "results.json")) == {"second"}
+
+
+def _damaged_checkpoints(trained_path: Path, folder: Path) -> dict[str, Path]:
+    """Checkpoints in the real format (the right marker) whose contents are damaged."""
+    checkpoint = torch.load(trained_path, weights_only=True)
+    written = {}
+    for damage in ("no weights", "no class names", "class names text", "wrong shape", "no config", "three classes"):
+        payload = {k: v for k, v in checkpoint.items() if k not in ("format", "version")}
+        payload["model_state"] = dict(payload["model_state"])
+        if damage == "no weights":
+            del payload["model_state"]
+        elif damage == "no class names":
+            del payload["class_names"]
+        elif damage == "class names text":
+            payload["class_names"] = "negative,positive"
+        elif damage == "wrong shape":
+            name = next(k for k, v in payload["model_state"].items() if v.ndim == 2)
+            payload["model_state"][name] = torch.zeros(3, 3)
+        elif damage == "no config":
+            del payload["config"]
+        else:
+            payload["class_names"] = ["negative", "positive", "neutral"]
+        written[damage] = folder / f"{damage}.pt"
+        save_checkpoint(written[damage], payload)
+    return written
+
+
+def test_damaged_checkpoints_are_one_line_errors(localized_run, tmp_path):
+    from pipeline.infer.checkpoint import CheckpointError, load_trained_model
+
+    damaged = _damaged_checkpoints(localized_run.model, tmp_path)
+    for damage, path in damaged.items():
+        with pytest.raises(CheckpointError) as caught:
+            load_trained_model(path, "cpu")
+        message = str(caught.value)
+        assert message.startswith(f"{path}: damaged or incompatible checkpoint (") and "\n" not in message, damage
+    line = one_error_line(cli("localize", str(localized_run.localized_video), "--model", str(damaged["wrong shape"]),
+                              "--out", str(tmp_path / "out"), "--random-weights", "--no-progress", "--device", "cpu"))
+    assert "size mismatch" in line and not (tmp_path / "out").exists()
+
+
+def test_output_folders_that_cannot_be_used_are_one_line_errors(localized_run, tmp_path):
+    from pipeline.config import load_config as machine_config
+    from pipeline.localize.stage import run_localize
+    from pipeline.output_folder import OutputFolderError
+
+    (tmp_path / "a file").write_text("keep me")
+    readonly = tmp_path / "read-only"
+    readonly.mkdir()
+    undo = make_read_only(readonly)
+    try:
+        for out in (tmp_path / "a file", tmp_path / "a file" / "out", readonly, readonly / "new"):
+            with pytest.raises(OutputFolderError, match="--out") as caught:
+                run_localize(localized_run.localized_video, localized_run.model, out, machine_config(), device="cpu")
+            assert str(caught.value).startswith(f"{out}: cannot write the outputs there")
+    finally:
+        undo()
+    line = one_error_line(cli("localize", str(localized_run.localized_video), "--model", str(localized_run.model),
+                              "--out", str(tmp_path / "a file"), "--no-progress", "--device", "cpu"))
+    assert str(tmp_path / "a file") in line and "it exists and is not a folder" in line
+    assert (tmp_path / "a file").read_text() == "keep me" and not any(readonly.iterdir())

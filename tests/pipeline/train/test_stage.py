@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from pipeline.data.config import DataConfig
 from pipeline.data.sources import load_dataset
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, one_error_line
 from tests.pipeline.release_layouts import write_fsenet_release
 
 TINY_MODEL = [
@@ -74,9 +75,13 @@ def test_same_seed_same_run_and_sigkill_resume_gives_the_same_result(release, tm
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # what a SIGKILL while last.pt is written leaves (named by the killed process's pid)
+    leftover = resumed / f".last.pt.tmp-{process.pid}-0123abcd"
+    leftover.write_bytes(b"\0" * 2**20)
     again = cli(*command, "--out", str(resumed))
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr
+    assert "removed 1 temp file(s) (1.0 MiB)" in again.stderr and not leftover.exists()
     losses = lambda run: [round(r["loss_total"], 6) for r in history(run)]  # noqa: E731
     assert losses(resumed) == losses(straight)
     for name in ("best.pt", "last.pt"):
@@ -92,6 +97,78 @@ def test_a_run_folder_refuses_another_config(release, tmp_path):
                 "--set", "model.dropout=0.3")
     assert other.returncode == 2
     assert "another config" in other.stderr
+
+
+def _resume_from(run_dir):
+    """resume() as `train` calls it, on the run's own config and a fresh model."""
+    from model import FSENet
+    from pipeline.config import load_config
+    from pipeline.train.run_folder import resume
+
+    config = load_config(run_dir / "config.yaml")
+    dims = torch.load(run_dir / "best.pt", weights_only=True)["stream_dims"]
+    model = FSENet(config.model, dims)
+    optimizer = torch.optim.Adam(model.parameters())
+    return resume(run_dir, config, model, optimizer, torch.Generator(), log=lambda message: None)
+
+
+def test_a_damaged_last_pt_is_one_line_saying_how_to_go_on(release, tmp_path):
+    from pipeline.config import load_config, with_overrides
+    from pipeline.infer.checkpoint import save_checkpoint
+    from pipeline.train.run_folder import RunError
+    from pipeline.train.stage import run_train
+
+    run_dir = tmp_path / "run"
+    command = ["train", "--features", str(release), "--out", str(run_dir), *TINY_MODEL]
+    settings = [value for option, value in zip(TINY_MODEL, TINY_MODEL[1:], strict=False) if option == "--set"]
+    config = load_config(None, settings)
+    threads = torch.get_num_threads()
+
+    def train_in_process(epochs: int) -> None:  # no new process to start: the test stays short
+        try:
+            run_train(release, None, run_dir, with_overrides(config, {"train": {"epochs": epochs}}), "cpu",
+                      show_progress=False, log=lambda message: None)
+        finally:
+            torch.set_num_threads(threads)
+
+    train_in_process(1)
+    last = run_dir / "last.pt"
+    good = torch.load(last, weights_only=True)
+    payload = {k: v for k, v in good.items() if k not in ("format", "version")}
+    assert _resume_from(run_dir).epoch == 1
+    for damage in ("optimizer_state", "rng_state", "epoch", "shape"):
+        broken = dict(payload, model_state=dict(payload["model_state"]))
+        if damage == "shape":
+            name = next(k for k, v in broken["model_state"].items() if v.ndim == 2)
+            broken["model_state"][name] = torch.zeros(2, 2)
+        else:
+            del broken[damage]
+        save_checkpoint(last, broken)
+        with pytest.raises(RunError, match="cannot resume from it .*mv .*last.pt.damaged") as caught:
+            _resume_from(run_dir)
+        assert "\n" not in str(caught.value), damage
+
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # truncated
+    refused = cli(*command, "--epochs", "2")  # the dataset's warnings, then one error line
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {last}: cannot resume from it (not a readable checkpoint") and "--out" in line
+    last.rename(run_dir / "last.pt.damaged")  # the fix the message gives
+    train_in_process(2)
+    assert [record["epoch"] for record in history(run_dir)] == [1, 2]  # trained again from epoch 0
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_the_data_is_read(release, tmp_path):
+    from pipeline.config import load_config
+    from pipeline.output_folder import OutputFolderError
+    from pipeline.train.stage import run_train
+
+    (tmp_path / "a file").write_text("keep me")
+    for run_dir in (tmp_path / "a file", tmp_path / "a file" / "run"):
+        with pytest.raises(OutputFolderError, match="pass another --out folder"):
+            run_train(tmp_path / "no such features", None, run_dir, load_config(), "cpu", show_progress=False)
+    assert (tmp_path / "a file").read_text() == "keep me"
 
 
 def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
@@ -116,6 +193,17 @@ def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
     assert checkpoint["stream_dims"] == {"audio": 160}
     assert checkpoint["feature_spec"]["extractors"]["audio"]["name"] == "audio"
+
+    # A damaged entry is named as one, never an "unknown video" of the annotations.
+    train_again = ["train", "--features", str(cache), "--annotations", str(points), "--epochs", "1", *TINY_MODEL]
+    array = np.load(cache / "videos" / "clip 2" / "audio.npy")
+    array[1, 3] = np.nan
+    np.save(cache / "videos" / "clip 2" / "audio.npy", array)
+    line = one_error_line(cli(*train_again, "--out", str(tmp_path / "run 2")))
+    assert "clip 2: damaged cache entry (audio.npy holds NaN or infinite values); rerun `extract`" in line
+    (cache / "videos" / "clip 1" / "meta.json").write_text("[1, 2, 3]")
+    line = one_error_line(cli(*train_again, "--out", str(tmp_path / "run 2")))
+    assert "clip 1: damaged cache entry (meta.json holds an array, not an object); rerun `extract`" in line
 
 
 def test_features_kept_on_the_device_and_padded_batches_train_the_same(release, tmp_path):
