@@ -21,11 +21,12 @@ from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
 from cache.store import FeatureCache
-from extractors.base import StreamExtractor
 from pipeline.config import Config, ConfigError
+from pipeline.console import shell_path, to_stderr
 from pipeline.devices import resolve_device
 from pipeline.extract.discovery import VideoFile, discover_videos
-from pipeline.extract.video import VideoOutcome, extract_video, make_extractors, prepare_cache
+from pipeline.extract.planned import PlannedExtractor, make_extractors
+from pipeline.extract.video import VideoOutcome, extract_video, prepare_cache
 
 REPORT_NAME = "extract_report.json"
 STATUSES: tuple[str, ...] = ("extracted", "up to date", "failed")
@@ -54,13 +55,13 @@ def format_extract_summary(summary: ExtractSummary) -> str:
     ]
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {outcome.source}: {outcome.reason}" for outcome in summary.failures]
-    lines.append(f"report: {summary.report_path}")
+        lines += [f"  {shell_path(outcome.source)}: {outcome.reason}" for outcome in summary.failures]
+    lines.append(f"report: {shell_path(summary.report_path)}")
     return "\n".join(lines)
 
 
 def _extract_on_ray(videos: list[VideoFile], cache: FeatureCache, config: Config, allow_random_weights: bool,
-                    debug: bool, show_progress: bool):
+                    debug: bool, show_progress: bool, log=to_stderr):
     try:
         from pipeline.extract.ray_engine import extract_on_ray
     except ModuleNotFoundError as error:
@@ -70,7 +71,7 @@ def _extract_on_ray(videos: list[VideoFile], cache: FeatureCache, config: Config
             "extract.engine=ray needs the ray package, which is not installed: run `.venv/bin/pip install ray` "
             "(or bash scripts/install.sh), or use --engine local"
         ) from None
-    return extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
+    return extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress, log)
 
 
 def _write_report(cache: FeatureCache, videos_dir: Path, config: Config, device: str, started: str,
@@ -90,6 +91,12 @@ def _write_report(cache: FeatureCache, videos_dir: Path, config: Config, device:
     )
 
 
+def _device_used(config: Config, extractors: dict[str, PlannedExtractor]) -> str:
+    """The device the networks ran on; the configured choice when none ran (nothing to do)."""
+    resolved = {e.device.resolved for e in extractors.values() if e.device is not None and e.device.resolved}
+    return ", ".join(sorted(resolved)) or config.extract.device
+
+
 def run_extract(
     videos_dir: Path,
     cache_dir: Path,
@@ -97,17 +104,20 @@ def run_extract(
     allow_random_weights: bool = False,
     debug: bool = False,
     show_progress: bool = True,
-    extractors: dict[str, StreamExtractor] | None = None,
+    extractors: dict[str, PlannedExtractor] | None = None,
     videos: Sequence[VideoFile] | None = None,
+    log=to_stderr,
 ) -> ExtractSummary:
     """Extract `config.extract.streams` of every video under `videos_dir` into the cache at
     `cache_dir`, on the engine `config.extract.engine` names: "local" (this process, one
     video at a time) or "ray" (pipeline/extract/ray_engine.py). Both do the same checks
     before any work, run the same per-video code (`extract_video`) and write the same report.
 
-    `extractors`: already built for `config` on its device (the local engine uses them
-    instead of loading the models again; the Ray engine's workers build their own).
-    `videos`: the videos of `videos_dir`, when the caller has already found them.
+    `extractors`: already planned for `config` (pipeline/extract/planned.py; the local
+    engine uses them instead of planning again; the Ray engine's workers build their own).
+    Networks are built on the first video that needs them, on `config.extract.device`
+    (resolved then; an explicit cpu or cuda is checked now). `videos`: the videos of
+    `videos_dir`, when the caller has already found them. `log`: notes and warnings.
     """
     cache = FeatureCache(cache_dir)
     if videos is None:
@@ -116,17 +126,19 @@ def run_extract(
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     engine_details: dict = {}
     if config.extract.engine == "ray":
-        run = _extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
+        run = _extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress, log)
         outcomes, device, engine_details = run.outcomes, run.device, run.details()
     else:
-        device = resolve_device(config.extract.device)
+        if config.extract.device != "auto":
+            resolve_device(config.extract.device)  # a GPU asked for and missing stops the run now
         if extractors is None:
-            extractors = make_extractors(config, device, allow_random_weights)
+            extractors = make_extractors(config, config.extract.device, allow_random_weights, log)
         prepare_cache(cache, config)
         outcomes = [
             extract_video(video, cache, extractors, config, show_progress, debug)
             for video in tqdm(videos, unit="video", desc="extract", disable=not show_progress, file=sys.stderr)
         ]
+        device = _device_used(config, extractors)
     summary = ExtractSummary(outcomes, cache.root / REPORT_NAME, engine_details)
     _write_report(cache, videos_dir, config, device, started, summary)
     return summary
