@@ -306,7 +306,7 @@ def _banner(header: dict) -> str:
         '<div class="banner" id="random-weights-banner"><strong>Random-weight features.</strong> '
         f"The {html.escape(streams)} features of this video came from RANDOM extractor weights (no checkpoint was "
         "available), so the scores below carry no learned meaning for those streams. Put the real weights in "
-        "place (README, Weights), extract again and retrain for meaningful results.</div>"
+        "place (docs/weights.md), extract again and retrain for meaningful results.</div>"
     )
 
 
