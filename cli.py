@@ -8,7 +8,9 @@ fix are printed as one line (exit status 2); --debug shows the traceback instead
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
 import traceback
 import warnings
@@ -24,6 +26,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting, e.g. --set audio.n_mfcc=20 (repeatable; applied after --config)",
     )
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars, no notes (results, warnings and errors still print)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -37,6 +41,26 @@ def _usage_error(message: str) -> Exception:
     from pipeline.config import ConfigError
 
     return ConfigError(message)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars: on a terminal only, and not with --no-progress or --quiet."""
+    from pipeline.console import progress_wanted
+
+    return progress_wanted(getattr(args, "no_progress", False), args.quiet)
+
+
+def _log(args: argparse.Namespace):
+    """Where a stage's notes and warnings go (--quiet: warnings only)."""
+    from pipeline.console import stage_log
+
+    return stage_log(args.quiet)
+
+
+def _shell(path) -> str:
+    from pipeline.console import shell_path
+
+    return shell_path(path)
 
 
 def resolve_device(choice: str) -> str:
@@ -81,7 +105,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     config = _config(args, [*extra, *_engine_overrides(args)])
     summary = run_extract(
         args.videos, args.cache, config, allow_random_weights=args.random_weights,
-        debug=args.debug, show_progress=not args.no_progress,
+        debug=args.debug, show_progress=_progress(args), log=_log(args),
     )
     print(format_extract_summary(summary))
     return 1 if summary.failures else 0
@@ -101,24 +125,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     config = _config(args, extra)
-    from pipeline.errors import USER_ERRORS
+    from pipeline.errors import is_user_error
 
     context = distributed.start(args.device)  # under torchrun: this process's place and the process group
     try:
         summary = run_train(args.features, args.annotations, args.out, config, context.device,
-                            show_progress=not args.no_progress, distributed=context)
+                            show_progress=_progress(args), log=_log(args), distributed=context)
     except BaseException as error:
         if not context.is_distributed:
             raise
         # the other processes may wait for this one in a collective: report, exit, and torchrun stops them
-        status = 2 if isinstance(error, USER_ERRORS) else 130 if isinstance(error, KeyboardInterrupt) else 1
+        status = 2 if is_user_error(error) else 130 if isinstance(error, KeyboardInterrupt) else 1
         detail = traceback.format_exc().rstrip() if args.debug or status == 1 else f"error: {error}"
         distributed.exit_after_error(context, detail, status)
     distributed.stop(context)
     if context.is_main:
         best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
         print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
-        print(f"checkpoint: {summary.run_dir / 'best.pt'} (resume state: {summary.run_dir / 'last.pt'})")
+        print(f"checkpoint: {_shell(summary.run_dir / 'best.pt')} (resume state: {_shell(summary.run_dir / 'last.pt')})")
     return 0
 
 
@@ -131,10 +155,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
-        result = evaluate_run(args.run, args.split, out, resolve_device(args.device))
+        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), log=_log(args))
         print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
         if not args.json:
-            print(f"predictions: {out}; figures: {out.with_suffix('.metrics.json')}")
+            print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
         return 0
     if not (args.predictions and args.ground_truth):
         raise _usage_error("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
@@ -153,21 +177,25 @@ def cmd_synth(args: argparse.Namespace) -> int:
     print(
         f"wrote {summary.videos} videos ({summary.train_videos} train, {summary.test_videos} test; features for "
         f"{summary.feature_videos}), {summary.segments} segments, {summary.points} points, "
-        f"{summary.bytes_written / 2**20:.0f} MiB to {summary.out} (annotations: {summary.source})"
+        f"{summary.bytes_written / 2**20:.0f} MiB to {_shell(summary.out)} (annotations: {summary.source})"
     )
     return 0
 
 
 BENCH_DEFAULT_DURATIONS = {
     "decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": "", "epoch": "",
-    "localize": "300", "scaling": "10",
+    "localize": "300", "scaling": "10", "startup": "",
 }
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
     config = _config(args)
-    if args.what == "scaling":
+    if args.what == "startup":
+        from pipeline.bench.startup import run_startup_bench
+
+        run_startup_bench(args.workdir, args.doc, args.runs, command=_command_line())
+    elif args.what == "scaling":
         from pipeline.bench.scaling import run_scaling_bench
 
         run_scaling_bench(config, args.workdir, args.out or args.workdir / "scaling.json", video_seconds=durations[0])
@@ -204,10 +232,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_localize(args: argparse.Namespace) -> int:
     from pipeline.localize.stage import format_localize_summary, run_localize
 
+    shown = [f"localize.{key}={value}" for key, value in
+             (("min_score", args.min_score), ("max_segments", args.max_segments), ("video", args.video)) if value is not None]
     summary = run_localize(
-        args.videos, args.model, args.out, _config(args, _engine_overrides(args)), cache_dir=args.cache,
+        args.videos, args.model, args.out, _config(args, [*_engine_overrides(args), *shown]), cache_dir=args.cache,
         device=resolve_device(args.device),
-        allow_random_weights=args.random_weights, debug=args.debug, show_progress=not args.no_progress,
+        allow_random_weights=args.random_weights, debug=args.debug, show_progress=_progress(args), log=_log(args),
     )
     print(format_localize_summary(summary))
     return 1 if summary.failures else 0
@@ -216,7 +246,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(args.out, _config(args), show_progress=not args.no_progress)
+    return run_demo(args.out, _config(args), show_progress=_progress(args), log=_log(args), quiet=args.quiet)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -285,6 +315,14 @@ def _add_localize_command(commands) -> None:
     localize.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="where extraction and the model run")
     localize.add_argument("--random-weights", action="store_true",
                           help="extract with random weights when a checkpoint is missing (only matches a model trained so)")
+    localize.add_argument("--min-score", type=float, metavar="SCORE",
+                          help="show (report, subtitles, plot, summary) only segments scoring at least this "
+                          "(default: localize.min_score, 0); segments.json keeps every segment")
+    localize.add_argument("--max-segments", type=int, metavar="N",
+                          help="show at most N segments per video, best first (default: localize.max_segments, 0: all)")
+    localize.add_argument("--video", choices=["relative", "copy", "link"],
+                          help="how report.html reaches the video: relative link (default: localize.video), a copy "
+                          "beside it (the folder can move), or a symlink")
     localize.add_argument("--no-progress", action="store_true", help="no progress bars")
     _engine_arguments(localize)
     _common(localize)
@@ -306,13 +344,15 @@ def _add_bench_command(commands) -> None:
         "what", choices=list(BENCH_DEFAULT_DURATIONS),
         help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; "
         "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video; "
-        "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out)",
+        "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out); "
+        "startup: --help, a no-op extract and a cached localize, each in a new process",
     )
     bench.add_argument(
         "--durations", metavar="SECONDS",
         help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
     )
     bench.add_argument("--epochs", type=int, default=3, help="epoch: epochs to time (default 3; the first is reported apart)")
+    bench.add_argument("--runs", type=int, default=5, help="startup: runs of each command (default 5; the median is reported)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
     bench.add_argument("--variants", help="train: comma-separated variants (default all: full, gsp_only, ...)")
     bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")
@@ -338,10 +378,17 @@ def _add_demo_command(commands) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors: `error: fsenet extract: ... (see fsenet extract --help)`, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fsenet", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="fsenet", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fsenet {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
     _add_extract_command(commands)
     _add_cache_info_command(commands)
     _add_train_command(commands)
@@ -354,26 +401,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """'unknown option --cahce (did you mean --cache?)' (or 'unknown command ...') for the
+    first option the command does not have (argparse would name it only after its usage, or not at all when a
+    required option is missing too); None when every option is known. Prefixes of one
+    option are known, as argparse takes them."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    command = next((token for token in argv if not token.startswith("-")), None)
+    if command is None:
+        return None
+    if command not in commands:
+        close = difflib.get_close_matches(command, list(commands), n=1, cutoff=0.6)
+        return f"unknown command {command} ({f'did you mean {close[0]}?' if close else 'see fsenet --help'})"
+    options = [name for name in commands[command]._option_string_actions if name.startswith("--")]
+    for token in argv[argv.index(command) + 1:]:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or name in options or sum(o.startswith(name) for o in options) == 1:
+            continue
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"see fsenet {command} --help"
+        return f"unknown option {name} ({hint})"
+    return None
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`fsenet cache-info --json | head`): stop quietly.
+    Python would otherwise report the broken pipe when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    problem = unknown_option(parser, argv)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if not args.debug:
         warnings.formatwarning = _one_line_warning
-    from pipeline.errors import USER_ERRORS  # after parsing: --help loads no model code
+    from pipeline.errors import is_user_error  # names only: imports no stage
 
     try:
-        return args.handler(args)
-    except USER_ERRORS as error:
+        status = args.handler(args)
+        sys.stdout.flush()  # inside the try: a reader gone before the last lines is handled here too
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not is_user_error(error):
+            raise
         if args.debug:
             traceback.print_exc()
         print(f"error: {printable(error)}", file=sys.stderr)  # one line, whatever the names in it
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

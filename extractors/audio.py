@@ -19,12 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
-from extractors.decode import VideoProbe, iter_audio_samples
+from extractors.decode import DecodeConfig, VideoProbe, iter_audio_samples
 from extractors.grid import SnippetGrid
 
 
@@ -73,6 +71,8 @@ def snippet_mfcc_stats(windows: np.ndarray, context: int, lengths: np.ndarray, c
     Returns (N, 4 * n_mfcc) float32: MFCC and delta means and standard deviations over
     the frames whose centre lies inside the snippet.
     """
+    import librosa  # here: loading the config section must not load librosa (and numba)
+
     window, hop = config.window_samples, config.hop_samples
     mel_power = librosa.feature.melspectrogram(
         y=windows, sr=config.sample_rate, n_fft=window, hop_length=hop, win_length=window,
@@ -102,7 +102,14 @@ class AudioExtractor(StreamExtractor):
     def output_dim(self) -> int:
         return 4 * self.settings.n_mfcc
 
+    @classmethod
+    def planned_identity(cls, settings: AudioConfig, decode: DecodeConfig, allow_random_weights: bool) -> dict:
+        """Known from the settings alone (no weights): building it loads nothing."""
+        return cls(settings, decode).identity()
+
     def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
+        from threadpoolctl import threadpool_limits
+
         config = self.settings
         count = grid.num_snippets
         features = np.zeros((count, self.output_dim), dtype=np.float32)

@@ -66,19 +66,39 @@ class StreamExtractor(ABC):
 
     def identity(self) -> dict:
         """Everything that decides the numbers: recorded in the cache, compared on reruns."""
-        config = {
-            key: value
-            for key, value in dataclasses.asdict(self.settings).items()
-            if key not in self.runtime_fields
-        }
-        return {
-            "name": self.name,
-            "version": self.version,
-            "output_dim": self.output_dim,
-            "config": config,
-            "weights": self.weights_identity(),
-        }
+        return identity_record(type(self), self.settings, self.output_dim, self.weights_identity())
+
+    @classmethod
+    def planned_identity(cls, settings: Any, decode: DecodeConfig, allow_random_weights: bool) -> dict | None:
+        """The identity an extractor built from these settings will have, known without
+        building it (no network loaded, no torch imported): what lets a rerun with nothing
+        to do build no network. None (the default) when only building it tells; then the
+        extractor is built before the first video. Raises what the constructor would for
+        missing weights (WeightsError)."""
+        return None
+
+    @classmethod
+    def compute_precision(cls, settings: Any, device: str) -> str:
+        """The number format its network computes in on `device` ("fp32", "bf16", "fp16"),
+        for the line that says where a run computes; fp32 unless a stream says otherwise."""
+        return "fp32"
 
     @abstractmethod
     def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
         """Features for every snippet of `grid` (exactly grid.num_snippets rows)."""
+
+
+def identity_record(extractor_class: type[StreamExtractor], settings: Any, output_dim: int, weights: dict | None) -> dict:
+    """The identity dict of `extractor_class` with `settings` (minus its runtime fields),
+    width `output_dim` and weights identity `weights`: one function for the built and the
+    planned identity, so the two cannot drift apart."""
+    config = {
+        key: value for key, value in dataclasses.asdict(settings).items() if key not in extractor_class.runtime_fields
+    }
+    return {
+        "name": extractor_class.name,
+        "version": extractor_class.version,
+        "output_dim": output_dim,
+        "config": config,
+        "weights": weights,
+    }

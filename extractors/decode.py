@@ -19,10 +19,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import ffmpeg
 import numpy as np
+
+if TYPE_CHECKING:  # imported where used: the config sections here load with no decoder
+    import av
+    import ffmpeg
 
 
 class VideoReadError(Exception):
@@ -143,6 +146,8 @@ def probe_video(path: Path | str) -> VideoProbe:
         raise VideoReadError(path, "permission denied; make the file readable")
     if path.stat().st_size == 0:
         raise VideoReadError(path, "empty file (0 bytes); copy or download it again")
+    import av
+
     try:
         # "file:" as in decoding (_input): a relative name with a colon ("a:b.mp4", "http:x.mp4")
         # is a file, never read as a protocol
@@ -234,6 +239,8 @@ def _ffmpeg_command(binary: str, stream: ffmpeg.nodes.OutputStream) -> list[str]
 
 
 def _input(probe: VideoProbe, config: DecodeConfig) -> ffmpeg.nodes.FilterableStream:
+    import ffmpeg
+
     # "file:" keeps names with a colon from being read as a protocol.
     options = {"threads": config.threads} if config.threads else {}
     return ffmpeg.input("file:" + os.path.abspath(probe.path), **options)
@@ -293,6 +300,8 @@ def iter_video_frames(
             h=f"if(lt(iw,ih),-2,{short_side})",
             flags="area",
         )
+    import ffmpeg
+
     output = ffmpeg.output(stream, "pipe:", format="image2pipe", vcodec="ppm")
     process = _FfmpegProcess(_ffmpeg_command(find_ffmpeg(config.ffmpeg_binary), output))
     emitted = 0
@@ -345,6 +354,8 @@ def iter_audio_samples(
         for start in range(0, num_samples, chunk_samples):
             yield np.zeros(min(chunk_samples, num_samples - start), dtype=np.float32), 0
         return
+    import ffmpeg
+
     output = ffmpeg.output(
         _input(probe, config)[str(probe.audio_stream_index)],
         "pipe:",

@@ -17,8 +17,10 @@ Facts this module relies on (read from the sources, not guessed):
 - The model zoo table (pytorchvideo docs/model_zoo.md): I3D R50, 8x8, top-1 73.27,
   37.53 GFLOPs (at 8 x 224 x 224), 28.04 M parameters.
 
-The module imports torch and pytorchvideo at import time; `extractors.visual` imports it
-only when a visual extractor is built, so commands that never run the model start fast.
+The module imports torch and pytorchvideo at import time (it defines torch modules; the
+import costs seconds, most of it pytorchvideo pulling in torchvision); `extractors.visual`
+imports it only when the network is built, and the checkpoint's name and URL live in
+`extractors.weights` (I3D_CHECKPOINT), so an identity is known without it.
 Only `pytorchvideo.models` is imported, never `pytorchvideo.transforms` (which breaks on
 current torchvision); the preprocessing is done in `extractors.visual`.
 """
@@ -33,18 +35,11 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from extractors.weights import CheckpointSpec, WeightsError
+from extractors.weights import I3D_CHECKPOINT, WeightsError
 
 with warnings.catch_warnings():  # pytorchvideo's package init touches deprecated torch.jit.script
     warnings.simplefilter("ignore", FutureWarning)
-    from pytorchvideo.models.hub.resnet import checkpoint_paths, i3d_r50
-
-I3D_CHECKPOINT = CheckpointSpec(
-    stream="visual",
-    description="I3D R50 Kinetics-400 (pytorchvideo I3D_8x8_R50)",
-    file_name="I3D_8x8_R50.pyth",
-    url=checkpoint_paths["i3d_r50"],
-)
+    from pytorchvideo.models.hub.resnet import i3d_r50
 
 # Feature layers: name -> (number of leading `Net.blocks` to run, feature width D).
 # blocks: 0 stem, 1 res2, 2 MaxPool3d (2,1,1), 3 res3, 4 res4, 5 res5, 6 head.

@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from extractors.base import ExtractorSettingsError, ProgressCallback, StreamExtractor, StreamFeatures
+from extractors.base import ExtractorSettingsError, ProgressCallback, StreamExtractor, StreamFeatures, identity_record
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.grid import SnippetGrid
 from extractors.hardware import available_cores, native_bf16
-from extractors.weights import ResolvedWeights, resolve_weights
+from extractors.weights import I3D_CHECKPOINT, ResolvedWeights, resolve_weights
 
 if TYPE_CHECKING:
     import torch
@@ -293,15 +293,12 @@ class VisualExtractor(StreamExtractor):
 
     def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
-        from extractors.i3d import I3D_CHECKPOINT  # torch and pytorchvideo load here, not at import
-
         self.precision = resolve_precision(settings.precision, device)
-
         self.weights: ResolvedWeights = resolve_weights(
             I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed
         )
         self.batch_clips = settings.batch_clips or (32 if device.startswith("cuda") else 8)
-        self.network = self._build_network()
+        self.network = self._build_network()  # torch and pytorchvideo load here, not at import
 
     @property
     def output_dim(self) -> int:
@@ -309,6 +306,17 @@ class VisualExtractor(StreamExtractor):
 
     def weights_identity(self) -> dict:
         return self.weights.identity()
+
+    @classmethod
+    def planned_identity(cls, settings: VisualConfig, decode: DecodeConfig, allow_random_weights: bool) -> dict:
+        """The settings, the layer's width and the checkpoint's sha256 (remembered per file,
+        extractors/weights.py): no network built, no torch imported."""
+        weights = resolve_weights(I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed)
+        return identity_record(cls, settings, FEATURE_LAYER_WIDTHS[settings.layer], weights.identity())
+
+    @classmethod
+    def compute_precision(cls, settings: VisualConfig, device: str) -> str:
+        return resolve_precision(settings.precision, device)
 
     # -- network ------------------------------------------------------------------------
     def _build_network(self):

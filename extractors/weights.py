@@ -6,14 +6,26 @@ TORCH_HOME), downloaded there when a URL is known and the network answers; else 
 stops before any work with a message that says where to put the file -- unless the user
 chose random weights (--random-weights), which are then recorded in every cache entry.
 The sha256 of the file is the weights' identity: features from other weights never mix.
+
+Nothing here imports torch: an extractor's identity (settings + weights sha256) is known
+before its network is built, so a rerun with nothing to do builds none. Hashing a large
+checkpoint takes seconds, so each file's sha256 is remembered in a small JSON file
+(`weights_sha256_cache_path()`: $FSENET_CACHE_DIR, else $XDG_CACHE_HOME/fsenet, else
+~/.cache/fsenet), keyed by the file's absolute path, size, mtime, ctime and inode: any write
+to the file changes its ctime (which no tool can set back), so a changed file is hashed
+again. The record is only a shortcut; when that folder cannot be written, files are hashed
+every run.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cache.atomic import atomic_write_json
 from cache.fingerprint import file_sha256
 
 
@@ -50,21 +62,64 @@ class ResolvedWeights:
         return identity
 
 
+# The published I3D R50 Kinetics-400 checkpoint (pytorchvideo 0.1.5, models/hub/resnet.py,
+# checkpoint_paths["i3d_r50"]; tests/extractors/test_visual.py checks it against pytorchvideo).
+I3D_CHECKPOINT = CheckpointSpec(
+    stream="visual",
+    description="I3D R50 Kinetics-400 (pytorchvideo I3D_8x8_R50)",
+    file_name="I3D_8x8_R50.pyth",
+    url="https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth",
+)
+
+
 def hub_checkpoint_dir() -> Path:
-    import torch
+    """torch.hub's checkpoint folder, by torch.hub.get_dir's rule ($TORCH_HOME/hub, else
+    $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub) without importing torch; torch's own
+    answer when it is already imported (it may have been moved with torch.hub.set_dir)."""
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints"
+    cache = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))) / "hub" / "checkpoints"
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+
+def weights_sha256_cache_path() -> Path:
+    """The JSON file of remembered checkpoint hashes (see the module docstring)."""
+    folder = os.getenv("FSENET_CACHE_DIR") or os.path.join(os.getenv("XDG_CACHE_HOME") or "~/.cache", "fsenet")
+    return Path(os.path.expanduser(folder)) / "weights-sha256.json"
 
 
-_HASHES: dict[tuple[str, int, float], str] = {}
-
-
-def _sha256_cached(path: Path) -> str:
+def _stat_key(path: Path) -> tuple[str, dict]:
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime)
-    if key not in _HASHES:
-        _HASHES[key] = file_sha256(path)
-    return _HASHES[key]
+    return str(path.resolve()), {
+        "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino,
+    }
+
+
+def _read_hash_records(record_file: Path) -> dict:
+    try:
+        records = json.loads(record_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def weights_sha256(path: Path) -> str:
+    """The sha256 of the checkpoint at `path`, from the remembered record when the file is
+    unchanged (same size, mtime, ctime, inode), else hashed now and remembered."""
+    key, stat = _stat_key(path)
+    record_file = weights_sha256_cache_path()
+    records = _read_hash_records(record_file)
+    known = records.get(key)
+    if isinstance(known, dict) and {k: known.get(k) for k in stat} == stat and isinstance(known.get("sha256"), str):
+        return known["sha256"]
+    digest = file_sha256(path)
+    records = {name: record for name, record in records.items() if os.path.exists(name)}  # forget deleted files
+    records[key] = {**stat, "sha256": digest}
+    try:
+        atomic_write_json(record_file, records)
+    except OSError:  # a read-only home: hash every run
+        pass
+    return digest
 
 
 def _try_download(spec: CheckpointSpec, destination: Path) -> bool:
@@ -101,4 +156,4 @@ def resolve_weights(
                 f"no {spec.description} checkpoint: put {spec.file_name} in {path.parent}{source} or set "
                 f"{spec.stream}.weights_path=FILE, or pass --random-weights to run with random weights"
             )
-    return ResolvedWeights(path, _sha256_cached(path), published_sha256=spec.expected_sha256)
+    return ResolvedWeights(path, weights_sha256(path), published_sha256=spec.expected_sha256)

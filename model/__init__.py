@@ -12,29 +12,27 @@ Public API:
     masked_topk_mean                                      padding-aware top-k pooling
 """
 
-from model.bspg import (
-    FrameLabels,
-    PointLabels,
-    bspg_pseudo_labels,
-    hard_pseudo_labels,
-    point_only_labels,
-    segment_frame_labels,
-)
+import importlib
+
 from model.config import BSPGConfig, FSENetConfig, LossConfig, PSSCConfig
-from model.fsenet import FSENet, FSENetOutput
-from model.losses import (
-    LOSS_TERMS,
-    PART_TERMS,
-    LossPart,
-    combine_loss_parts,
-    focal_bce,
-    fsenet_loss,
-    fsenet_loss_parts,
-    make_frame_labels,
-    video_base_loss,
-)
-from model.pssc import pssc_loss
-from model.temporal_pooling import masked_topk_mean
+
+# name -> the module that defines it, imported on first use: the settings above load
+# without torch (every config load needs them), the model and its losses with it.
+_LAZY = {
+    **dict.fromkeys(("FrameLabels", "PointLabels", "bspg_pseudo_labels", "hard_pseudo_labels", "point_only_labels",
+                     "segment_frame_labels"), "model.bspg"),
+    **dict.fromkeys(("FSENet", "FSENetOutput"), "model.fsenet"),
+    **dict.fromkeys(("LOSS_TERMS", "PART_TERMS", "LossPart", "combine_loss_parts", "focal_bce", "fsenet_loss",
+                     "fsenet_loss_parts", "make_frame_labels", "video_base_loss"), "model.losses"),
+    "pssc_loss": "model.pssc",
+    "masked_topk_mean": "model.temporal_pooling",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'model' has no attribute {name!r}")
 
 __all__ = [
     "BSPGConfig",

@@ -175,6 +175,27 @@ class PostprocessConfig:
                 raise ValueError(message)
 
 
+VIDEO_LINKS = ("relative", "copy", "link")
+
+
+@dataclass(frozen=True)
+class LocalizeConfig:
+    """What `localize` shows people (report, subtitles, plot, summary). segments.json and
+    results.json always hold every segment the post-processing kept (for evaluation)."""
+
+    min_score: float = 0.0  # show only segments scoring at least this (0: every shown segment)
+    max_segments: int = 0  # show at most this many per video, best first (0: no limit)
+    video: str = "relative"  # how report.html reaches the video: relative (a relative link), copy (a copy beside the report: the folder can move), link (a symlink beside it)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.min_score) and self.min_score >= 0.0):
+            raise ValueError(f"localize.min_score must be a number >= 0, got {self.min_score}")
+        if self.max_segments < 0:
+            raise ValueError(f"localize.max_segments must be >= 0 (0: no limit), got {self.max_segments}")
+        if self.video not in VIDEO_LINKS:
+            raise ValueError(f"localize.video must be one of {', '.join(VIDEO_LINKS)}, got {self.video!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     grid: GridConfig = field(default_factory=GridConfig)
@@ -187,6 +208,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    localize: LocalizeConfig = field(default_factory=LocalizeConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
 
 

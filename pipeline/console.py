@@ -6,6 +6,7 @@ codes, newlines or bidi overrides; :func:`printable` shows those as escapes inst
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 
@@ -21,3 +22,34 @@ def printable(text: object) -> str:
 
 def to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def is_terminal(stream=None) -> bool:
+    """Is `stream` (default stderr) a terminal? Redirected to a file or a pipe it is not."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or an object without isatty
+        return False
+
+
+def progress_wanted(no_progress: bool = False, quiet: bool = False) -> bool:
+    """Progress bars only on a terminal: a log file gets no carriage returns."""
+    return not (no_progress or quiet) and is_terminal()
+
+
+def warnings_only(message: str) -> None:
+    """--quiet's log: warnings and errors still reach stderr, notes do not."""
+    if message.startswith(("warning:", "error:")):
+        to_stderr(message)
+
+
+def stage_log(quiet: bool = False):
+    """The `log` a stage is given: every message, or (--quiet) only warnings and errors."""
+    return warnings_only if quiet else to_stderr
+
+
+def shell_path(path) -> str:
+    """A path as people copy it into a shell: quoted when it holds spaces or other
+    characters the shell would split or expand ('demo_out/localize/demo 08/report.html')."""
+    return shlex.quote(str(path))

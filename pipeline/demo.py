@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 from pipeline.config import Config, with_overrides
-from pipeline.console import to_stderr
+from pipeline.console import shell_path, to_stderr
 from pipeline.devices import resolve_device
 from pipeline.evaluate.stage import evaluate_run
 from pipeline.extract.stage import format_extract_summary, run_extract
 from pipeline.infer.metrics import format_report
-from pipeline.localize.stage import format_localize_summary, run_localize
+from pipeline.localize.stage import LocalizeSummary, format_localize_summary, run_localize
 from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from pipeline.train.stage import run_train
 
@@ -52,57 +52,73 @@ def run_demo(
     test_videos: int = DEMO_TEST_VIDEOS,
     video_seconds: float = DEMO_VIDEO_SECONDS,
     streams: tuple[str, ...] = ("audio", "visual", "face"),
+    quiet: bool = False,
 ) -> int:
     """Generate, extract, train, evaluate and localize (see the module docstring).
 
     config: the user's config; DEMO_SETTINGS are applied over it. num_videos,
     test_videos, video_seconds (mean length, s) and streams size the run (the command
-    uses the defaults; tests pass smaller ones). Returns the exit status.
+    uses the defaults; tests pass smaller ones). quiet: no step headings, only the
+    results and the closing lines. Returns the exit status.
     """
     out = Path(out)
     config = with_overrides(config, {**DEMO_SETTINGS, "extract": {"streams": list(streams)}})
     device = resolve_device(config.extract.device)
     started = time.perf_counter()
 
-    print(f"[1/5] writing {num_videos} demo videos to {out / 'videos'}", flush=True)
+    def step(message: str) -> None:
+        if not quiet:
+            print(message, flush=True)
+
+    step(f"[1/5] writing {num_videos} demo videos to {shell_path(out / 'videos')}")
     videos = write_demo_videos(
         out / "videos", num_videos, video_seconds, test_videos, ffmpeg_binary=config.decode.ffmpeg_binary
     )
     points, segments = write_demo_annotations(out / "annotations", videos)
-    print(f"      annotations: {points} (one point per stretch), {segments} (segments; test split: "
-          f"{', '.join(v.video_id for v in videos if v.subset == 'test')})")
+    step(f"      annotations: {shell_path(points)} (one point per stretch), {shell_path(segments)} (segments; test "
+         f"split: {', '.join(v.video_id for v in videos if v.subset == 'test')})")
 
-    print(f"[2/5] extracting {', '.join(streams)} features into {out / 'cache'}", flush=True)
-    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True, show_progress=show_progress)
+    step(f"[2/5] extracting {', '.join(streams)} features into {shell_path(out / 'cache')}")
+    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True, show_progress=show_progress,
+                            log=log)
     print(format_extract_summary(extracted))
     if extracted.failures:
         return 1
 
-    print(f"[3/5] training a small FSENet ({config.train.epochs} epochs, d_model {config.model.d_model}) into "
-          f"{out / 'run'}", flush=True)
+    step(f"[3/5] training a small FSENet ({config.train.epochs} epochs, d_model {config.model.d_model}) into "
+         f"{shell_path(out / 'run')}")
     trained = run_train(out / "cache", out / "annotations", out / "run", config, device, show_progress=show_progress,
                         log=log)
     best = f"{trained.best_metric:.3f} at epoch {trained.best_epoch}" if trained.best_metric is not None else "n/a"
     print(f"      best validation {trained.selection_metric}: {best}")
 
-    print(f"[4/5] evaluating on the {test_videos} held-out test videos", flush=True)
+    step(f"[4/5] evaluating on the {test_videos} held-out test videos")
     predictions = out / "predictions_test.json"
     result = evaluate_run(out / "run", "test", predictions, device, log=log)
     print(format_report(result))
 
     held_out = next(v for v in videos if v.subset == "test")
-    print(f"[5/5] localizing the held-out video {held_out.path}", flush=True)
+    step(f"[5/5] localizing the held-out video {shell_path(held_out.path)}")
     summary = run_localize(
         held_out.path, out / "run" / "best.pt", out / "localize", config, cache_dir=out / "cache", device=device,
         allow_random_weights=True, show_progress=show_progress, log=log,
     )
-    print(format_localize_summary(summary))
+    print(format_localize_summary(summary, footer=False))
     print(f"ground truth of {held_out.video_id}: " + ", ".join(
         f"{s.kind} {s.start_seconds:.1f}-{s.end_seconds:.1f} s" for s in held_out.sentiment_stretches
     ))
-    if summary.random_weights:
-        print(f"NOTE: the {', '.join(summary.random_weight_streams)} features came from RANDOM weights (no checkpoint "
-              "here; see README, Weights); the model learned from the audio and from what random features keep")
-    print(f"demo finished in {time.perf_counter() - started:.0f} s; open the report in a browser: "
-          f"{summary.videos[0].output_dir / 'report.html'}" if summary.videos else "demo finished; nothing localized")
+    print(demo_closing(summary, time.perf_counter() - started))
     return 1 if summary.failures else 0
+
+
+def demo_closing(summary: LocalizeSummary, seconds: float) -> str:
+    """The demo's last lines, each said once: the random-weights note, the time, the report."""
+    lines = []
+    if summary.random_weights:
+        lines.append(f"NOTE: the {', '.join(summary.random_weight_streams)} features came from RANDOM weights (no "
+                     "checkpoint here; see docs/weights.md); the model learned from the audio and from what random "
+                     "features keep")
+    lines.append(f"demo finished in {seconds:.0f} s")
+    if summary.videos:
+        lines.append(f"report: {shell_path(summary.videos[0].output_dir / 'report.html')} (open it in a browser)")
+    return "\n".join(lines)

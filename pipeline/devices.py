@@ -16,10 +16,10 @@ class DeviceError(Exception):
 
 def resolve_device(choice: str) -> str:
     """'auto' -> 'cuda' when a GPU is usable, else 'cpu'; 'cuda' without one is an error."""
+    if choice == "cpu":  # no torch needed to say so
+        return "cpu"
     import torch  # imported here: commands that never touch a model start faster
 
-    if choice == "cpu":
-        return "cpu"
     available = torch.cuda.is_available()
     if choice == "auto":
         return "cuda" if available else "cpu"
@@ -56,3 +56,23 @@ def set_cpu_threads(requested: int, processes_here: int = 1) -> None:
     import torch
 
     torch.set_num_threads(requested or max(1, available_cores() // processes_here))
+
+
+def precision_name(dtype) -> str:
+    """"bf16", "fp16" or "fp32" for an autocast dtype (None: full precision)."""
+    return {"torch.bfloat16": "bf16", "torch.float16": "fp16"}.get(str(dtype), "fp32")
+
+
+def describe_device(device: str) -> str:
+    """"cpu", or "cuda (NVIDIA H200)" / "cuda:1 (...)" with the GPU's name, for people."""
+    if not device.startswith("cuda"):
+        return device
+    import torch
+
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    return f"{device} ({torch.cuda.get_device_name(index)})"
+
+
+def device_line(device: str, precision: str) -> str:
+    """What a stage says before it computes: "device: cuda (NVIDIA H200), bf16"."""
+    return f"device: {describe_device(device)}, {precision}"

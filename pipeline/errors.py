@@ -1,25 +1,50 @@
 """The errors a person can fix: each carries one line naming the file or setting and what to
-do. Commands print that line (exit status 2) instead of a traceback unless --debug."""
+do. Commands print that line (exit status 2) instead of a traceback unless --debug.
+
+Listed by name, not imported: several are defined beside torch code, and a command that
+never loads the model must not load it to learn what its errors are. An error of a class
+whose module was never imported cannot have been raised, so `is_user_error` compares
+names along the error's class hierarchy and imports nothing.
+"""
 
 from __future__ import annotations
 
-from cache.store import CacheError
-from extractors.decode import VideoReadError
-from extractors.weights import WeightsError
-from pipeline.config import ConfigError
-from pipeline.data.annotations import AnnotationError
-from pipeline.data.feature_spec import FeatureSpecError
-from pipeline.data.samples import DatasetError
-from pipeline.devices import DeviceError
-from pipeline.evaluate.stage import EvaluateError
-from pipeline.extract.discovery import DiscoveryError
-from pipeline.infer.checkpoint import CheckpointError
-from pipeline.output_folder import OutputFolderError
-from pipeline.synthetic.release import SynthError
-from pipeline.train.run_folder import RunError
+import importlib
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, CacheError, DiscoveryError, DeviceError, VideoReadError, WeightsError, FileNotFoundError,
-    DatasetError, AnnotationError, SynthError, RunError, CheckpointError, FeatureSpecError, EvaluateError,
-    OutputFolderError,
+USER_ERROR_NAMES: tuple[str, ...] = (
+    "pipeline.config.ConfigError",
+    "cache.store.CacheError",
+    "pipeline.extract.discovery.DiscoveryError",
+    "pipeline.devices.DeviceError",
+    "extractors.decode.VideoReadError",
+    "extractors.weights.WeightsError",
+    "builtins.FileNotFoundError",
+    "pipeline.data.samples.DatasetError",
+    "pipeline.data.annotations.AnnotationError",
+    "pipeline.synthetic.release.SynthError",
+    "pipeline.train.run_folder.RunError",
+    "pipeline.infer.checkpoint.CheckpointError",
+    "pipeline.data.feature_spec.FeatureSpecError",
+    "pipeline.evaluate.stage.EvaluateError",
+    "pipeline.output_folder.OutputFolderError",
 )
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Is `error` (or one of its base classes) one of USER_ERROR_NAMES?"""
+    return any(f"{cls.__module__}.{cls.__qualname__}" in USER_ERROR_NAMES for cls in type(error).__mro__)
+
+
+def user_error_classes() -> tuple[type[BaseException], ...]:
+    """The classes of USER_ERROR_NAMES, imported (for tests and tools; costs the imports)."""
+    classes = []
+    for name in USER_ERROR_NAMES:
+        module, _, attribute = name.rpartition(".")
+        classes.append(getattr(importlib.import_module(module), attribute))
+    return tuple(classes)
+
+
+def __getattr__(name: str):
+    if name == "USER_ERRORS":  # the tuple of classes, as earlier versions exported it
+        return user_error_classes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

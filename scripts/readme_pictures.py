@@ -1,6 +1,6 @@
 """Regenerate the README's pictures (docs/report.png, docs/timeline.png) from a demo run.
 
-    .venv/bin/python cli.py demo --out demo_out          # once (about 4-5 minutes on 2 cores)
+    .venv/bin/fsenet demo --out demo_out                 # once (about 8 minutes on 2 idle cores)
     .venv/bin/python scripts/readme_pictures.py [--demo demo_out] [--docs docs]
 
 Takes the first localized video of the demo, copies its timeline plot, and screenshots its

@@ -27,6 +27,7 @@ def _isolated_homes(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(homes / "torch"))
     monkeypatch.setenv("DEEPFACE_HOME", str(homes / "deepface"))
     monkeypatch.setenv("FSENET_OFFLINE", "1")
+    monkeypatch.setenv("FSENET_CACHE_DIR", str(homes / "fsenet"))
 
 
 @pytest.fixture(scope="session")

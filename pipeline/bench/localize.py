@@ -42,7 +42,7 @@ from pipeline.config import Config, config_to_dict, with_overrides
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.feature_spec import FeatureSpec
 from pipeline.devices import autocast_dtype
-from pipeline.extract.video import make_extractors
+from pipeline.extract.planned import make_extractors
 from pipeline.infer.checkpoint import load_trained_model, save_checkpoint
 from pipeline.infer.predict import predict_cas, segments_from_cas
 from pipeline.localize.html_report import report_html

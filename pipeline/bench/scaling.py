@@ -41,8 +41,9 @@ from extractors.grid import SnippetGrid
 from pipeline.bench.doc import git_revision, machine_description
 from pipeline.config import Config, with_overrides
 from pipeline.extract.discovery import discover_videos
+from pipeline.extract.planned import make_extractors
 from pipeline.extract.stage import run_extract
-from pipeline.extract.video import extract_video, make_extractors, prepare_cache
+from pipeline.extract.video import extract_video, prepare_cache
 from pipeline.synthetic.videos import write_test_pattern_video
 
 BENCH_COMMAND = "python cli.py bench scaling"

@@ -24,16 +24,18 @@ from tqdm import tqdm
 
 from cache.identity import ExtractorIdentity
 from cache.store import FeatureCache
-from extractors.base import StreamExtractor
 from extractors.hardware import available_cores
 from pipeline.config import Config, ConfigError, ExtractConfig
 from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
-from pipeline.extract.video import VideoOutcome, extract_video, make_extractors, prepare_cache
+from pipeline.extract.planned import PlannedExtractor, make_extractors
+from pipeline.extract.video import VideoOutcome, extract_video, prepare_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Set here, they reach the workers (a started instance inherits them anyway; a cluster gets them).
-FORWARDED_ENVIRONMENT = ("TORCH_HOME", "DEEPFACE_HOME", "DEEPFACE_LOG_LEVEL", "XDG_CACHE_HOME", "FSENET_OFFLINE")
+FORWARDED_ENVIRONMENT = (
+    "TORCH_HOME", "DEEPFACE_HOME", "DEEPFACE_LOG_LEVEL", "XDG_CACHE_HOME", "FSENET_OFFLINE", "FSENET_CACHE_DIR",
+)
 ACTOR_WAIT_NOTE_SECONDS = 30.0  # say what the driver waits for when model workers take this long to start
 CONNECT_TIMEOUT_SECONDS = 5.0
 RESTART_POLL_SECONDS = 0.5  # how often the driver asks whether Ray has restarted a dead model actor
@@ -73,7 +75,7 @@ def actor_device(choice: str) -> str:
     return "cuda" if choice != "cpu" and ray.get_gpu_ids() else "cpu"
 
 
-def identity_difference(expected: dict[str, dict], extractors: dict[str, StreamExtractor]) -> str:
+def identity_difference(expected: dict[str, dict], extractors: dict[str, PlannedExtractor]) -> str:
     """'' when every extractor has the driver's identity, else which stream differs and how."""
     for stream, extractor in extractors.items():
         wanted, here = ExtractorIdentity(expected[stream]), ExtractorIdentity(extractor.identity())
@@ -107,13 +109,13 @@ class ModelStreamWorker:
         self.node = ray.util.get_node_ip_address()
         self.device = "cpu"
         self.setup_error = ""
-        self.extractors: dict[str, StreamExtractor] = {}
+        self.extractors: dict[str, PlannedExtractor] = {}
         try:
             self.device = actor_device(config.extract.device)
             settings = config_for_streams(config, streams)
             if settings.visual.torch_threads == 0:
                 settings = replace(settings, visual=replace(settings.visual, torch_threads=torch_threads))
-            self.extractors = make_extractors(settings, self.device, allow_random_weights, log=_silent)
+            self.extractors = make_extractors(settings, self.device, allow_random_weights, log=_silent, lazy=False)
             self.setup_error = identity_difference(expected_identities, self.extractors)
         except Exception as error:  # reported by ready(); the driver stops the run with it
             self.setup_error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
@@ -224,7 +226,7 @@ def plan_model_actors(settings: ExtractConfig, cluster_cpus: float, cluster_gpus
     return ActorPlan(min(wanted, fitting), per_actor, 1 if use_gpus else 0, max(1, int(per_actor)))
 
 
-def split_streams(extractors: dict[str, StreamExtractor]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_streams(extractors: dict[str, PlannedExtractor]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(CPU streams, model streams), each in the config's order: a stream whose extractor
     has weights runs a network and belongs on a model actor."""
     cpu = tuple(s for s, e in extractors.items() if e.weights_identity() is None)
@@ -519,7 +521,7 @@ def extract_on_ray(
     """Extract `videos` into `cache` with Ray (see the module docstring); outcomes in the
     order of `videos`, as the local engine gives them."""
     settings = config.extract
-    checked = make_extractors(config, "cpu", allow_random_weights, log)  # the local engine's checks
+    checked = make_extractors(config, "cpu", allow_random_weights, log, say_device=False)  # the local engine's checks
     identities = {stream: extractor.identity() for stream, extractor in checked.items()}
     cpu_streams, model_streams = split_streams(checked)
     del checked

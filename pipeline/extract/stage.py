@@ -31,12 +31,12 @@ from tqdm import tqdm
 from cache.atomic import atomic_write_json
 from cache.lock import is_permission_error
 from cache.store import FeatureCache
-from extractors.base import StreamExtractor
 from pipeline.config import Config, ConfigError
-from pipeline.console import printable, to_stderr
+from pipeline.console import printable, shell_path, to_stderr
 from pipeline.devices import resolve_device
 from pipeline.extract.discovery import VideoFile, discover_videos
-from pipeline.extract.video import RUN_REPORTS, VideoOutcome, extract_video, make_extractors, prepare_cache
+from pipeline.extract.planned import PlannedExtractor, make_extractors
+from pipeline.extract.video import RUN_REPORTS, VideoOutcome, extract_video, prepare_cache
 
 REPORT_NAME = "extract_report.json"
 KEEP_RUN_REPORTS = 20
@@ -66,17 +66,17 @@ def format_extract_summary(summary: ExtractSummary) -> str:
     ]
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {printable(outcome.source)}: {printable(outcome.reason)}" for outcome in summary.failures]
+        lines += [f"  {shell_path(printable(outcome.source))}: {printable(outcome.reason)}" for outcome in summary.failures]
     if summary.report_path is None:
         lines.append("report: not written (the cache cannot be written)")
     else:
-        lines.append(f"report: {printable(summary.report_path)} (every video's latest outcome: "
-                     f"{printable(summary.report_path.parent.parent / REPORT_NAME)})")
+        lines.append(f"report: {shell_path(printable(summary.report_path))} (every video's latest outcome: "
+                     f"{shell_path(printable(summary.report_path.parent.parent / REPORT_NAME))})")
     return "\n".join(lines)
 
 
 def _extract_on_ray(videos: list[VideoFile], cache: FeatureCache, config: Config, allow_random_weights: bool,
-                    debug: bool, show_progress: bool):
+                    debug: bool, show_progress: bool, log=to_stderr):
     try:
         from pipeline.extract.ray_engine import extract_on_ray
     except ModuleNotFoundError as error:
@@ -86,7 +86,7 @@ def _extract_on_ray(videos: list[VideoFile], cache: FeatureCache, config: Config
             "extract.engine=ray needs the ray package, which is not installed: run `.venv/bin/pip install ray` "
             "(or bash scripts/install.sh), or use --engine local"
         ) from None
-    return extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
+    return extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress, log)
 
 
 def _run_report(videos_dir: Path, config: Config, device: str, started: str, summary: ExtractSummary) -> dict:
@@ -141,7 +141,7 @@ def _write_reports(cache: FeatureCache, run: dict, started_at: float, log=to_std
     return cache.root / name
 
 
-def _extract_locally(videos: list[VideoFile], cache: FeatureCache, extractors: dict[str, StreamExtractor],
+def _extract_locally(videos: list[VideoFile], cache: FeatureCache, extractors: dict[str, PlannedExtractor],
                      config: Config, show_progress: bool, debug: bool) -> list[VideoOutcome]:
     """The local engine: each video in turn; one whose entry another run holds now is left
     for after the others, then waited for. Outcomes in the order of `videos`."""
@@ -161,6 +161,12 @@ def _extract_locally(videos: list[VideoFile], cache: FeatureCache, extractors: d
     return [outcomes[index] for index in range(len(videos))]
 
 
+def _device_used(config: Config, extractors: dict[str, PlannedExtractor]) -> str:
+    """The device the networks ran on; the configured choice when none ran (nothing to do)."""
+    resolved = {e.device.resolved for e in extractors.values() if e.device is not None and e.device.resolved}
+    return ", ".join(sorted(resolved)) or config.extract.device
+
+
 def run_extract(
     videos_dir: Path,
     cache_dir: Path,
@@ -168,17 +174,20 @@ def run_extract(
     allow_random_weights: bool = False,
     debug: bool = False,
     show_progress: bool = True,
-    extractors: dict[str, StreamExtractor] | None = None,
+    extractors: dict[str, PlannedExtractor] | None = None,
     videos: Sequence[VideoFile] | None = None,
+    log=to_stderr,
 ) -> ExtractSummary:
     """Extract `config.extract.streams` of every video under `videos_dir` into the cache at
     `cache_dir`, on the engine `config.extract.engine` names: "local" (this process, one
     video at a time) or "ray" (pipeline/extract/ray_engine.py). Both do the same checks
     before any work, run the same per-video code (`extract_video`) and write the same report.
 
-    `extractors`: already built for `config` on its device (the local engine uses them
-    instead of loading the models again; the Ray engine's workers build their own).
-    `videos`: the videos of `videos_dir`, when the caller has already found them.
+    `extractors`: already planned for `config` (pipeline/extract/planned.py; the local
+    engine uses them instead of planning again; the Ray engine's workers build their own).
+    Networks are built on the first video that needs them, on `config.extract.device`
+    (resolved then; an explicit cpu or cuda is checked now). `videos`: the videos of
+    `videos_dir`, when the caller has already found them. `log`: notes and warnings.
     """
     cache = FeatureCache(cache_dir)
     if videos is None:
@@ -189,14 +198,16 @@ def run_extract(
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at))
     engine_details: dict = {}
     if config.extract.engine == "ray":
-        run = _extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress)
+        run = _extract_on_ray(videos, cache, config, allow_random_weights, debug, show_progress, log)
         outcomes, device, engine_details = run.outcomes, run.device, run.details()
     else:
-        device = resolve_device(config.extract.device)
+        if config.extract.device != "auto":
+            resolve_device(config.extract.device)  # a GPU asked for and missing stops the run now
         if extractors is None:
-            extractors = make_extractors(config, device, allow_random_weights)
+            extractors = make_extractors(config, config.extract.device, allow_random_weights, log)
         prepare_cache(cache, config)
         outcomes = _extract_locally(videos, cache, extractors, config, show_progress, debug)
+        device = _device_used(config, extractors)
     summary = ExtractSummary(outcomes, None, engine_details)
     summary.report_path = _write_reports(cache, _run_report(videos_dir, config, device, started, summary), started_at)
     return summary

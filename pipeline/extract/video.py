@@ -18,16 +18,14 @@ from tqdm import tqdm
 
 from cache.atomic import is_temp_file
 from cache.fingerprint import source_record
-from cache.identity import ExtractorIdentity
 from cache.lock import is_permission_error
 from cache.store import META_NAME, CacheError, FeatureCache
-from extractors.base import ExtractorSettingsError, StreamExtractor
 from extractors.decode import VideoProbe, VideoReadError, probe_video
 from extractors.grid import SnippetGrid
-from extractors.registry import EXTRACTORS
-from pipeline.config import Config, ConfigError, config_to_yaml, save_config
+from pipeline.config import Config, config_to_yaml, save_config
 from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
+from pipeline.extract.planned import ExtractorSetupError, PlannedExtractor
 
 RUN_REPORTS = "reports"  # CACHE_DIR/reports/: one report per extract run (pipeline/extract/stage.py)
 
@@ -41,23 +39,6 @@ class VideoOutcome:
     streams_written: list[str] = field(default_factory=list)
     num_snippets: int | None = None
     retries: int = 0  # times it was started again after the Ray worker holding it died (always 0 locally)
-
-
-def make_extractors(
-    config: Config, device: str, allow_random_weights: bool, log=to_stderr
-) -> dict[str, StreamExtractor]:
-    """One extractor per requested stream (weights loaded now, so a missing file stops early)."""
-    extractors = {}
-    for stream in config.extract.streams:
-        try:
-            extractor = EXTRACTORS[stream](getattr(config, stream), config.decode, device, allow_random_weights)
-        except ExtractorSettingsError as error:
-            raise ConfigError(str(error)) from None
-        if ExtractorIdentity(extractor.identity()).is_random:
-            log(f"warning: the {stream} stream runs with RANDOM weights (--random-weights); its features carry no "
-                "learned meaning, and the cache records this")
-        extractors[stream] = extractor
-    return extractors
 
 
 @dataclass
@@ -108,7 +89,7 @@ def extract_streams(
     video: VideoFile,
     entry: PreparedEntry,
     cache: FeatureCache,
-    extractors: dict[str, StreamExtractor],
+    extractors: dict[str, PlannedExtractor],
     show_progress: bool,
     written: list[str],
 ) -> None:
@@ -119,6 +100,7 @@ def extract_streams(
         identity = extractor.identity()
         if cache.check_stream(video.video_id, entry.meta, stream, identity, grid).valid:
             continue
+        extractor.ready()  # the network is built on the first video that needs it
         with tqdm(
             total=entry.grid.num_snippets, unit="snippet", leave=False, desc=f"{stream:>6} {printable(video.video_id)}",
             disable=not show_progress, file=sys.stderr,
@@ -145,7 +127,7 @@ def cache_not_writable(cache: FeatureCache, error: OSError) -> CacheError:
 def extract_video(
     video: VideoFile,
     cache: FeatureCache,
-    extractors: dict[str, StreamExtractor],
+    extractors: dict[str, PlannedExtractor],
     config: Config,
     show_progress: bool,
     debug: bool,
@@ -168,6 +150,8 @@ def extract_video(
                 return None
             entry = prepare_entry(video, cache, config, probe)
             extract_streams(video, entry, cache, extractors, show_progress, written)
+    except ExtractorSetupError as setup:  # a network that cannot be built fails every video alike: stop
+        raise setup.error from None
     except Exception as error:  # one video's problem must not stop the batch
         if is_permission_error(error) and cache.root.resolve() in Path(error.filename or "/").resolve().parents:
             raise cache_not_writable(cache, error) from error

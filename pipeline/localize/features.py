@@ -21,8 +21,9 @@ from extractors.grid import GridConfig, SnippetGrid
 from extractors.registry import EXTRACTORS
 from pipeline.config import Config, config_from_dict, config_to_dict
 from pipeline.extract.discovery import VideoFile
+from pipeline.extract.planned import make_extractors
 from pipeline.extract.stage import run_extract
-from pipeline.extract.video import VideoOutcome, make_extractors
+from pipeline.extract.video import VideoOutcome
 from pipeline.infer.checkpoint import CheckpointError, TrainedModel
 
 

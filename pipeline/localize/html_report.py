@@ -1,10 +1,11 @@
 """The self-contained HTML report of one localized video.
 
 One file, no external resources: inline CSS, the timeline as inline SVG (drawn here, in
-Python), a few lines of inline JavaScript, and a Content-Security-Policy that forbids
-every network fetch except the video itself. The video plays from its original place
-through a relative link (nothing is copied); keep the report and the video where they are,
-or pass a copy along with the same relative layout.
+Python), a poster frame embedded as a data: URI, a few lines of inline JavaScript, and a
+Content-Security-Policy that forbids every network fetch except the video itself. The
+video plays through a relative link: to its original place (localize.video=relative, the
+default), to a copy beside the report (copy: the folder can move and be shared), or to a
+symlink beside it (link); the page says what to do when the video is missing.
 
 What it shows: the video (subtitles "positive 0.82" added as a text track by the
 script), the sentiment timeline under it (per-snippet class and background scores, the
@@ -26,8 +27,9 @@ from urllib.parse import quote
 import numpy as np
 
 from cache.atomic import atomic_write_text
+from pipeline.localize.colours import BACKGROUND_COLOUR, FACE_COLOUR, MUTED_TEXT_COLOUR, label_colours, text_colour_on
+from pipeline.localize.poster import data_uri
 from pipeline.localize.text_formats import cue_text
-from pipeline.localize.timeline_plot import BACKGROUND_COLOUR, FACE_COLOUR, label_colours
 from pipeline.localize.video import LocalizedVideo
 
 SVG_WIDTH = 1000  # viewBox units across the whole duration
@@ -48,7 +50,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
 main { max-width: 1040px; margin: 0 auto; padding: 16px 20px 40px; }
 h1 { font-size: 1.3rem; margin: 8px 0 4px; word-break: break-all; }
 .meta { color: #555; font-size: 0.85rem; margin: 0 0 12px; }
-.banner { background: #fde2e1; border: 1px solid #d73027; color: #8b1a13; padding: 8px 12px; border-radius: 6px; margin: 8px 0 12px; font-size: 0.9rem; }
+.banner { background: #fde2e1; border: 1px solid #D55E00; color: #8b1a13; padding: 8px 12px; border-radius: 6px; margin: 8px 0 12px; font-size: 0.9rem; }
 .player { background: #000; border-radius: 6px; overflow: hidden; text-align: center; }
 video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; background: #000; }
 .video-note { color: #8b1a13; font-size: 0.85rem; margin: 6px 0 0; min-height: 1em; }
@@ -200,7 +202,7 @@ def _svg_scores(video: LocalizedVideo, class_names: Sequence[str], duration: flo
         start, end = (float(v) for v in entry["segment"])
         parts.append(
             f'<rect x="{start * scale:.2f}" y="{SCORES_TOP}" width="{max((end - start) * scale, 0.5):.2f}" '
-            f'height="{SCORES_HEIGHT}" fill="{colours.get(entry["label"], "#999999")}" fill-opacity="0.13" '
+            f'height="{SCORES_HEIGHT}" fill="{colours.get(entry["label"], MUTED_TEXT_COLOUR)}" fill-opacity="0.13" '
             'pointer-events="none"/>'
         )
     binned, bin_seconds = _bins(np.asarray(video.scores, dtype=np.float64), video.snippet_seconds)
@@ -217,7 +219,8 @@ def _svg_scores(video: LocalizedVideo, class_names: Sequence[str], duration: flo
 def _svg_face(video: LocalizedVideo, duration: float) -> list[str]:
     bottom = FACE_TOP + FACE_HEIGHT
     if video.face_presence is None:
-        part = f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" fill="#888">no face stream</text>'
+        part = (f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" '
+                f'fill="{MUTED_TEXT_COLOUR}">no face stream</text>')
     else:
         face_bins, face_seconds = _bins(np.asarray(video.face_presence, dtype=np.float64), video.snippet_seconds)
         outline = _step_points(face_bins, face_seconds, duration, FACE_TOP, FACE_HEIGHT)
@@ -234,16 +237,17 @@ def _svg_segment_lane(video: LocalizedVideo, class_names: Sequence[str], duratio
         start, end = (float(v) for v in entry["segment"])
         label = html.escape(f"{entry['label']} {float(entry['score']):.2f}: {_clock(start)} - {_clock(end)}")
         width = max((end - start) * scale, 2.0)
+        fill = colours.get(entry["label"], MUTED_TEXT_COLOUR)
         parts.append(
             f'<g class="segment" data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0" role="button">'
             f'<title>{label}</title>'
             f'<rect x="{start * scale:.2f}" y="{LANE_TOP}" width="{width:.2f}" height="{LANE_HEIGHT}" rx="3" '
-            f'fill="{colours.get(entry["label"], "#999999")}" fill-opacity="0.85"/>'
+            f'fill="{fill}"/>'
         )
         if width > 70:
             parts.append(
                 f'<text x="{(start * scale + width / 2):.1f}" y="{LANE_TOP + 17}" font-size="11" text-anchor="middle" '
-                f'fill="#fff" pointer-events="none">{html.escape(cue_text(entry, False))}</text>'
+                f'fill="{text_colour_on(fill)}" pointer-events="none">{html.escape(cue_text(entry, False))}</text>'
             )
         parts.append("</g>")
     return parts
@@ -258,11 +262,11 @@ def _svg_axis(duration: float) -> list[str]:
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999"/>')
         anchor = "start" if tick == 0 else "end" if x > SVG_WIDTH - 20 else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{AXIS_TOP + 14}" font-size="11" text-anchor="{anchor}" fill="#555">{_clock(tick)}</text>'
+            f'<text x="{x:.1f}" y="{AXIS_TOP + 14}" font-size="11" text-anchor="{anchor}" fill="{MUTED_TEXT_COLOUR}">{_clock(tick)}</text>'
         )
     parts.append(
-        f'<text x="4" y="{SCORES_TOP + 12}" font-size="10" fill="#999">1</text>'
-        f'<text x="4" y="{SCORES_TOP + SCORES_HEIGHT - 3}" font-size="10" fill="#999">0</text>'
+        f'<text x="4" y="{SCORES_TOP + 12}" font-size="10" fill="{MUTED_TEXT_COLOUR}">1</text>'
+        f'<text x="4" y="{SCORES_TOP + SCORES_HEIGHT - 3}" font-size="10" fill="{MUTED_TEXT_COLOUR}">0</text>'
         f'<line id="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
         "</svg>"
     )
@@ -302,7 +306,7 @@ def _banner(header: dict) -> str:
         '<div class="banner" id="random-weights-banner"><strong>Random-weight features.</strong> '
         f"The {html.escape(streams)} features of this video came from RANDOM extractor weights (no checkpoint was "
         "available), so the scores below carry no learned meaning for those streams. Put the real weights in "
-        "place (README, Weights), extract again and retrain for meaningful results.</div>"
+        "place (docs/weights.md), extract again and retrain for meaningful results.</div>"
     )
 
 
@@ -314,7 +318,7 @@ def _segment_rows(video: LocalizedVideo, class_names: Sequence[str]) -> str:
         start, end = (float(v) for v in entry["segment"])
         rows.append(
             f'<tr data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0">'
-            f'<td><span class="swatch" style="background:{colours.get(entry["label"], "#999")}"></span>'
+            f'<td><span class="swatch" style="background:{colours.get(entry["label"], MUTED_TEXT_COLOUR)}"></span>'
             f'{html.escape(str(entry["label"]))}</td>'
             f'<td class="num">{_clock(start)}</td><td class="num">{_clock(end)}</td>'
             f'<td class="num">{end - start:.1f} s</td><td class="num">{float(entry["score"]):.3f}</td></tr>'
@@ -342,19 +346,38 @@ def _legend(class_names: Sequence[str]) -> str:
     )
 
 
-def report_html(video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str]) -> str:
+def _video_words(video_url: str, video_mode: str) -> str:
+    """What the page says about where the video comes from, and what to do when it is missing."""
+    where = f"({html.escape(video_url)}, relative to this page)"
+    if video_mode == "copy":
+        return (f"The video plays from its copy beside this page {where}: move or share the whole folder. If it is "
+                "missing, copy the video there again, or run localize again with --video copy.")
+    if video_mode == "link":
+        return (f"The video plays through a link beside this page {where} to the original file: it plays while that "
+                "file stays where it is. To share the folder, run localize again with --video copy.")
+    return (f"The video plays from its own file {where}: keep both where they are. If it is missing, move the video "
+            "back, or run localize again with --video copy for a folder you can move or share.")
+
+
+def report_html(
+    video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str],
+    played: Path | None = None, poster: bytes | None = None, video_mode: str = "relative",
+) -> str:
     """The report page of `video` as one string (see the module docstring).
 
     header: the run's provenance (model, classes, extractors, random_weights,
     random_weight_streams); files: link text -> file name in the report's folder, which
-    is video.output_dir.
+    is video.output_dir; played: the video file the page plays (default video.source),
+    linked relatively; poster: a JPEG shown before it plays (embedded); video_mode:
+    relative | copy | link, for the words under the page.
     """
     escape = html.escape
     seconds_by_label = video.seconds_per_label(class_names)
     coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
     links = "".join(f'<a href="{quote(name)}">{escape(text)}</a>' for text, name in files.items())
     provenance = json.dumps(header, indent=2, ensure_ascii=False)
-    video_url = relative_video_url(video.source, video.output_dir)
+    video_url = relative_video_url(played if played is not None else video.source, video.output_dir)
+    poster_attribute = f' poster="{data_uri(poster)}"' if poster else ""
     duration, snippet_seconds = video.duration_seconds, video.snippet_seconds
     return f"""<!doctype html>
 <html lang="en">
@@ -370,9 +393,9 @@ def report_html(video: LocalizedVideo, class_names: Sequence[str], header: dict,
 <main>
 <h1>Sentiment in {escape(video.video_id)}</h1>
 <p class="meta">{_clock(duration)} ({duration:.2f} s) &middot; {len(video.shown)} segment(s) shown &middot; {coverage}
-&middot; model {escape(Path(str(header.get("model", ""))).name)}</p>
+&middot; model {escape(str(header.get("model", "")))}</p>
 {_banner(header)}
-<div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"></video></div>
+<div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"{poster_attribute}></video></div>
 <p class="video-note" id="video-note"></p>
 <div class="timeline">{timeline_svg(video, class_names)}
 <div class="legend">{_legend(class_names)}</div></div>
@@ -385,8 +408,7 @@ def report_html(video: LocalizedVideo, class_names: Sequence[str], header: dict,
 <h2>Files</h2>
 <p class="files">{links}</p>
 <details><summary>Model and features</summary><div class="provenance">{escape(provenance)}</div></details>
-<p class="meta">The video plays from its own file ({escape(video_url)}, relative to this page): keep both where they
-are. Scores: each snippet ({snippet_seconds:.2f} s) has a score per class and a background score in [0, 1]; a segment's
+<p class="meta">{_video_words(video_url, video_mode)} Scores: each snippet ({snippet_seconds:.2f} s) has a score per class and a background score in [0, 1]; a segment's
 score ranks segments (contrast of the class score inside against just outside, plus 0.3 x the video-level score).</p>
 </main>
 <script type="application/json" id="report-data">{_report_data(video, bool(header.get("random_weights")))}</script>
@@ -396,6 +418,10 @@ score ranks segments (contrast of the class score inside against just outside, p
 """
 
 
-def write_report(video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str]) -> None:
+def write_report(
+    video: LocalizedVideo, class_names: Sequence[str], header: dict, files: dict[str, str],
+    played: Path | None = None, poster: bytes | None = None, video_mode: str = "relative",
+) -> None:
     """report_html(...) written atomically to OUTPUT_DIR/report.html."""
-    atomic_write_text(Path(video.output_dir) / "report.html", report_html(video, class_names, header, files))
+    page = report_html(video, class_names, header, files, played, poster, video_mode)
+    atomic_write_text(Path(video.output_dir) / "report.html", page)

@@ -1,16 +1,26 @@
 """Every file `localize` writes for one video (OUT_DIR/<video_id>/), and the provenance
-header they all carry."""
+header they all carry.
+
+The outputs are meant to be shared: no absolute path goes into them. The model is named
+by its file name and sha256, the video by its file name; report.html reaches the video by
+a relative link, a copy or a symlink beside it (localize.video).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 
 from cache.store import check_video_id
+from extractors.weights import weights_sha256
+from pipeline.config import LocalizeConfig
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report
+from pipeline.localize.poster import poster_jpeg, poster_seconds
 from pipeline.localize.text_formats import segments_csv_text, srt_text, timeline_csv_text, vtt_text, write_text
 from pipeline.localize.timeline_plot import write_timeline_png
 from pipeline.localize.tool_formats import audacity_text, eaf_text
@@ -46,11 +56,12 @@ def run_header(trained: TrainedModel, model_path: Path) -> dict:
         }
     random_streams = spec.random_weight_streams
     return {
-        "model": str(Path(model_path).resolve()),
+        "model": Path(model_path).name,
+        "model_sha256": weights_sha256(Path(model_path)),
         "epoch": trained.checkpoint.get("epoch"),
         "class_names": list(trained.class_names),
         "streams": list(trained.streams),
-        "trained_on": spec.path or None,
+        "trained_on": Path(spec.path).name if spec.path else None,
         "extractors": extractors,
         "random_weights": bool(random_streams),
         "random_weight_streams": list(random_streams),
@@ -63,20 +74,53 @@ def results_fields(header: dict) -> dict:
     return {"random_weights": bool(header.get("random_weights")), "localize": header}
 
 
-def write_video_outputs(video: LocalizedVideo, class_names: tuple[str, ...], header: dict) -> None:
-    """Every per-video file under video.output_dir (each written atomically)."""
+def place_video(video: LocalizedVideo, mode: str) -> Path:
+    """The file report.html plays: the source itself (relative), or a copy (copy) or a
+    symlink (link) named like it beside the report. A copy already there with the same
+    size and modification time is kept."""
+    if mode == "relative":
+        return video.source
+    placed = video.output_dir / video.source.name
+    if placed.exists() and placed.resolve() == Path(video.source).resolve():
+        return placed  # the source is already there (or a link to it)
+    if mode == "link":
+        if placed.is_symlink() or placed.exists():
+            placed.unlink()
+        placed.symlink_to(os.path.abspath(video.source))
+        return placed
+    source = os.stat(video.source)
+    if placed.is_file() and not placed.is_symlink():
+        existing = placed.stat()
+        if (existing.st_size, int(existing.st_mtime)) == (source.st_size, int(source.st_mtime)):
+            return placed
+    temp = placed.with_name(f".{placed.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copy2(video.source, temp)
+        os.replace(temp, placed)
+    finally:
+        temp.unlink(missing_ok=True)
+    return placed
+
+
+def write_video_outputs(
+    video: LocalizedVideo, class_names: tuple[str, ...], header: dict, settings: LocalizeConfig | None = None,
+    ffmpeg_binary: str = "",
+) -> None:
+    """Every per-video file under video.output_dir (each written atomically); `settings`
+    say how the report reaches the video (default: a relative link)."""
+    settings = settings or LocalizeConfig()
     folder = video.output_dir
     folder.mkdir(parents=True, exist_ok=True)
     random_weights = bool(header.get("random_weights"))
     names = output_file_names(video.video_id)
     video_header = {
-        **header, "video_id": video.video_id, "source": str(video.source),
+        **header, "video_id": video.video_id, "source": video.source.name,
         "duration_seconds": video.duration_seconds, "snippet_seconds": video.snippet_seconds,
     }
     write_results(folder / "segments.json", {video.video_id: video.segments}, results_fields(video_header))
     write_text(folder / "segments.csv", segments_csv_text(video.segments, video.shown, random_weights))
     write_text(folder / names["subtitles (SRT)"], srt_text(video.shown, random_weights))
-    note = f"fsenet localize: {video.video_id}, model {Path(str(header.get('model', ''))).name}"
+    note = f"fsenet localize: {video.video_id}, model {header.get('model', '')}"
     write_text(folder / names["subtitles (WebVTT)"], vtt_text(video.shown, random_weights, note))
     write_text(
         folder / "timeline.csv",
@@ -88,4 +132,6 @@ def write_video_outputs(video: LocalizedVideo, class_names: tuple[str, ...], hea
     write_text(eaf_path, eaf_text(video, class_names, eaf_path, created, provenance))
     write_text(folder / names["Audacity labels"], audacity_text(video.shown))
     write_timeline_png(folder / "timeline.png", video, class_names, random_weights)
-    write_report(video, class_names, video_header, names)
+    played = place_video(video, settings.video)
+    poster = poster_jpeg(video.source, poster_seconds(video.shown, video.duration_seconds), ffmpeg_binary)
+    write_report(video, class_names, video_header, names, played=played, poster=poster, video_mode=settings.video)

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cache.store import CacheError, FeatureCache
-from pipeline.config import Config
-from pipeline.console import printable, to_stderr
+from pipeline.config import Config, LocalizeConfig
+from pipeline.console import printable, shell_path, to_stderr
 from pipeline.data.activitynet import write_results
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.samples import DatasetError, VideoSample
-from pipeline.devices import autocast_dtype
+from pipeline.devices import autocast_dtype, device_line, precision_name
 from pipeline.extract.discovery import discover_videos
 from pipeline.extract.video import VideoOutcome
 from pipeline.infer.checkpoint import TrainedModel, load_trained_model
@@ -50,13 +50,13 @@ from pipeline.output_folder import check_output_folder
 class LocalizeSummary:
     """What `localize` did: localized videos, failures, where the outputs are."""
 
-    out_dir: Path
+    out_dir: Path | None  # None: nothing written (the Python API without an output folder)
     class_names: tuple[str, ...]
     videos: list[LocalizedVideo]
     failures: list[VideoOutcome]
-    results_path: Path
-    summary_path: Path
-    label_studio_path: Path
+    results_path: Path | None
+    summary_path: Path | None
+    label_studio_path: Path | None
     random_weight_streams: list[str]
     extracted: int = 0  # videos whose features were (re)computed
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
@@ -70,16 +70,20 @@ def localize_samples(
     trained: TrainedModel,
     samples: dict[str, VideoSample],
     sources: dict[str, Path],
-    out_dir: Path,
+    out_dir: Path | None,
     device: str,
     header: dict,
     failures: list[VideoOutcome],
     debug: bool = False,
+    config: Config | None = None,
 ) -> list[LocalizedVideo]:
     """Model, post-processing and every per-video output for samples already read.
 
-    A video whose outputs cannot be written is appended to `failures`; the rest go on.
+    config: this machine's config (what is shown: localize.*; ffmpeg); out_dir None:
+    nothing is written (the Python API without an output folder). A video whose outputs
+    cannot be written is appended to `failures`; the rest go on.
     """
+    shown_settings = config.localize if config is not None else LocalizeConfig()
     video_ids = sorted(samples)
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
     cas = predict_cas(trained.model, samples, video_ids, device, trained.config.train.batch_size, amp)
@@ -87,20 +91,25 @@ def localize_samples(
     localized = []
     for video_id in video_ids:
         sample = samples[video_id]
+        video = LocalizedVideo(
+            video_id=video_id,
+            source=Path(sources[video_id]),
+            duration_seconds=sample.duration_seconds,
+            snippet_seconds=sample.snippet_seconds,
+            scores=cas[video_id],
+            face_presence=sample.face_mask,
+            segments=results[video_id],
+            shown=shown_segments(results[video_id], sample.snippet_seconds, shown_settings.min_score,
+                                 shown_settings.max_segments),
+            output_dir=video_output_dir(out_dir, video_id) if out_dir is not None else None,
+            frame_rate=sample.native_fps,
+        )
+        if out_dir is None:
+            localized.append(video)
+            continue
         try:
-            video = LocalizedVideo(
-                video_id=video_id,
-                source=Path(sources[video_id]),
-                duration_seconds=sample.duration_seconds,
-                snippet_seconds=sample.snippet_seconds,
-                scores=cas[video_id],
-                face_presence=sample.face_mask,
-                segments=results[video_id],
-                shown=shown_segments(results[video_id], min_seconds=sample.snippet_seconds),
-                output_dir=video_output_dir(out_dir, video_id),
-                frame_rate=sample.native_fps,
-            )
-            write_video_outputs(video, trained.class_names, header)
+            write_video_outputs(video, trained.class_names, header, shown_settings,
+                                config.decode.ffmpeg_binary if config is not None else "")
         except Exception as error:  # one video's outputs must not stop the batch
             if debug:
                 traceback.print_exc()
@@ -118,8 +127,8 @@ def output_failure_reason(error: Exception) -> str:
     return f"cannot write outputs: {type(error).__name__}: {first_line} (rerun with --debug for details)"
 
 
-def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Path, out_dir: Path, device: str,
-                    header: dict, failures: list[VideoOutcome], debug: bool) -> list[LocalizedVideo]:
+def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Path, out_dir: Path | None, device: str,
+                    header: dict, failures: list[VideoOutcome], debug: bool, config: Config) -> list[LocalizedVideo]:
     """Every video whose features are cached, a model batch at a time (memory does not
     grow with the folder); a video whose features cannot be read fails alone."""
     video_ids = sorted(ready)
@@ -136,7 +145,7 @@ def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Pa
             trained.feature_spec.check_features(found_spec)
             samples.update(read)
         if samples:
-            localized += localize_samples(trained, samples, ready, out_dir, device, header, failures, debug)
+            localized += localize_samples(trained, samples, ready, out_dir, device, header, failures, debug, config)
     return localized
 
 
@@ -146,7 +155,7 @@ def _write_run_files(summary: LocalizeSummary, header: dict) -> None:
     rows = [
         {
             "video_id": v.video_id, "status": "localized", "duration_s": v.duration_seconds, "segments": len(v.shown),
-            "seconds": v.seconds_per_label(summary.class_names), "outputs": str(v.output_dir),
+            "seconds": v.seconds_per_label(summary.class_names), "outputs": v.video_id,  # relative to OUT_DIR
         }
         for v in summary.videos
     ] + [{"video_id": f.video_id, "status": "failed", "reason": f.reason} for f in summary.failures]
@@ -161,7 +170,7 @@ def _write_run_files(summary: LocalizeSummary, header: dict) -> None:
 def run_localize(
     videos: Path,
     model_path: Path,
-    out_dir: Path,
+    out_dir: Path | None,
     config: Config,
     cache_dir: Path | None = None,
     device: str = "cpu",
@@ -173,21 +182,27 @@ def run_localize(
     """Localize sentiment in a video or a folder of videos (see the module docstring).
 
     videos: a video file or a folder (searched recursively, ids as in `extract`).
-    config: this machine's config (runtime settings; the checkpoint decides the features).
-    device: a resolved device ("cpu", "cuda", "cuda:N").
+    out_dir: where the outputs go; None writes none (the Python API), and then
+    `cache_dir` must be given. config: this machine's config (runtime settings and what is
+    shown; the checkpoint decides the features). device: a resolved device ("cpu",
+    "cuda", "cuda:N").
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    out_dir, model_path = check_output_folder(Path(out_dir), "--out"), Path(model_path)
+    out_dir = check_output_folder(Path(out_dir), "--out") if out_dir is not None else None
+    model_path = Path(model_path)
+    if cache_dir is None and out_dir is None:
+        raise ValueError("run_localize: give out_dir or cache_dir (the features need a cache)")
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     FeatureCache(cache_dir).check_folder()
     trained = load_trained_model(model_path, device)
+    log(device_line(device, precision_name(autocast_dtype(trained.config.train.amp_dtype, device))))
     refuse_unreproducible_features(trained, model_path)
     settings = extraction_config(trained, config, device)
     timings["load model"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    skip = [cache_dir] + ([out_dir] if out_dir.resolve() != Path(videos).resolve() else [])
+    skip = [cache_dir] + ([out_dir] if out_dir is not None and out_dir.resolve() != Path(videos).resolve() else [])
     found = discover_videos(Path(videos), config.extract.video_extensions, skip=skip)
     outcomes, extracted = features_for_model(Path(videos), found, cache_dir, trained, model_path, settings, device,
                                              allow_random_weights, debug, show_progress)
@@ -201,22 +216,24 @@ def run_localize(
             "every output says so, and their scores carry no learned meaning")
     header = run_header(trained, model_path)
     ready = {o.video_id: Path(o.source) for o in outcomes if o.status != "failed"}
-    localized = _localize_ready(trained, ready, cache_dir, out_dir, device, header, failures, debug)
+    localized = _localize_ready(trained, ready, cache_dir, out_dir, device, header, failures, debug, config)
     timings["read features, model, post-processing, outputs"] = time.perf_counter() - started
     failures.sort(key=lambda failure: failure.video_id)
     summary = LocalizeSummary(
         out_dir=out_dir, class_names=trained.class_names, videos=localized, failures=failures,
-        results_path=out_dir / "results.json", summary_path=out_dir / "summary.csv",
-        label_studio_path=out_dir / "label_studio.json",
+        results_path=out_dir / "results.json" if out_dir else None,
+        summary_path=out_dir / "summary.csv" if out_dir else None,
+        label_studio_path=out_dir / "label_studio.json" if out_dir else None,
         random_weight_streams=random_streams, extracted=extracted, timings=timings,
     )
-    _write_run_files(summary, header)
+    if out_dir is not None:
+        _write_run_files(summary, header)
     return summary
 
 
-def format_localize_summary(summary: LocalizeSummary) -> str:
+def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> str:
     """The table printed at the end: video, duration, shown segments, seconds per label;
-    then failures, the random-weights line and where the outputs are."""
+    then failures, and (footer) the random-weights line and where the outputs are."""
     labels = list(summary.class_names)
     header = ["video", "duration", "segments", *(f"{printable(label)} s" for label in labels)]
     rows = []
@@ -230,17 +247,24 @@ def format_localize_summary(summary: LocalizeSummary) -> str:
     lines.append(f"{len(summary.videos)} video(s) localized, {len(summary.failures)} failed")
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {printable(failure.source)}: {printable(failure.reason)}" for failure in summary.failures]
+        lines += [f"  {shell_path(printable(failure.source))}: {printable(failure.reason)}" for failure in summary.failures]
+        lines += localize_footer_lines(summary)
+    return "\n".join(lines)
+
+
+def localize_footer_lines(summary: LocalizeSummary) -> list[str]:
+    """The random-weights line and where the outputs are (paths quoted for a shell)."""
+    lines = []
     if summary.random_weights:
         lines.append(
             f"NOTE: features from RANDOM extractor weights ({', '.join(summary.random_weight_streams)}): "
             "these results carry no learned meaning for those streams"
         )
-    lines.append(f"outputs: {printable(summary.out_dir)}/<video>/ (report.html, segments.json/.csv, .srt, .vtt, .eaf, "
-                 f".labels.txt, timeline.csv/.png); all videos: {printable(summary.results_path)}, "
-                 f"{printable(summary.summary_path)}, {printable(summary.label_studio_path)}")
+    lines.append(f"outputs: {shell_path(printable(summary.out_dir))}/<video>/ (report.html, segments.json/.csv, .srt, "
+                 f".vtt, .eaf, .labels.txt, timeline.csv/.png); all videos: {shell_path(printable(summary.results_path))}, "
+                 f"{shell_path(printable(summary.summary_path))}, {shell_path(printable(summary.label_studio_path))}")
     for video in summary.videos[:5]:
-        lines.append(f"report: {printable(video.output_dir / 'report.html')}")
+        lines.append(f"report: {shell_path(printable(video.output_dir / 'report.html'))}")
     if len(summary.videos) > 5:
-        lines.append(f"... and {len(summary.videos) - 5} more reports (see {printable(summary.summary_path)})")
-    return "\n".join(lines)
+        lines.append(f"... and {len(summary.videos) - 5} more reports (see {shell_path(printable(summary.summary_path))})")
+    return lines

@@ -16,25 +16,20 @@ import numpy as np
 
 from cache.atomic import atomic_write_bytes
 from pipeline.console import printable
+from pipeline.localize.colours import (
+    BACKGROUND_COLOUR,
+    FACE_COLOUR,
+    MUTED_TEXT_COLOUR,
+    OTHER_COLOURS,
+    TEXT_COLOUR,
+    WARNING_TEXT_COLOUR,
+    label_colours,
+)
 from pipeline.localize.video import LocalizedVideo
 
-POSITIVE_COLOUR = "#1a9850"
-NEGATIVE_COLOUR = "#d73027"
-BACKGROUND_COLOUR = "#7f7f7f"
-FACE_COLOUR = "#4575b4"
-OTHER_COLOURS = ("#984ea3", "#ff7f00", "#a65628", "#f781bf", "#377eb8")
-POSITIVE_NAMES = {"positive", "pos", "p"}
-NEGATIVE_NAMES = {"negative", "neg", "n"}
+FIGURE_BACKGROUND = "#ffffff"  # every text of the plot is drawn on this (checked by the tests)
+TEXT_COLOURS = (TEXT_COLOUR, MUTED_TEXT_COLOUR, WARNING_TEXT_COLOUR)  # every colour text is drawn in
 
-
-def label_colours(class_names: Sequence[str]) -> dict[str, str]:
-    """A colour per class name: green for positive spellings, red for negative, others
-    from a fixed palette (the plot and the HTML report use the same colours)."""
-    colours, others = {}, iter(OTHER_COLOURS * (1 + len(class_names) // len(OTHER_COLOURS)))
-    for name in class_names:
-        key = name.strip().lower()
-        colours[name] = POSITIVE_COLOUR if key in POSITIVE_NAMES else NEGATIVE_COLOUR if key in NEGATIVE_NAMES else next(others)
-    return colours
 
 
 def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges: np.ndarray, random_weights: bool) -> None:
@@ -47,7 +42,7 @@ def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges:
         axes.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0)
         axes.text(
             (start + stop) / 2, 1.02, f"{entry['label']} {float(entry['score']):.2f}", ha="center", va="bottom",
-            fontsize=7, color=colour, clip_on=False, parse_math=False,
+            fontsize=7, color=TEXT_COLOUR, clip_on=False, parse_math=False,
         )
     for column, name in enumerate(class_names):
         axes.stairs(scores[:, column], edges, color=colours[name], linewidth=1.4, label=name)
@@ -58,7 +53,7 @@ def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges:
     for text in legend.get_texts():
         text.set_parse_math(False)
     heading = printable(video.video_id) + ("   [features from RANDOM extractor weights]" if random_weights else "")
-    axes.set_title(heading, fontsize=9, loc="left", pad=14, color=NEGATIVE_COLOUR if random_weights else "black",
+    axes.set_title(heading, fontsize=9, loc="left", pad=14, color=WARNING_TEXT_COLOUR if random_weights else TEXT_COLOUR,
                    parse_math=False)
 
 
@@ -67,7 +62,7 @@ def _draw_face(axes, video: LocalizedVideo, edges: np.ndarray, end_seconds: floa
     if video.face_presence is not None:
         axes.stairs(np.asarray(video.face_presence, dtype=np.float64), edges, fill=True, color=FACE_COLOUR, alpha=0.6)
     else:
-        axes.text(end_seconds / 2, 0.5, "no face stream", ha="center", va="center", fontsize=7, color=BACKGROUND_COLOUR)
+        axes.text(end_seconds / 2, 0.5, "no face stream", ha="center", va="center", fontsize=7, color=MUTED_TEXT_COLOUR)
     axes.set_ylim(0, 1)
     axes.set_yticks([0, 1])
     axes.set_ylabel("face", fontsize=8)
@@ -89,7 +84,7 @@ def timeline_png(
     from matplotlib.figure import Figure
 
     edges = np.arange(np.asarray(video.scores).shape[0] + 1) * video.snippet_seconds
-    figure = Figure(figsize=(width_inches, 3.3), dpi=dpi)  # fixed margins: a layout engine costs ~0.15 s
+    figure = Figure(figsize=(width_inches, 3.3), dpi=dpi, facecolor=FIGURE_BACKGROUND)  # fixed margins: a layout engine costs ~0.15 s
     FigureCanvasAgg(figure)
     score_axes, face_axes = figure.subplots(2, 1, sharex=True, height_ratios=[4, 1])
     figure.subplots_adjust(left=0.055, right=0.99, top=0.87, bottom=0.14, hspace=0.12)

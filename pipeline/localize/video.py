@@ -31,7 +31,7 @@ class LocalizedVideo:
         face_presence: (T,) fraction of sampled frames with a face, None without a face stream.
         segments: every segment the post-processing kept (ActivityNet entries, best first).
         shown: the non-overlapping segments shown in subtitles, plot and report (by start).
-        output_dir: OUT_DIR/<video_id>.
+        output_dir: OUT_DIR/<video_id> (None when nothing is written: the Python API without an output folder).
         frame_rate: the video's own frame rate (frames per second), None when unknown.
     """
 
@@ -43,7 +43,7 @@ class LocalizedVideo:
     face_presence: np.ndarray | None
     segments: list[dict]
     shown: list[dict]
-    output_dir: Path
+    output_dir: Path | None
     frame_rate: float | None = None
 
     def seconds_per_label(self, class_names: Sequence[str]) -> dict[str, float]:
@@ -56,18 +56,23 @@ def segment_key(entry: dict) -> tuple[float, float, str]:
     return (float(entry["segment"][0]), float(entry["segment"][1]), str(entry["label"]))
 
 
-def shown_segments(segments: Sequence[dict], min_seconds: float = 0.0) -> list[dict]:
+def shown_segments(
+    segments: Sequence[dict], min_seconds: float = 0.0, min_score: float = 0.0, max_segments: int = 0
+) -> list[dict]:
     """The non-overlapping segments people see, sorted by start time.
 
     Greedy by score: a segment is kept when it lasts at least `min_seconds` (localize
-    passes one snippet: shorter ones are below the grid's resolution) and overlaps (by
-    more than 1 ms) no segment already kept, whatever their labels. segments: ActivityNet
-    entries {"label", "score", "segment": [start_s, end_s]}.
+    passes one snippet: shorter ones are below the grid's resolution), scores at least
+    `min_score`, and overlaps (by more than 1 ms) no segment already kept, whatever their
+    labels; at most `max_segments` are kept (0: no limit), the best first. segments:
+    ActivityNet entries {"label", "score", "segment": [start_s, end_s]}.
     """
     kept: list[dict] = []
     for entry in sorted(segments, key=lambda e: -float(e["score"])):
+        if max_segments and len(kept) >= max_segments:
+            break
         start, end, _ = segment_key(entry)
-        if end - start <= 0 or end - start < min_seconds - 1e-6:
+        if end - start <= 0 or end - start < min_seconds - 1e-6 or float(entry["score"]) < min_score:
             continue
         if all(end <= k["segment"][0] + 1e-3 or start >= k["segment"][1] - 1e-3 for k in kept):
             kept.append(entry)

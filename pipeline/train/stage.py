@@ -31,7 +31,7 @@ from pipeline.console import printable, to_stderr
 from pipeline.data.batching import collate, crop_sample, resident_bytes, resident_features, training_batches
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.data.sources import load_dataset
-from pipeline.devices import autocast_dtype, set_cpu_threads
+from pipeline.devices import autocast_dtype, device_line, precision_name, set_cpu_threads
 from pipeline.output_folder import check_output_folder
 from pipeline.train.distributed import DistributedContext
 from pipeline.train.run_folder import (
@@ -278,11 +278,13 @@ def run_train(
     set_cpu_threads(config.train.num_threads, distributed.local_world_size)
     run = _open_run(features, annotations, run_dir, config, device, distributed, log)
     config, state = run.config, run.state
+    amp = autocast_dtype(config.train.amp_dtype, device)
+    log(device_line(device, precision_name(amp)))
     if distributed.is_main:
         from torch.utils.tensorboard import SummaryWriter
 
         run.writer = SummaryWriter(str(run.run_dir / "tensorboard"), purge_step=state.step)
-    step_loss = wrap_for_processes(ShardLoss(run.model, config, autocast_dtype(config.train.amp_dtype, device), distributed), distributed)
+    step_loss = wrap_for_processes(ShardLoss(run.model, config, amp, distributed), distributed)
     train_samples = _train_samples(run)
     start_epoch = state.epoch
     bar = tqdm(range(start_epoch, config.train.epochs), initial=start_epoch, total=config.train.epochs, unit="epoch",

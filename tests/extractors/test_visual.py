@@ -20,7 +20,7 @@ from extractors.visual import (
     clip_frame_indices,
     frame_count,
 )
-from extractors.weights import WeightsError
+from extractors.weights import I3D_CHECKPOINT, WeightsError
 from pipeline.config import ConfigError, load_config
 from pipeline.synthetic.videos import astronaut_frames, write_video
 from tests.conftest import cli, run_ffmpeg
@@ -249,6 +249,17 @@ def test_weights_path_and_hub_cache_are_identified_by_sha256(tmp_path, checkpoin
     from_hub = VisualExtractor(VisualConfig(**SMALL), DecodeConfig(), "cpu")
     assert from_hub.identity() == from_path.identity()
     assert not any(name.startswith("pytorchvideo.transforms") for name in sys.modules)
+
+
+def test_planned_identity_is_the_built_identity_without_building_the_network(checkpoint):
+    settings = VisualConfig(weights_path=str(checkpoint), **SMALL)
+    assert VisualExtractor.planned_identity(settings, DecodeConfig(), False) == extractor(checkpoint, **SMALL).identity()
+    random = VisualConfig(random_seed=4, **SMALL)
+    built = VisualExtractor(random, DecodeConfig(), "cpu", allow_random_weights=True)
+    assert VisualExtractor.planned_identity(random, DecodeConfig(), True) == built.identity()
+    from pytorchvideo.models.hub.resnet import checkpoint_paths
+
+    assert I3D_CHECKPOINT.url == checkpoint_paths["i3d_r50"]  # written down in extractors/weights.py, so read no torch
 
 
 def test_extract_command_records_the_hash_or_stops_without_weights(tmp_path, pattern_video, checkpoint):

@@ -58,8 +58,9 @@ class LocalizedRun:
 def localized_run(tmp_path_factory) -> LocalizedRun:
     # TORCH_HOME / DEEPFACE_HOME as the function-scoped autouse fixture sets them.
     homes = tmp_path_factory.getbasetemp() / "homes"
-    saved = {key: os.environ.get(key) for key in ("TORCH_HOME", "DEEPFACE_HOME", "FSENET_OFFLINE")}
-    os.environ.update(TORCH_HOME=str(homes / "torch"), DEEPFACE_HOME=str(homes / "deepface"), FSENET_OFFLINE="1")
+    saved = {key: os.environ.get(key) for key in ("TORCH_HOME", "DEEPFACE_HOME", "FSENET_OFFLINE", "FSENET_CACHE_DIR")}
+    os.environ.update(TORCH_HOME=str(homes / "torch"), DEEPFACE_HOME=str(homes / "deepface"), FSENET_OFFLINE="1",
+                      FSENET_CACHE_DIR=str(homes / "fsenet"))
     try:
         root = tmp_path_factory.mktemp("localize")
         videos = write_demo_videos(root / "train videos", 4, duration_seconds=8.0, test_videos=1, seed=5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 
 from pipeline.config import load_config
 from pipeline.demo import run_demo
@@ -30,9 +31,31 @@ def test_small_demo_runs_the_whole_job_and_prints_where_the_report_is(tmp_path, 
     assert 0.0 <= metrics["average_mAP"] <= 1.0
     report = out / "localize" / "demo 04" / "report.html"
     assert report.is_file()
-    assert f"open the report in a browser: {report}" in printed
+    report_lines = [line for line in printed.splitlines() if line.startswith("report:") and "report.html" in line]
+    assert report_lines == [f"report: {shlex.quote(str(report))} (open it in a browser)"]  # once, pasteable
+    assert shlex.split(report_lines[0].split(":", 1)[1])[0] == str(report)
+    assert "NOTE" not in printed  # audio only: no random weights to note
     assert "ground truth of demo 04" in printed
     summary = list(csv.DictReader(open(out / "localize" / "summary.csv", newline="")))
     assert [(row["video_id"], row["status"], row["random_weights"]) for row in summary] == [
         ("demo 04", "localized", "false")  # audio only: no weights involved
     ]
+
+
+def test_the_demo_ends_with_the_random_weights_note_and_the_report_once():
+    from pathlib import Path
+
+    import numpy as np
+
+    from pipeline.demo import demo_closing
+    from pipeline.localize.stage import LocalizeSummary, format_localize_summary
+    from pipeline.localize.video import LocalizedVideo
+
+    video = LocalizedVideo("demo 08", Path("demo_out/videos/demo 08.mp4"), 20.0, 0.64, np.zeros((32, 3)), None, [], [],
+                           Path("demo_out/localize/demo 08"))
+    summary = LocalizeSummary(Path("demo_out/localize"), ("negative", "positive"), [video], [],
+                              Path("demo_out/localize/results.json"), Path("demo_out/localize/summary.csv"),
+                              ["visual", "face"])
+    text = format_localize_summary(summary, footer=False) + "\n" + demo_closing(summary, 456.0)
+    assert text.count("RANDOM") == 1 and text.count("report:") == 1
+    assert text.endswith("report: 'demo_out/localize/demo 08/report.html' (open it in a browser)")

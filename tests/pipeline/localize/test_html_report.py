@@ -1,16 +1,29 @@
 """The HTML report of a real `localize` run (tests/pipeline/conftest.py): self-contained
 (no request leaves the page's own files), the video linked by a working relative path,
-and, in headless Chromium opened from file:// as a user would, no console errors and a
-click on a segment (band or table row) seeks the video to the segment's start."""
+a poster frame embedded, and, in headless Chromium opened from file:// as a user would,
+no console errors and a click on a segment (band or table row) seeks the video to the
+segment's start. `--video copy` makes a folder that still plays after it is moved. Every
+text of the page and of timeline.png has a WCAG contrast of at least 4.5 against what it is
+drawn on (computed from the colours they actually use), and the classes are drawn in a
+colour-blind-safe pair."""
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
+from PIL import Image
+
+from pipeline.localize.colours import AA_GRAPHICS, AA_TEXT, contrast_ratio
+from pipeline.localize.timeline_plot import FIGURE_BACKGROUND, TEXT_COLOURS
+from tests.conftest import cli
 
 VIDEO_ID = "talks/demo 01"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -21,12 +34,13 @@ CHROMIUM_ARGS = [
 
 
 class _Links(HTMLParser):
-    """Every src / href attribute, and the video element's src."""
+    """Every src / href attribute, the video element's src and poster."""
 
     def __init__(self):
         super().__init__()
         self.links: list[str] = []
         self.video_src: str | None = None
+        self.poster: str | None = None
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
@@ -34,6 +48,38 @@ class _Links(HTMLParser):
                 self.links.append(value)
                 if tag == "video" and name == "src":
                     self.video_src = value
+            if tag == "video" and name == "poster":
+                self.poster = value
+
+
+class _SvgTexts(HTMLParser):
+    """(text fill, fill of the segment band it sits on or None) of every SVG <text>, the
+    fills of the SVG's panels (rects outside segments) and the strokes of its curves."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[tuple[str, str | None]] = []
+        self.panels: set[str] = set()
+        self.strokes: set[str] = set()
+        self._band: str | None = None
+        self._in_segment = False
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "g" and "segment" in (attributes.get("class") or ""):
+            self._in_segment, self._band = True, None
+        elif tag == "rect" and self._in_segment:
+            self._band = attributes["fill"]
+        elif tag == "rect" and "fill-opacity" not in attributes and attributes.get("fill", "").startswith("#"):
+            self.panels.add(attributes["fill"])
+        elif tag == "text":
+            self.texts.append((attributes["fill"], self._band if self._in_segment else None))
+        elif tag == "polyline":
+            self.strokes.add(attributes["stroke"])
+
+    def handle_endtag(self, tag):
+        if tag == "g":
+            self._in_segment = False
 
 
 def test_report_is_self_contained_and_links_the_video(localized_run):
@@ -48,6 +94,49 @@ def test_report_is_self_contained_and_links_the_video(localized_run):
         assert link.startswith("data:") or (folder / unquote(link)).exists(), link
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
     assert 'id="random-weights-banner"' in text  # the face features came from random weights
+
+
+def test_report_embeds_a_small_poster_frame_of_the_video(localized_run):
+    parser = _Links()
+    parser.feed((localized_run.out / VIDEO_ID / "report.html").read_text(encoding="utf-8"))
+    assert parser.poster is not None and parser.poster.startswith("data:image/jpeg;base64,")
+    jpeg = base64.b64decode(parser.poster.split(",", 1)[1])
+    assert len(jpeg) < 100_000
+    assert Image.open(io.BytesIO(jpeg)).size == (320, 240)  # the demo video's own size (under 480 across)
+
+
+def test_report_and_plot_text_contrast_is_at_least_aa_and_the_class_pair_is_colour_blind_safe(localized_run):
+    folder = localized_run.out / VIDEO_ID
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    svg = _SvgTexts()
+    svg.feed(page[page.index("<svg"): page.index("</svg>")])
+    assert svg.texts and svg.panels
+    for fill, band in svg.texts:
+        backgrounds = [band] if band is not None else sorted(svg.panels)
+        for background in backgrounds:
+            assert contrast_ratio(fill, background) >= AA_TEXT, (fill, background)
+    assert {"#0072B2", "#D55E00"} <= svg.strokes  # Okabe-Ito blue (positive), vermillion (negative)
+    for stroke in svg.strokes:
+        assert contrast_ratio(stroke, "#ffffff") >= AA_GRAPHICS, stroke
+    for colour in TEXT_COLOURS:
+        assert contrast_ratio(colour, FIGURE_BACKGROUND) >= AA_TEXT, colour
+    pixels = np.array(Image.open(folder / "timeline.png").convert("RGB"), dtype=np.int16).reshape(-1, 3)
+    for colour in ("#0072B2", "#D55E00"):  # the plot draws the same pair (lines, legend; antialiased)
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).max(axis=1) <= 12).sum() >= 20, colour
+    for old in ((0x1A, 0x98, 0x50), (0xD7, 0x30, 0x27)):  # and not the red/green pair any more
+        assert (np.abs(pixels - np.array(old)).max(axis=1) <= 12).sum() == 0, old
+    assert not re.search(r"#(1a9850|d73027)", page, re.IGNORECASE)  # the old red/green pair is gone
+
+
+def test_summary_and_every_shared_output_hold_no_absolute_path(localized_run):
+    root = str(localized_run.root)
+    for path in localized_run.out.rglob("*"):
+        if "cache" in path.relative_to(localized_run.out).parts or not path.is_file() or path.suffix == ".png":
+            continue  # the default feature cache records where the videos were; it is not an output
+        if path.suffix == ".eaf" or path.name == "label_studio.json":
+            continue  # ELAN's MEDIA_URL and Label Studio's task URL must be absolute (the .eaf has a relative one too)
+        assert root not in path.read_text(encoding="utf-8", errors="replace"), path
 
 
 def _browser_or_skip():
@@ -97,5 +186,66 @@ def test_report_in_headless_chromium_loads_cleanly_and_a_click_seeks(localized_r
             assert page.evaluate("document.getElementById('video').textTracks[0].cues.length") == rows.count()
             assert problems == []
             assert all(url.startswith("file://") for url in requests), requests
+        finally:
+            browser.close()
+
+
+# The contrast of every text the page renders, against the first opaque background behind it.
+PAGE_CONTRASTS = """() => {
+  function rgb(value) { const m = value.match(/[\\d.]+/g); return m ? m.map(Number) : null; }
+  function luminance(c) {
+    const l = c.slice(0, 3).map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+  }
+  function background(element) {
+    for (let e = element; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c && (c.length < 4 || c[3] > 0)) return c;
+    }
+    return [255, 255, 255];
+  }
+  const found = [];
+  document.querySelectorAll("body *:not(svg *):not(script):not(style)").forEach(e => {
+    const own = Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !e.getClientRects().length) return;
+    const a = luminance(rgb(getComputedStyle(e).color)), b = luminance(background(e));
+    found.push([e.tagName + "." + e.className, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]);
+  });
+  return found;
+}"""
+
+
+def test_video_copy_plays_after_the_folder_moves_and_the_page_passes_contrast(localized_run, tmp_path):
+    sync_api = _browser_or_skip()
+    out = tmp_path / "copied out"
+    result = cli("localize", str(localized_run.new_videos), "--model", str(localized_run.model), "--out", str(out),
+                 "--cache", str(localized_run.out / "cache"), "--random-weights", "--device", "cpu", "--video", "copy",
+                 "--quiet")  # features cached: nothing is extracted
+    assert result.returncode == 1 and "broken" in result.stdout, result.stderr  # the zero-byte file fails alone
+    moved = tmp_path / "sent elsewhere"
+    shutil.move(out, moved)  # a self-contained folder: it plays wherever it lands
+    report = (moved / VIDEO_ID / "report.html").resolve()
+    assert (report.parent / localized_run.localized_video.name).is_file()
+    executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            requests = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(report.as_uri())
+            page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=15000)
+            assert page.evaluate("document.getElementById('video').duration") == pytest.approx(
+                localized_run.localized_duration, abs=0.1)
+            poster_width = page.evaluate("""() => new Promise(done => { const image = new Image();
+                image.onload = () => done(image.naturalWidth); image.onerror = () => done(0);
+                image.src = document.getElementById('video').poster; })""")
+            assert poster_width == 320
+            assert page.locator("#video-note").inner_text() == ""  # nothing to say: the video plays
+            assert all(url.startswith(moved.resolve().as_uri()) or url.startswith("data:") for url in requests), requests
+            contrasts = page.evaluate(PAGE_CONTRASTS)
+            assert len(contrasts) > 10
+            low = [(element, round(ratio, 2)) for element, ratio in contrasts if ratio < AA_TEXT]
+            assert not low, low
         finally:
             browser.close()

@@ -100,7 +100,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     assert document["random_weights"] is True
     assert document["localize"]["random_weight_streams"] == ["face"]
     assert document["localize"]["class_names"] == ["negative", "positive"]
-    assert document["localize"]["source"] == str(localized_run.localized_video)
+    assert document["localize"]["source"] == localized_run.localized_video.name  # no absolute path in outputs
+    assert document["localize"]["model"] == "best.pt" and len(document["localize"]["model_sha256"]) == 64
     entries = load_predictions(folder / "segments.json")[VIDEO_ID]
     assert entries, "the model found no segment at all"
     duration = document["localize"]["duration_seconds"]
@@ -203,8 +204,8 @@ def test_models_whose_features_cannot_be_made_here_are_refused_in_one_line(local
     other_version = _checkpoint_like(localized_run.model, tmp_path / "other.pt", other_audio)
     for model, words in ((released, "released TSL-300 layout"), (other_version, "v99")):
         refused = cli("localize", str(localized_run.localized_video), "--model", str(model), "--out",
-                      str(tmp_path / model.stem), "--random-weights", "--no-progress", "--device", "cpu")
-        assert refused.returncode == 2, refused.stderr
+                      str(tmp_path / model.stem), "--random-weights", "--quiet", "--device", "cpu")
+        assert refused.returncode == 2, refused.stderr  # --quiet: no "device:" note, the error alone
         lines = refused.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], lines
         assert not (tmp_path / model.stem / "demo 01").exists()
@@ -219,6 +220,9 @@ def test_shown_segments_are_the_best_non_overlapping_ones_and_times_format():
     ]
     shown = shown_segments(segments, min_seconds=0.64)
     assert [(e["label"], e["segment"]) for e in shown] == [("negative", [0.0, 10.0]), ("positive", [10.0, 12.0])]
+    assert shown_segments(segments, 0.64, min_score=0.6) == shown[:1]  # --min-score
+    assert shown_segments(segments, 0.64, max_segments=1) == shown[:1]  # --max-segments: the best first
+    assert shown_segments(segments, 0.64, min_score=0.96) == []
     assert seconds_per_label(segments, ["negative", "positive"]) == {"negative": pytest.approx(10.3),
                                                                     "positive": pytest.approx(3.0)}
     assert srt_time(3723.4567) == "01:02:03,457" and vtt_time(0.0004) == "00:00:00.000"
