@@ -55,7 +55,7 @@ def test_the_demo_ends_with_the_random_weights_note_and_the_report_once():
                            Path("demo_out/localize/demo 08"))
     summary = LocalizeSummary(Path("demo_out/localize"), ("negative", "positive"), [video], [],
                               Path("demo_out/localize/results.json"), Path("demo_out/localize/summary.csv"),
-                              ["visual", "face"])
+                              Path("demo_out/localize/label_studio.json"), ["visual", "face"])
     text = format_localize_summary(summary, footer=False) + "\n" + demo_closing(summary, 456.0)
     assert text.count("RANDOM") == 1 and text.count("report:") == 1
     assert text.endswith("report: 'demo_out/localize/demo 08/report.html' (open it in a browser)")
