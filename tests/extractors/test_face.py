@@ -39,8 +39,8 @@ from extractors.grid import GridConfig, SnippetGrid
 from extractors.registry import EXTRACTORS
 from extractors.resemotenet import random_resemotenet
 from extractors.weights import WeightsError
-from pipeline.bench.face import FACE_PHOTO_BOXES, faceless_trials, lfw_frames, place_face
 from pipeline.config import ConfigError, load_config
+from pipeline.synthetic.faces import FACE_PHOTO_BOXES, faceless_trials, lfw_frames, place_face
 from pipeline.synthetic.videos import astronaut_frames, write_test_pattern_video, write_video
 from tests.conftest import ROOT
 
