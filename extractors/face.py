@@ -32,11 +32,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch  # extractors.resemotenet needs it anyway; cv2 and the detectors' runtimes load when used
 
-from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
+# torch (with extractors/resemotenet.py), cv2 and the detectors' runtimes load where they are
+# used: the stream's identity is known without them (FaceExtractor.planned_identity)
+from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures, identity_record
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.face_detectors import (
     DEFAULT_DETECTOR,
@@ -45,18 +47,14 @@ from extractors.face_detectors import (
     FaceDetector,
     build_detector,
     default_deepface_home,
+    detector_identity,
 )
 from extractors.grid import SnippetGrid
-from extractors.resemotenet import (
-    EMBEDDING_DIM,
-    FER2013_LABELS,
-    CheckpointFormatError,
-    ResEmoteNet,
-    load_resemotenet,
-    preprocess_faces,
-    random_resemotenet,
-)
-from extractors.weights import CheckpointSpec, ResolvedWeights, WeightsError, resolve_weights
+from extractors.resemotenet_facts import EMBEDDING_DIM, FER2013_LABELS
+from extractors.weights import CheckpointSpec, ResolvedWeights, WeightsError, file_fact, resolve_weights
+
+if TYPE_CHECKING:
+    from extractors.resemotenet import ResEmoteNet
 
 RESEMOTENET_CHECKPOINT = CheckpointSpec(
     stream="face",
@@ -104,6 +102,23 @@ def deepface_home_for(config: FaceConfig) -> Path:
     if os.environ.get("DEEPFACE_HOME"):
         return Path(os.environ["DEEPFACE_HOME"])
     return default_deepface_home()
+
+
+CLASS_COUNT_FACT = "resemotenet_classes"  # a checkpoint's class count, remembered per file (file_fact)
+
+
+def emotion_names_for(configured: tuple[str, ...], num_classes: int) -> tuple[tuple[str, ...], str | None]:
+    """(the names of a checkpoint's `num_classes` emotion classes, a warning or None): the
+    configured face.emotion_labels when they count as many, else class_0, class_1, ..."""
+    if len(configured) == num_classes:
+        return configured, None
+    generic = tuple(f"class_{index}" for index in range(num_classes))
+    hint = " (the authors' 6-class checkpoints: happy,surprise,sad,anger,disgust,fear)" if num_classes == 6 else ""
+    return generic, (
+        f"face: the ResEmoteNet checkpoint has {num_classes} emotion classes but face.emotion_labels "
+        f"names {len(configured)}; the emotion extra uses generic names {', '.join(generic)}. "
+        f"Set face.emotion_labels to the checkpoint's {num_classes} class names{hint}."
+    )
 
 
 # -- boxes and the primary-face rule ------------------------------------------------------
@@ -375,6 +390,8 @@ class FaceExtractor(StreamExtractor):
 
     # construction helpers
     def _load_network(self) -> ResEmoteNet:
+        from extractors.resemotenet import CheckpointFormatError, load_resemotenet, random_resemotenet
+
         if self.weights.is_random:
             network = random_resemotenet(len(self.settings.emotion_labels), self.weights.random_seed or 0)
         else:
@@ -382,21 +399,14 @@ class FaceExtractor(StreamExtractor):
                 network = load_resemotenet(self.weights.path)
             except CheckpointFormatError as error:
                 raise WeightsError(f"face.weights_path: {error}") from None
+            file_fact(self.weights.path, CLASS_COUNT_FACT, lambda path: network.num_classes)  # for planned_identity
         return network.to(self.device).eval()
 
     def _emotion_names(self, num_classes: int) -> tuple[str, ...]:
-        configured = self.settings.emotion_labels
-        if len(configured) == num_classes:
-            return configured
-        generic = tuple(f"class_{index}" for index in range(num_classes))
-        hint = " (the authors' 6-class checkpoints: happy,surprise,sad,anger,disgust,fear)" if num_classes == 6 else ""
-        warnings.warn(
-            f"face: the ResEmoteNet checkpoint has {num_classes} emotion classes but face.emotion_labels "
-            f"names {len(configured)}; the emotion extra uses generic names {', '.join(generic)}. "
-            f"Set face.emotion_labels to the checkpoint's {num_classes} class names{hint}.",
-            stacklevel=3,
-        )
-        return generic
+        names, warning = emotion_names_for(self.settings.emotion_labels, num_classes)
+        if warning:
+            warnings.warn(warning, stacklevel=3)
+        return names
 
     # identity and shape
     @property
@@ -414,6 +424,21 @@ class FaceExtractor(StreamExtractor):
         identity["detector"] = self.detector.identity()
         return identity
 
+    @classmethod
+    def planned_identity(cls, settings: FaceConfig, decode: DecodeConfig, allow_random_weights: bool) -> dict | None:
+        """`identity()` without building the extractor (no torch, no network, no detector):
+        the checkpoint's sha256 and class count and the detector's weights are remembered per
+        file (extractors/weights.py). None the first time a checkpoint is seen (its class
+        count is learnt by loading it)."""
+        weights = resolve_weights(RESEMOTENET_CHECKPOINT, settings.weights_path, allow_random_weights)
+        num_classes = len(settings.emotion_labels) if weights.is_random else file_fact(weights.path, CLASS_COUNT_FACT)
+        if num_classes is None:
+            return None
+        identity = identity_record(cls, settings, EMBEDDING_DIM, weights.identity())
+        identity["emotion_classes"] = list(emotion_names_for(settings.emotion_labels, int(num_classes))[0])
+        identity["detector"] = detector_identity(settings.detector_backend)
+        return identity
+
     # per frame
     def detect_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Faces in one (H, W, 3) uint8 RGB frame, in full-resolution pixels (maybe none)."""
@@ -421,6 +446,10 @@ class FaceExtractor(StreamExtractor):
 
     def embed_faces(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Face crops ((h, w, 3) uint8 RGB) -> (N, 1024) fc1 embeddings, (N, K) emotion probabilities."""
+        import torch
+
+        from extractors.resemotenet import preprocess_faces
+
         embeddings, probabilities = [], []
         with torch.inference_mode():
             for start in range(0, len(crops), self.settings.batch_size):

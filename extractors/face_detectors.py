@@ -49,8 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from cache.fingerprint import file_sha256
-from extractors.weights import WeightsError
+from extractors.weights import WeightsError, file_fact, weights_sha256
 
 # DeepFace 0.0.103's detector backends (deepface/modules/modeling.py) except two that this
 # module replaces: "retinaface" (DeepFace's needs TensorFlow) and "centerface" (DeepFace's
@@ -202,12 +201,7 @@ class RetinaFaceDetector(FaceDetector):
     def __init__(self) -> None:
         path = packaged_file(RETINAFACE_PACKAGE, RETINAFACE_PACKAGE_VERSION, RETINAFACE_WEIGHTS_FILE, self.name)
         model = read_bytes_literal(path, "WEIGHTS")
-        self._weights = {
-            "package": f"{RETINAFACE_PACKAGE} {metadata.version(RETINAFACE_PACKAGE)}",
-            "file": RETINAFACE_WEIGHTS_FILE,
-            "sha256": _sha256_bytes(model),
-        }
-        self._weights["published"] = self._weights["sha256"] == RETINAFACE_SHA256
+        self._weights = retinaface_weights(path, _sha256_bytes(model))
         # onnxruntime's import writes a device id under ~/.cache/Microsoft unless this is set
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         try:
@@ -247,12 +241,7 @@ class CenterFaceDetector(FaceDetector):
 
     def __init__(self, deepface_home: Path) -> None:
         self._path = packaged_file(CENTERFACE_PACKAGE, CENTERFACE_PACKAGE_VERSION, CENTERFACE_WEIGHTS_FILE, self.name)
-        self._weights = {
-            "package": f"{CENTERFACE_PACKAGE} {metadata.version(CENTERFACE_PACKAGE)}",
-            "file": CENTERFACE_WEIGHTS_FILE,
-            "sha256": file_sha256(self._path),
-        }
-        self._weights["published"] = self._weights["sha256"] == CENTERFACE_SHA256
+        self._weights = centerface_weights(self._path)
         import_deepface(deepface_home)
         from deepface.models.face_detection.CenterFace import CenterFace
 
@@ -316,9 +305,6 @@ class DeepFaceDetector(FaceDetector):
     def __init__(self, backend: str, deepface_home: Path) -> None:
         self.name = backend
         self._deepface = import_deepface(deepface_home)
-        from deepface import __version__ as deepface_version
-
-        self._version = deepface_version
         try:
             self._deepface.build_model(model_name=backend, task="face_detector")
         except Exception as error:  # missing weights or package, failed download
@@ -352,17 +338,7 @@ class DeepFaceDetector(FaceDetector):
         return detections
 
     def identity(self) -> dict:
-        """DeepFace's version (its detectors' settings live in its code) and, for "opencv",
-        the Haar cascade file."""
-        identity: dict = {"name": self.name, "deepface_version": self._version, "weights": None}
-        if self.name == "opencv":
-            import cv2
-
-            cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-            identity["weights"] = {
-                "package": f"opencv {cv2.__version__}", "file": cascade.name, "sha256": file_sha256(cascade),
-            }
-        return identity
+        return deepface_detector_identity(self.name)
 
 
 class WholePicture(FaceDetector):
@@ -376,6 +352,62 @@ class WholePicture(FaceDetector):
 
     def identity(self) -> dict:
         return {"name": self.name, "weights": None}
+
+
+# -- identities, known without building a detector -----------------------------------------
+def retinaface_weights(path: Path, model_sha256: str) -> dict:
+    """The weights record of RetinaFace's model (embedded in `path`, sha256 `model_sha256`)."""
+    return {
+        "package": f"{RETINAFACE_PACKAGE} {metadata.version(RETINAFACE_PACKAGE)}", "file": RETINAFACE_WEIGHTS_FILE,
+        "sha256": model_sha256, "published": model_sha256 == RETINAFACE_SHA256,
+    }
+
+
+def centerface_weights(path: Path) -> dict:
+    """The weights record of CenterFace's ONNX file at `path`."""
+    sha256 = weights_sha256(path)
+    return {
+        "package": f"{CENTERFACE_PACKAGE} {metadata.version(CENTERFACE_PACKAGE)}", "file": CENTERFACE_WEIGHTS_FILE,
+        "sha256": sha256, "published": sha256 == CENTERFACE_SHA256,
+    }
+
+
+def deepface_detector_identity(backend: str) -> dict:
+    """DeepFace's version (its detectors' settings live in its code) and, for "opencv", the
+    Haar cascade file (OpenCV is imported for its folder; DeepFace is not)."""
+    try:
+        version = metadata.version("deepface")
+    except metadata.PackageNotFoundError:
+        raise WeightsError(f"face.detector_backend={backend} needs DeepFace: pip install --no-deps deepface==0.0.103 "
+                           f"({INSTALL_HINT})") from None
+    identity: dict = {"name": backend, "deepface_version": version, "weights": None}
+    if backend == "opencv":
+        import cv2
+
+        cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        identity["weights"] = {
+            "package": f"opencv {cv2.__version__}", "file": cascade.name, "sha256": weights_sha256(cascade),
+        }
+    return identity
+
+
+def detector_identity(backend: str) -> dict:
+    """What `build_detector(backend).identity()` gives, without building the detector (no
+    onnxruntime, OpenCV network or DeepFace loaded; the embedded RetinaFace model's sha256
+    remembered per file, extractors/weights.py). WeightsError when its package is missing."""
+    if backend == "retinaface":
+        path = packaged_file(RETINAFACE_PACKAGE, RETINAFACE_PACKAGE_VERSION, RETINAFACE_WEIGHTS_FILE, backend)
+        model_sha256 = file_fact(path, "embedded_model_sha256", lambda p: _sha256_bytes(read_bytes_literal(p, "WEIGHTS")))
+        return {"name": backend, "weights": retinaface_weights(path, model_sha256),
+                "score_threshold": RETINAFACE_SCORE_THRESHOLD, "nms_iou": RETINAFACE_NMS_IOU}
+    if backend == "centerface":
+        path = packaged_file(CENTERFACE_PACKAGE, CENTERFACE_PACKAGE_VERSION, CENTERFACE_WEIGHTS_FILE, backend)
+        return {"name": backend, "weights": centerface_weights(path), "score_threshold": CENTERFACE_SCORE_THRESHOLD}
+    if backend == "skip":
+        return {"name": backend, "weights": None}
+    if backend in DEEPFACE_BACKENDS:
+        return deepface_detector_identity(backend)
+    raise ValueError(f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}; got {backend!r}")
 
 
 def build_detector(backend: str, deepface_home: Path | None = None) -> FaceDetector:

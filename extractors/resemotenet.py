@@ -34,19 +34,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from extractors.resemotenet_facts import EMBEDDING_DIM, FER2013_LABELS, SIX_CLASS_LABELS  # noqa: F401 (their names here too)
+
 INPUT_SIDE = 64  # pixels; faces are resized to INPUT_SIDE x INPUT_SIDE
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-EMBEDDING_DIM = 1024  # width of fc1, the face embedding
 STATE_DICT_KEY = "model_state_dict"
-
-# Class orders of the authors' code (see the module docstring).
-FER2013_LABELS: tuple[str, ...] = ("happy", "surprise", "sad", "anger", "disgust", "fear", "neutral")
-# The 6-class variant (fc4 with 6 outputs, before commit fb67963): the same order without
-# neutral, as in the FER2013 classification report of that time (RESULTS.md, removed in
-# fb67963). The authors' scripts of that time disagree on the order of fear and disgust,
-# so name the classes in config if your 6-class checkpoint says otherwise.
-SIX_CLASS_LABELS: tuple[str, ...] = FER2013_LABELS[:6]
 
 
 class SqueezeExcitation(nn.Module):

@@ -9,7 +9,8 @@ The sha256 of the file is the weights' identity: features from other weights nev
 
 Nothing here imports torch: an extractor's identity (settings + weights sha256) is known
 before its network is built, so a rerun with nothing to do builds none. Hashing a large
-checkpoint takes seconds, so each file's sha256 is remembered in a small JSON file
+checkpoint takes seconds, so each file's sha256 (and the few other facts an identity needs,
+`file_fact`: a checkpoint's class count, an embedded model's sha256) is remembered in a small JSON file
 (`weights_sha256_cache_path()`: $FSENET_CACHE_DIR, else $XDG_CACHE_HOME/fsenet, else
 ~/.cache/fsenet), keyed by the file's absolute path, size, mtime, ctime and inode: any write
 to the file changes its ctime (which no tool can set back), so a changed file is hashed
@@ -22,8 +23,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cache.atomic import atomic_write_json
 from cache.fingerprint import file_sha256
@@ -103,23 +106,34 @@ def _read_hash_records(record_file: Path) -> dict:
     return records if isinstance(records, dict) else {}
 
 
-def weights_sha256(path: Path) -> str:
-    """The sha256 of the checkpoint at `path`, from the remembered record when the file is
-    unchanged (same size, mtime, ctime, inode), else hashed now and remembered."""
+def file_fact(path: Path, fact: str, compute: Callable[[Path], Any] | None = None) -> Any:
+    """A fact about the file at `path` (its "sha256", the sha256 of a model embedded in it,
+    a checkpoint's class count), from the remembered record while the file is unchanged
+    (same size, mtime, ctime, inode), else `compute(path)` now, remembered beside the file's
+    other facts (a changed file forgets them all). None when it is not remembered and
+    `compute` is None. Facts must be JSON values."""
     key, stat = _stat_key(path)
     record_file = weights_sha256_cache_path()
     records = _read_hash_records(record_file)
     known = records.get(key)
-    if isinstance(known, dict) and {k: known.get(k) for k in stat} == stat and isinstance(known.get("sha256"), str):
-        return known["sha256"]
-    digest = file_sha256(path)
+    unchanged = isinstance(known, dict) and {k: known.get(k) for k in stat} == stat
+    if unchanged and known.get(fact) is not None:
+        return known[fact]
+    if compute is None:
+        return None
+    value = compute(path)
     records = {name: record for name, record in records.items() if os.path.exists(name)}  # forget deleted files
-    records[key] = {**stat, "sha256": digest}
+    records[key] = {**(known if unchanged else {}), **stat, fact: value}
     try:
         atomic_write_json(record_file, records)
-    except OSError:  # a read-only home: hash every run
+    except OSError:  # a read-only home: computed every run
         pass
-    return digest
+    return value
+
+
+def weights_sha256(path: Path) -> str:
+    """The sha256 of the checkpoint at `path`, remembered while the file is unchanged (file_fact)."""
+    return file_fact(path, "sha256", file_sha256)
 
 
 def _try_download(spec: CheckpointSpec, destination: Path) -> bool:

@@ -66,7 +66,9 @@ class VideoLocalization:
     all_segments: every segment the post-processing kept, best first (what evaluation
     scores); scores: (T, C+1) per-snippet scores in [0, 1], one column per class of
     `class_names` then the background, snippet i covering [i, i+1) * snippet_seconds;
-    output_dir: where its files are (None when nothing was written).
+    output_dir: where its files are (None when nothing was written); emotions: (T, E) the face
+    stream's per-snippet emotion probabilities (rows sum to 1 where a face was seen, zeros
+    elsewhere) and emotion_names their E classes, None without a face stream or emotions.
     """
 
     video_id: str
@@ -79,13 +81,15 @@ class VideoLocalization:
     scores: np.ndarray
     face_presence: np.ndarray | None
     output_dir: Path | None
+    emotions: np.ndarray | None = None
+    emotion_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_localized(cls, video: LocalizedVideo, class_names: tuple[str, ...]) -> VideoLocalization:
         return cls(
             video.video_id, Path(video.source), video.duration_seconds, video.snippet_seconds, tuple(class_names),
             [Segment.from_entry(e) for e in video.shown], [Segment.from_entry(e) for e in video.segments],
-            video.scores, video.face_presence, video.output_dir,
+            video.scores, video.face_presence, video.output_dir, video.emotions, video.emotion_names,
         )
 
     @property

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.identity import ExtractorIdentity, canonical
-from cache.store import CacheError, FeatureCache
+from cache.store import CacheError, FeatureCache, LoadedStream
 from model.config import KNOWN_STREAMS
 from pipeline.data.annotations import AnnotationSet, raise_if_strict, read_annotations
 from pipeline.data.config import DataConfig
@@ -23,6 +23,7 @@ from pipeline.data.feature_spec import FeatureSpec
 from pipeline.data.samples import (
     SPLITS,
     DatasetError,
+    FaceEmotions,
     SentimentDataset,
     VideoFeatures,
     VideoSample,
@@ -66,19 +67,33 @@ class CachedStreams:
         )
 
 
-def _load_stream(cache: FeatureCache, video_id: str, stream: str) -> tuple[np.ndarray, np.ndarray | None, ExtractorIdentity]:
-    """(features (T, D) float32, face mask (T,) or None, identity) of one cached stream."""
+def face_emotions_of(loaded: LoadedStream) -> FaceEmotions | None:
+    """The emotion extra of a cached face stream with its class names (the identity's
+    `emotion_classes`; generic class_0, class_1, ... when the identity names none or a
+    wrong number); None when there is no emotion extra or it does not fit the stream."""
+    emotion = loaded.extras.get("emotion")
+    if emotion is None or emotion.ndim != 2 or emotion.shape[0] != loaded.features.shape[0] or not emotion.shape[1]:
+        return None
+    names = loaded.record.get("extractor", {}).get("emotion_classes")
+    if not isinstance(names, list) or len(names) != emotion.shape[1] or len(set(map(str, names))) != len(names):
+        names = [f"class_{index}" for index in range(emotion.shape[1])]
+    return FaceEmotions(np.asarray(emotion, dtype=np.float32), tuple(str(name) for name in names))
+
+
+def _load_stream(
+    cache: FeatureCache, video_id: str, stream: str
+) -> tuple[np.ndarray, np.ndarray | None, FaceEmotions | None, ExtractorIdentity]:
+    """(features (T, D) float32, face mask (T,), face emotions, identity) of one cached
+    stream; mask and emotions are None but for the face stream."""
     try:
         loaded = cache.load_stream(video_id, stream)
     except CacheError as error:
         raise DatasetError(str(error)) from None
     array = np.asarray(loaded.features, dtype=np.float32)
-    face_mask = None
-    if stream == "face":
-        face_mask = (
-            np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0) if loaded.mask is not None else face_mask_from_rows(array)
-        )
-    return array, face_mask, ExtractorIdentity(loaded.record["extractor"])
+    if stream != "face":
+        return array, None, None, ExtractorIdentity(loaded.record["extractor"])
+    mask = np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0) if loaded.mask is not None else face_mask_from_rows(array)
+    return array, mask, face_emotions_of(loaded), ExtractorIdentity(loaded.record["extractor"])
 
 
 def read_cached_streams(
@@ -89,9 +104,9 @@ def read_cached_streams(
     read = CachedStreams({}, list(streams), {}, {}, [])
     for video_id in video_ids:
         features: dict[str, np.ndarray] = {}
-        face_mask = None
+        face_mask, face_emotions = None, None
         for stream in streams:
-            array, mask, identity = _load_stream(cache, video_id, stream)
+            array, mask, emotions, identity = _load_stream(cache, video_id, stream)
             if stream not in read.widths:
                 read.widths[stream], read.identities[stream] = array.shape[1], identity
             elif array.shape[1] != read.widths[stream]:
@@ -105,11 +120,13 @@ def read_cached_streams(
                     "than the first video's; run `extract` again so every video matches"
                 )
             features[stream] = array
-            face_mask = mask if stream == "face" else face_mask
+            if stream == "face":
+                face_mask, face_emotions = mask, emotions
         grid, probe = metas[video_id]["grid"], metas[video_id]["probe"]
         native_fps = float(probe["native_fps"]) if probe.get("native_fps") else None
         read.videos[video_id] = VideoFeatures(
-            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"]), native_fps
+            features, face_mask, float(grid["snippet_seconds"]), float(probe["duration_seconds"]), native_fps,
+            face_emotions,
         )
         read.grids.append({k: v for k, v in grid.items() if k != "num_snippets"})
     return read

@@ -25,6 +25,22 @@ class DatasetError(Exception):
     """A dataset that cannot be built; one line naming the file or video and the fix."""
 
 
+@dataclass(frozen=True)
+class FaceEmotions:
+    """The face stream's per-snippet emotion probabilities (ResEmoteNet's, cached as the
+    face stream's `emotion` extra) and the names of their classes.
+
+    Attributes:
+        probabilities: (T, E) float32: per snippet, the mean emotion probabilities over its
+            sampled frames with a face (each row sums to 1 where a face was seen, zeros where none).
+        names: the E class names, in column order (the checkpoint's, as face.emotion_labels
+            names them; recorded as `emotion_classes` in the face stream's extractor identity).
+    """
+
+    probabilities: np.ndarray
+    names: tuple[str, ...]
+
+
 @dataclass
 class VideoFeatures:
     """One video's features before annotations.
@@ -36,6 +52,8 @@ class VideoFeatures:
         snippet_seconds: length of one snippet in seconds.
         duration_seconds: the video's duration in seconds.
         native_fps: the video's own frame rate (frames per second), None when unknown.
+        face_emotions: the face stream's emotion probabilities, None without a face stream
+            or without its emotion extra (public feature releases).
     """
 
     features: dict[str, np.ndarray]
@@ -43,6 +61,7 @@ class VideoFeatures:
     snippet_seconds: float
     duration_seconds: float
     native_fps: float | None = None
+    face_emotions: FaceEmotions | None = None
 
     @property
     def num_snippets(self) -> int:
@@ -66,6 +85,8 @@ class VideoSample:
         video_labels: (C,) float32 0/1: classes present (from points, else segments, else
             the video-label file).
         native_fps: the video's own frame rate (frames per second), None when unknown.
+        face_emotions: the face stream's emotion probabilities (FaceEmotions), None without
+            a face stream or its emotion extra.
     """
 
     video_id: str
@@ -78,6 +99,7 @@ class VideoSample:
     segments: np.ndarray
     video_labels: np.ndarray
     native_fps: float | None = None
+    face_emotions: FaceEmotions | None = None
 
     @property
     def num_snippets(self) -> int:
@@ -227,6 +249,7 @@ def build_sample(
         segments=segments,
         video_labels=_video_labels(points, segments, annotations, video_id, num_classes),
         native_fps=video.native_fps,
+        face_emotions=video.face_emotions,
     )
 
 

@@ -5,6 +5,13 @@ The class pair is colour-blind safe (Okabe & Ito, "Color Universal Design", 2008
 classes. Text is held to WCAG 2.1 AA (contrast >= 4.5 against what it is drawn on, 1.4.3);
 lines and bands, which carry no text, to 3 (1.4.11). Labels drawn on a coloured band take
 black or white, whichever contrasts more (one of them always reaches 4.58).
+
+The face emotions take Paul Tol's "muted" qualitative palette (colour-blind safe for its
+nine colours, and apart from the Okabe-Ito sentiment pair, so an emotion is never read as
+a sentiment class), in the checkpoint's class order; snippets without a face take Tol's
+pale grey. The emotion strip is a stack of areas named by a legend and by a title per
+snippet (its text), so no text is drawn on them; a label drawn on one would take
+`text_colour_on`.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ NEGATIVE_COLOUR = "#D55E00"  # Okabe-Ito vermillion
 BACKGROUND_COLOUR = "#767676"  # the background score (dashed): the lightest grey at 4.5 on white
 FACE_COLOUR = "#009E73"  # Okabe-Ito bluish green: face presence
 OTHER_COLOURS = ("#CC79A7", "#000000")  # Okabe-Ito reddish purple, black (its orange, sky blue, yellow are under 3 on white)
+# Paul Tol's muted palette, ordered for FER2013's classes (happy, surprise, sad, anger, disgust, fear, neutral)
+EMOTION_COLOURS = ("#DDCC77", "#88CCEE", "#332288", "#CC6677", "#999933", "#AA4499", "#44AA99", "#117733", "#882255")
+NO_FACE_COLOUR = "#DDDDDD"  # Tol's pale grey: snippets without a face in the emotion strip
 TEXT_COLOUR = "#1D1D1F"  # body text
 MUTED_TEXT_COLOUR = "#595959"  # axis marks, small notes (7.0 on white)
 WARNING_TEXT_COLOUR = "#8B1A13"  # the random-weights title and notes (9.3 on white)
@@ -33,6 +43,11 @@ def label_colours(class_names: Sequence[str]) -> dict[str, str]:
         key = name.strip().lower()
         colours[name] = POSITIVE_COLOUR if key in POSITIVE_NAMES else NEGATIVE_COLOUR if key in NEGATIVE_NAMES else next(others)
     return colours
+
+
+def emotion_colours(emotion_names: Sequence[str]) -> dict[str, str]:
+    """A colour per emotion class name, by position (the palette repeats after nine classes)."""
+    return {name: EMOTION_COLOURS[index % len(EMOTION_COLOURS)] for index, name in enumerate(emotion_names)}
 
 
 def relative_luminance(colour: str) -> float:

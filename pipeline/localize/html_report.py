@@ -10,6 +10,8 @@ symlink beside it (link); the page says what to do when the video is missing.
 What it shows: the video (subtitles "positive 0.82" added as a text track by the
 script), the sentiment timeline under it (per-snippet class and background scores, the
 shown segments as clickable bands, face presence, a playhead that follows the video),
+the face emotions under it (a stacked strip per snippet, a title naming its top emotion,
+grey where no face was seen; a line saying why when the features have none),
 a table of the shown segments (click a row to seek), every segment the post-processing
 kept (collapsed), and the model and feature provenance, with a banner when the features
 came from random extractor weights.
@@ -27,7 +29,15 @@ from urllib.parse import quote
 import numpy as np
 
 from cache.atomic import atomic_write_text
-from pipeline.localize.colours import BACKGROUND_COLOUR, FACE_COLOUR, MUTED_TEXT_COLOUR, label_colours, text_colour_on
+from pipeline.localize.colours import (
+    BACKGROUND_COLOUR,
+    FACE_COLOUR,
+    MUTED_TEXT_COLOUR,
+    NO_FACE_COLOUR,
+    emotion_colours,
+    label_colours,
+    text_colour_on,
+)
 from pipeline.localize.poster import data_uri
 from pipeline.localize.text_formats import cue_text
 from pipeline.localize.video import LocalizedVideo
@@ -38,6 +48,7 @@ SCORES_TOP, SCORES_HEIGHT = 40, 120  # score curves
 FACE_TOP, FACE_HEIGHT = 168, 16  # face presence
 AXIS_TOP = 190
 SVG_HEIGHT = 212
+EMOTION_HEIGHT = 30  # the face-emotion strip (its own SVG, same width)
 MAX_DRAWN_SNIPPETS = 2000  # longer timelines are averaged into this many bins for drawing
 
 CONTENT_SECURITY_POLICY = (
@@ -56,6 +67,7 @@ video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; backgroun
 .video-note { color: #8b1a13; font-size: 0.85rem; margin: 6px 0 0; min-height: 1em; }
 .timeline { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin-top: 10px; padding: 6px 8px 2px; }
 .timeline svg { width: 100%; height: auto; display: block; cursor: pointer; user-select: none; }
+#emotion-strip { margin-top: 2px; }
 .segment { cursor: pointer; }
 .segment:hover rect, .segment.current rect { stroke: #000; stroke-width: 1.5; }
 .legend { font-size: 0.8rem; color: #444; margin: 4px 0 6px; }
@@ -79,8 +91,7 @@ SCRIPT = """
   "use strict";
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const video = document.getElementById("video");
-  const svg = document.getElementById("timeline");
-  const playhead = document.getElementById("playhead");
+  const playheads = document.querySelectorAll(".playhead");
   const note = document.getElementById("video-note");
   const duration = data.duration_seconds;
   const width = data.svg_width;
@@ -93,8 +104,10 @@ SCRIPT = """
 
   function showTime(seconds) {
     const x = (Math.max(0, Math.min(seconds, duration)) / duration) * width;
-    playhead.setAttribute("x1", x.toFixed(2));
-    playhead.setAttribute("x2", x.toFixed(2));
+    playheads.forEach(function (line) {
+      line.setAttribute("x1", x.toFixed(2));
+      line.setAttribute("x2", x.toFixed(2));
+    });
     document.querySelectorAll("[data-start]").forEach(function (element) {
       const inside = seconds >= parseFloat(element.dataset.start) && seconds < parseFloat(element.dataset.end);
       element.classList.toggle("current", inside);
@@ -114,9 +127,11 @@ SCRIPT = """
     });
   });
 
-  svg.addEventListener("click", function (event) {
-    const box = svg.getBoundingClientRect();
-    seek(((event.clientX - box.left) / box.width) * duration);
+  document.querySelectorAll("svg.seekable").forEach(function (svg) {
+    svg.addEventListener("click", function (event) {
+      const box = svg.getBoundingClientRect();
+      seek(((event.clientX - box.left) / box.width) * duration);
+    });
   });
 
   video.addEventListener("timeupdate", function () { showTime(video.currentTime); });
@@ -153,15 +168,20 @@ def _bins(values: np.ndarray, snippet_seconds: float) -> tuple[np.ndarray, float
     return padded.reshape(-1, group, *values.shape[1:]).mean(axis=1), snippet_seconds * group
 
 
-def _step_points(values: np.ndarray, bin_seconds: float, duration: float, top: float, height: float) -> str:
-    """SVG polyline points of a step curve: value v over [i b, (i+1) b) at y = top + (1 - v) height."""
+def _step_list(values: np.ndarray, bin_seconds: float, duration: float, top: float, height: float) -> list[str]:
+    """SVG points ("x,y") of a step curve: value v over [i b, (i+1) b) at y = top + (1 - v) height."""
     scale = SVG_WIDTH / duration
     points = []
     for index, value in enumerate(np.clip(values, 0.0, 1.0)):
         y = top + (1.0 - float(value)) * height
         x0, x1 = min(index * bin_seconds, duration) * scale, min((index + 1) * bin_seconds, duration) * scale
-        points.append(f"{x0:.1f},{y:.1f} {x1:.1f},{y:.1f}")
-    return " ".join(points)
+        points += [f"{x0:.1f},{y:.1f}", f"{x1:.1f},{y:.1f}"]
+    return points
+
+
+def _step_points(values: np.ndarray, bin_seconds: float, duration: float, top: float, height: float) -> str:
+    """SVG polyline points of a step curve (see _step_list)."""
+    return " ".join(_step_list(values, bin_seconds, duration, top, height))
 
 
 def _ticks(duration: float) -> list[float]:
@@ -181,7 +201,7 @@ def _clock(seconds: float) -> str:
 
 def _svg_frame() -> list[str]:
     parts = [
-        f'<svg id="timeline" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg id="timeline" class="seekable" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" xmlns="http://www.w3.org/2000/svg" '
         'role="img" aria-label="sentiment timeline; click to seek">',
         f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>',
         f'<rect x="0" y="{LANE_TOP}" width="{SVG_WIDTH}" height="{LANE_HEIGHT}" fill="#f2f2f2"/>',
@@ -267,7 +287,7 @@ def _svg_axis(duration: float) -> list[str]:
     parts.append(
         f'<text x="4" y="{SCORES_TOP + 12}" font-size="10" fill="{MUTED_TEXT_COLOUR}">1</text>'
         f'<text x="4" y="{SCORES_TOP + SCORES_HEIGHT - 3}" font-size="10" fill="{MUTED_TEXT_COLOUR}">0</text>'
-        f'<line id="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
+        f'<line id="playhead" class="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
         "</svg>"
     )
     return parts
@@ -281,6 +301,87 @@ def timeline_svg(video: LocalizedVideo, class_names: Sequence[str]) -> str:
         *_svg_frame(), *_svg_scores(video, class_names, duration), *_svg_face(video, duration),
         *_svg_segment_lane(video, class_names, duration), *_svg_axis(duration),
     ])
+
+
+def _emotion_layers(video: LocalizedVideo) -> tuple[np.ndarray, np.ndarray, float]:
+    """(layers (N, E+1): per drawn bin, each emotion's share then the share without a face,
+    summing to 1; seen (N,): the bin's fraction of snippets with a face; bin seconds)."""
+    seen = video.face_seen()
+    emotions = np.where(seen[:, None], np.asarray(video.emotions, dtype=np.float64), 0.0)
+    emotions = emotions / np.maximum(emotions.sum(axis=1, keepdims=True), 1e-12)  # rows of a face sum to 1
+    layers = np.concatenate([emotions, (~seen).astype(np.float64)[:, None]], axis=1)
+    binned, bin_seconds = _bins(layers, video.snippet_seconds)
+    seen_bins, _ = _bins(seen.astype(np.float64), video.snippet_seconds)
+    return binned, seen_bins, bin_seconds
+
+
+def _emotion_titles(video: LocalizedVideo, layers: np.ndarray, seen: np.ndarray, bin_seconds: float,
+                    duration: float) -> list[str]:
+    """A transparent rect per run of drawn bins with the same words, titled with its time
+    span and its top emotion and probability (the mean over its snippets with a face), or
+    "no face"."""
+    names, words = video.emotion_names, []
+    for index, fraction in enumerate(seen):
+        if fraction <= 0:
+            words.append("no face")
+            continue
+        shares = layers[index, :-1] / fraction
+        best = int(shares.argmax())
+        share_words = f" (face in {fraction:.0%} of the snippets)" if fraction < 1 else ""
+        words.append(f"{names[best]} {shares[best]:.2f}{share_words}")
+    scale, parts, first = SVG_WIDTH / duration, [], 0
+    for index in range(1, len(words) + 1):
+        if index < len(words) and words[index] == words[first]:
+            continue
+        start, end = first * bin_seconds, min(index * bin_seconds, duration)
+        title = html.escape(f"{_clock(start)} - {_clock(end)}: {words[first]}")
+        parts.append(f'<rect x="{start * scale:.2f}" y="0" width="{max((end - start) * scale, 0.5):.2f}" '
+                     f'height="{EMOTION_HEIGHT}" fill="#000000" fill-opacity="0"><title>{title}</title></rect>')
+        first = index
+    return parts
+
+
+def emotion_strip_svg(video: LocalizedVideo) -> str:
+    """Inline SVG of the face emotions under the timeline (same width and time scale): per
+    snippet its emotion probabilities stacked from the bottom in the checkpoint's class
+    order, grey where no face was seen, a title per snippet naming the top emotion and its
+    probability, a playhead; click to seek. Empty when the video has no emotions."""
+    if video.emotions is None or video.emotion_names is None:
+        return ""
+    duration = max(video.duration_seconds, 1e-3)
+    layers, seen, bin_seconds = _emotion_layers(video)
+    colours = [*emotion_colours(video.emotion_names).values(), NO_FACE_COLOUR]
+    parts = [
+        f'<svg id="emotion-strip" class="seekable" viewBox="0 0 {SVG_WIDTH} {EMOTION_HEIGHT}" '
+        'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="face emotion per snippet; click to seek">',
+        f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{EMOTION_HEIGHT}" fill="#ffffff"/>',
+    ]
+    lower = np.zeros(layers.shape[0])
+    for column, colour in enumerate(colours):
+        upper = lower + layers[:, column]
+        outline = _step_list(upper, bin_seconds, duration, 0, EMOTION_HEIGHT)
+        outline += reversed(_step_list(lower, bin_seconds, duration, 0, EMOTION_HEIGHT))
+        parts.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" stroke="none" pointer-events="none"/>')
+        lower = upper
+    parts += _emotion_titles(video, layers, seen, bin_seconds, duration)
+    parts.append(f'<line class="playhead" x1="0" x2="0" y1="0" y2="{EMOTION_HEIGHT}" stroke="#111" '
+                 'stroke-width="1.5" pointer-events="none"/></svg>')
+    return "".join(parts)
+
+
+def _emotion_legend(video: LocalizedVideo) -> str:
+    """The strip's legend (every emotion class, escaped), or why there is no strip."""
+    if video.emotions is None or video.emotion_names is None:
+        why = "these features have no face stream" if video.face_presence is None else (
+            "the face stream of these features holds no emotion probabilities")
+        return f'<p class="legend" id="no-emotions">No face-emotion strip: {why}.</p>'
+    swatches = "".join(
+        f'<span><span class="swatch" style="background:{colour}"></span>{html.escape(name)}</span>'
+        for name, colour in emotion_colours(video.emotion_names).items()
+    )
+    return (f'<div class="legend" id="emotion-legend"><span>face emotion per snippet (ResEmoteNet, hover for the top '
+            f'emotion):</span>{swatches}<span><span class="swatch" style="background:{NO_FACE_COLOUR}"></span>'
+            "no face</span></div>")
 
 
 def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
@@ -398,7 +499,8 @@ def report_html(
 <div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"{poster_attribute}></video></div>
 <p class="video-note" id="video-note"></p>
 <div class="timeline">{timeline_svg(video, class_names)}
-<div class="legend">{_legend(class_names)}</div></div>
+<div class="legend">{_legend(class_names)}</div>
+{emotion_strip_svg(video)}{_emotion_legend(video)}</div>
 <h2>Segments</h2>
 <table id="segments"><thead><tr><th>label</th><th>start</th><th>end</th><th>length</th><th>score</th></tr></thead>
 <tbody>{_segment_rows(video, class_names)}</tbody></table>

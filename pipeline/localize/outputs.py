@@ -122,10 +122,7 @@ def write_video_outputs(
     write_text(folder / names["subtitles (SRT)"], srt_text(video.shown, random_weights))
     note = f"fsenet localize: {video.video_id}, model {header.get('model', '')}"
     write_text(folder / names["subtitles (WebVTT)"], vtt_text(video.shown, random_weights, note))
-    write_text(
-        folder / "timeline.csv",
-        timeline_csv_text(video.scores, video.snippet_seconds, class_names, video.face_presence, random_weights),
-    )
+    write_text(folder / "timeline.csv", timeline_csv_text(video, class_names, random_weights))
     eaf_path = folder / names["ELAN (.eaf)"]
     provenance = {"fsenet:model": str(header.get("model", "")), "fsenet:random_weights": str(random_weights).lower()}
     created = datetime.now().astimezone().isoformat(timespec="seconds")

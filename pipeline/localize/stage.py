@@ -103,6 +103,8 @@ def localize_samples(
                                  shown_settings.max_segments),
             output_dir=video_output_dir(out_dir, video_id) if out_dir is not None else None,
             frame_rate=sample.native_fps,
+            emotions=sample.face_emotions.probabilities if sample.face_emotions is not None else None,
+            emotion_names=sample.face_emotions.names if sample.face_emotions is not None else None,
         )
         if out_dir is None:
             localized.append(video)

@@ -19,7 +19,7 @@ import numpy as np
 
 from cache.atomic import atomic_write_text
 from pipeline.csv_text import csv_text
-from pipeline.localize.video import segment_key
+from pipeline.localize.video import LocalizedVideo, segment_key
 
 
 def segments_csv_text(segments: Sequence[dict], shown: Sequence[dict], random_weights: bool) -> str:
@@ -112,26 +112,31 @@ def vtt_text(shown: Sequence[dict], random_weights: bool, note: str = "") -> str
 
 
 # -- timeline ---------------------------------------------------------------------------
-def timeline_csv_text(
-    scores: np.ndarray,
-    snippet_seconds: float,
-    class_names: Sequence[str],
-    face_presence: np.ndarray | None,
-    random_weights: bool,
-) -> str:
-    """Per-snippet CSV `time_s,<class 0>,...,<class C-1>,background,face_presence,random_weights`.
+def timeline_csv_text(video: LocalizedVideo, class_names: Sequence[str], random_weights: bool) -> str:
+    """Per-snippet CSV `time_s,<class 0>,...,<class C-1>,background,face_presence,top_emotion,
+    emotion_<name 0>,...,emotion_<name E-1>,random_weights`.
 
-    scores: (T, C+1) per-snippet scores in [0, 1] (class columns in the checkpoint's
-    order, then background). time_s is the snippet's start (snippet i covers
-    [i * snippet_seconds, (i + 1) * snippet_seconds)). face_presence: (T,) fraction of the
-    snippet's sampled frames with a face; empty cells when the model has no face stream.
+    Scores: video.scores (T, C+1) in [0, 1] (class columns in the checkpoint's order, then
+    background). time_s is the snippet's start (snippet i covers [i * snippet_seconds,
+    (i + 1) * snippet_seconds)). face_presence: fraction of the snippet's sampled frames
+    with a face; empty cells when the model has no face stream. emotion_<name>: the face
+    stream's emotion probabilities (one column per emotion class of the checkpoint, summing
+    to 1), top_emotion: the most probable one; both empty where no face was seen. The
+    emotion_ columns are left out when the features have no emotions (no face stream, a
+    public release); top_emotion is always there (empty then).
     """
     flag = str(random_weights).lower()
-    rows = []
-    for index, row in enumerate(np.asarray(scores, dtype=np.float64)):
-        presence = "" if face_presence is None else f"{float(face_presence[index]):.3f}"
-        rows.append([f"{index * snippet_seconds:.3f}", *(f"{value:.4f}" for value in row), presence, flag])
-    return csv_text(["time_s", *class_names, "background", "face_presence", "random_weights"], rows)
+    names = list(video.emotion_names or []) if video.emotions is not None else []
+    emotions = np.asarray(video.emotions, dtype=np.float64) if names else None
+    top, rows = video.top_emotions(), []
+    for index, row in enumerate(np.asarray(video.scores, dtype=np.float64)):
+        presence = "" if video.face_presence is None else f"{float(video.face_presence[index]):.3f}"
+        seen = top[index] is not None
+        emotion_cells = [f"{value:.4f}" if seen else "" for value in emotions[index]] if emotions is not None else []
+        rows.append([f"{index * video.snippet_seconds:.3f}", *(f"{value:.4f}" for value in row), presence,
+                     top[index][0] if seen else "", *emotion_cells, flag])
+    header = ["time_s", *class_names, "background", "face_presence", "top_emotion", *(f"emotion_{n}" for n in names)]
+    return csv_text([*header, "random_weights"], rows)
 
 
 def summary_csv_text(rows: Sequence[dict], class_names: Sequence[str], random_weights: bool) -> str:

@@ -33,6 +33,10 @@ class LocalizedVideo:
         shown: the non-overlapping segments shown in subtitles, plot and report (by start).
         output_dir: OUT_DIR/<video_id> (None when nothing is written: the Python API without an output folder).
         frame_rate: the video's own frame rate (frames per second), None when unknown.
+        emotions: (T, E) per-snippet face-emotion probabilities (ResEmoteNet's, the mean over
+            the snippet's sampled frames with a face: rows sum to 1 where a face was seen, zeros
+            elsewhere); None without a face stream or its emotion extra (public releases).
+        emotion_names: the E emotion class names (the checkpoint's), None with `emotions`.
     """
 
     video_id: str
@@ -45,6 +49,26 @@ class LocalizedVideo:
     shown: list[dict]
     output_dir: Path | None
     frame_rate: float | None = None
+    emotions: np.ndarray | None = None
+    emotion_names: tuple[str, ...] | None = None
+
+    def face_seen(self) -> np.ndarray:
+        """(T,) bool: snippets where a face was seen (face presence > 0 and emotions known)."""
+        if self.emotions is None or self.face_presence is None:
+            return np.zeros(np.asarray(self.scores).shape[0], dtype=bool)
+        return (np.asarray(self.face_presence) > 0) & (np.asarray(self.emotions).sum(axis=1) > 0)
+
+    def top_emotions(self) -> list[tuple[str, float] | None]:
+        """Per snippet: (the most probable emotion's name, its probability), None where no
+        face was seen or the video has no emotions."""
+        if self.emotions is None or self.emotion_names is None:
+            return [None] * np.asarray(self.scores).shape[0]
+        emotions = np.asarray(self.emotions, dtype=np.float64)
+        best = emotions.argmax(axis=1)
+        return [
+            (self.emotion_names[index], float(emotions[row, index])) if seen else None
+            for row, (index, seen) in enumerate(zip(best, self.face_seen(), strict=True))
+        ]
 
     def seconds_per_label(self, class_names: Sequence[str]) -> dict[str, float]:
         """Seconds covered by each label's shown segments."""

@@ -8,6 +8,7 @@ import importlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from cache.identity import canonical
 from cache.store import FeatureCache
 from extractors.decode import DecodeConfig, probe_video
 from extractors.face import (
@@ -39,8 +41,8 @@ from extractors.grid import GridConfig, SnippetGrid
 from extractors.registry import EXTRACTORS
 from extractors.resemotenet import random_resemotenet
 from extractors.weights import WeightsError
-from pipeline.bench.face import FACE_PHOTO_BOXES, faceless_trials, lfw_frames, place_face
 from pipeline.config import ConfigError, load_config
+from pipeline.synthetic.faces import FACE_PHOTO_BOXES, faceless_trials, lfw_frames, place_face
 from pipeline.synthetic.videos import astronaut_frames, write_test_pattern_video, write_video
 from tests.conftest import ROOT
 
@@ -287,6 +289,32 @@ def test_class_names_fall_back_to_generic_ones_when_the_checkpoint_disagrees(six
         extractor = FaceExtractor(FaceConfig(weights_path=str(six_class_checkpoint)), DecodeConfig())
     assert extractor.emotion_names == tuple(f"class_{k}" for k in range(6))
     assert extractor.identity()["emotion_classes"][5] == "class_5"
+
+
+def test_the_identity_is_known_without_torch_the_network_or_the_detector(six_class_checkpoint, tmp_path):
+    script = """
+import sys
+from extractors.decode import DecodeConfig
+from extractors.face import FaceConfig, FaceExtractor
+for backend in ("retinaface", "centerface", "skip"):
+    assert FaceExtractor.planned_identity(FaceConfig(detector_backend=backend), DecodeConfig(), True) is not None
+heavy = [name for name in ("torch", "cv2", "onnxruntime", "deepface") if name in sys.modules]
+assert not heavy, heavy
+print("done")
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "done\n", result.stderr
+    for settings in (FaceConfig(), FaceConfig(detector_backend="skip", emotion_labels=SIX_LABELS)):
+        planned = FaceExtractor.planned_identity(settings, DecodeConfig(), True)
+        assert canonical(planned) == canonical(FaceExtractor(settings, DecodeConfig(), allow_random_weights=True).identity())
+    # a checkpoint's class count is learnt when it is first loaded, then remembered
+    checkpoint = tmp_path / "copy.pth"
+    shutil.copy(six_class_checkpoint, checkpoint)
+    settings = FaceConfig(weights_path=str(checkpoint), emotion_labels=SIX_LABELS)
+    assert FaceExtractor.planned_identity(settings, DecodeConfig(), False) is None
+    built = FaceExtractor(settings, DecodeConfig()).identity()
+    planned = FaceExtractor.planned_identity(settings, DecodeConfig(), False)
+    assert canonical(planned) == canonical(built) and planned["emotion_classes"] == list(SIX_LABELS)
 
 
 def test_primary_face_rule_size_confidence_and_continuity():

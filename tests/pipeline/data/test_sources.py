@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cache.store import FeatureCache
+from pipeline.data.cached import face_emotions_of
 from pipeline.data.config import DataConfig
 from pipeline.data.release import align_release_streams, infer_rows_per_snippet
 from pipeline.data.samples import DatasetError, carve_validation
@@ -246,15 +247,18 @@ def test_face_mask_and_random_weights_from_the_cache(tmp_path):
     """A cache with a face stream written through the real FeatureCache writer."""
     cache = FeatureCache(tmp_path / "cache")
     cache.create()
-    identity = {"name": "face", "version": 1, "output_dim": 8, "config": {}, "weights": {"random": True, "seed": 0}}
+    identity = {"name": "face", "version": 1, "output_dim": 8, "config": {}, "weights": {"random": True, "seed": 0},
+                "emotion_classes": ["calm", "=tense"]}
     audio_identity = {"name": "audio", "version": 1, "output_dim": 4, "config": {}, "weights": None}
+    emotion = np.tile(np.array([[0.25, 0.75]], np.float32), (6, 1))
     for video_id, num_snippets in (("a", 6), ("b", 4)):
         grid = {"snippet_seconds": 0.64, "num_snippets": num_snippets, "frame_rate": 25.0, "snippet_frames": 16}
         probe = {"duration_seconds": num_snippets * 0.64 - 0.1, "native_fps": 25.0}
         meta = cache.new_meta(video_id, {"path": f"/videos/{video_id}.mp4", "fingerprint": "x", "size": 1}, probe, grid)
         mask = np.linspace(0, 1, num_snippets).astype(np.float32)
         face = np.ones((num_snippets, 8), np.float32)
-        cache.write_stream(video_id, meta, "face", face, mask, {}, identity)
+        extras = {"emotion": emotion} if video_id == "a" else {}  # "b": a face stream without emotions
+        cache.write_stream(video_id, meta, "face", face, mask, extras, identity)
         cache.write_stream(video_id, meta, "audio", np.zeros((num_snippets, 4), np.float32), None, {}, audio_identity)
     labels = tmp_path / "labels.csv"
     labels.write_text("video_id,label\na,positive\nb,negative\nb,positive\n")
@@ -265,5 +269,11 @@ def test_face_mask_and_random_weights_from_the_cache(tmp_path):
     assert dataset.samples["a"].video_labels.tolist() == [0.0, 1.0]
     assert dataset.feature_spec.random_weights is True
     assert any("'face' was extracted with random weights" in p for p in dataset.problems)
+    emotions = dataset.samples["a"].face_emotions
+    assert emotions.names == ("calm", "=tense") and np.array_equal(emotions.probabilities, emotion)
+    assert dataset.samples["b"].face_emotions is None
+    loaded = FeatureCache(tmp_path / "cache").load_stream("a", "face")
+    loaded.record["extractor"] = {key: value for key, value in identity.items() if key != "emotion_classes"}
+    assert face_emotions_of(loaded).names == ("class_0", "class_1")  # an identity that names none
     audio_only = load_dataset(tmp_path / "cache", DataConfig(streams=("audio",)), labels)
     assert audio_only.feature_spec.random_weights is False and audio_only.samples["a"].face_mask is None

@@ -10,6 +10,7 @@ colour-blind-safe pair."""
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import re
 import shutil
@@ -21,8 +22,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.localize.colours import AA_GRAPHICS, AA_TEXT, contrast_ratio
-from pipeline.localize.timeline_plot import FIGURE_BACKGROUND, TEXT_COLOURS
+from pipeline.localize.colours import (
+    AA_GRAPHICS,
+    AA_TEXT,
+    EMOTION_COLOURS,
+    NO_FACE_COLOUR,
+    contrast_ratio,
+    text_colour_on,
+)
+from pipeline.localize.html_report import report_html
+from pipeline.localize.text_formats import timeline_csv_text
+from pipeline.localize.timeline_plot import FIGURE_BACKGROUND, TEXT_COLOURS, timeline_png
+from pipeline.localize.video import LocalizedVideo
 from tests.conftest import cli
 
 VIDEO_ID = "talks/demo 01"
@@ -127,6 +138,19 @@ def test_report_and_plot_text_contrast_is_at_least_aa_and_the_class_pair_is_colo
     for old in ((0x1A, 0x98, 0x50), (0xD7, 0x30, 0x27)):  # and not the red/green pair any more
         assert (np.abs(pixels - np.array(old)).max(axis=1) <= 12).sum() == 0, old
     assert not re.search(r"#(1a9850|d73027)", page, re.IGNORECASE)  # the old red/green pair is gone
+
+    # the face-emotion strip: no text on its areas (a label drawn on one would take text_colour_on),
+    # its legend's text on the page (checked in Chromium below), the palette drawn in both
+    strip = _SvgTexts()
+    strip.feed(page[page.index('<svg id="emotion-strip"'):])
+    assert all(contrast_ratio(fill, panel) >= AA_TEXT for fill, _ in strip.texts for panel in strip.panels)
+    for colour in (*EMOTION_COLOURS, NO_FACE_COLOUR):
+        assert contrast_ratio(text_colour_on(colour), colour) >= AA_TEXT, colour
+    drawn = [colour for colour in EMOTION_COLOURS[:7] if colour in page]
+    assert len(drawn) == 7 and NO_FACE_COLOUR in page  # FER2013's seven classes and "no face"
+    for colour in drawn:  # the stacked strip and its legend in the plot
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).max(axis=1) <= 12).sum() >= 20, colour
 
 
 def test_summary_and_every_shared_output_hold_no_absolute_path(localized_run):
@@ -249,3 +273,43 @@ def test_video_copy_plays_after_the_folder_moves_and_the_page_passes_contrast(lo
             assert not low, low
         finally:
             browser.close()
+
+
+HOSTILE_EMOTIONS = ("<script>alert(1)</script>", "=cmd|' /C calc'!A0", "$\\foo{$", 'a"b&c')
+
+
+def _made_up_video(tmp_path: Path, emotions: bool, face: bool = True) -> LocalizedVideo:
+    """A localized video made in the test (no extraction): 12 snippets, a face in 8."""
+    rng = np.random.default_rng(0)
+    presence = np.array([1, 1, 0.5, 0, 0, 1, 1, 1, 0, 1, 1, 0], dtype=np.float32)
+    probabilities = rng.dirichlet(np.ones(len(HOSTILE_EMOTIONS)), 12).astype(np.float32) * (presence > 0)[:, None]
+    shown = [{"label": "positive", "score": 0.7, "segment": [0.64, 2.56]}]
+    return LocalizedVideo(
+        "clip", tmp_path / "clip.mp4", 7.68, 0.64, rng.random((12, 3)), presence if face else None, shown, shown,
+        tmp_path, emotions=probabilities if emotions else None, emotion_names=HOSTILE_EMOTIONS if emotions else None,
+    )
+
+
+def test_hostile_emotion_names_stay_text_and_videos_without_emotions_say_so(tmp_path):
+    classes = ("negative", "positive")
+    video = _made_up_video(tmp_path, emotions=True)
+    page = report_html(video, classes, {"model": "m.pt"}, {})
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "a&quot;b&amp;c" in page and "no-emotions" not in page
+    titles = re.findall(r"<title>([^<]*)</title>", page[page.index('<svg id="emotion-strip"'):])
+    assert len(titles) == 8 + 3  # one per snippet with a face (8), one per run of snippets without (3)
+    assert sum(title.endswith(": no face") for title in titles) == 3
+    rows = list(csv.reader(io.StringIO(timeline_csv_text(video, classes, False))))
+    assert rows[0][5:-1] == ["top_emotion", *(f"emotion_{name}" for name in HOSTILE_EMOTIONS)]
+    assert {row[5] for row in rows[1:]} >= {"'=cmd|' /C calc'!A0", "$\\foo{$"}  # a formula cell is quoted
+    assert all(not cell.startswith(("=", "@", "+")) for row in rows for cell in row)
+    assert rows[4][5:-1] == [""] * 5  # no face in snippet 3: no emotions, no top emotion
+    assert timeline_png(video, classes, False)[:8] == b"\x89PNG\r\n\x1a\n"  # '$...$' is drawn as text
+
+    for face, why in ((True, "holds no emotion probabilities"), (False, "have no face stream")):
+        plain = _made_up_video(tmp_path, emotions=False, face=face)
+        page = report_html(plain, classes, {"model": "m.pt"}, {})
+        assert '<svg id="emotion-strip"' not in page and "No face-emotion strip: " in page and why in page
+        header = timeline_csv_text(plain, classes, False).splitlines()[0]
+        assert header == "time_s,negative,positive,background,face_presence,top_emotion,random_weights"
+        assert timeline_png(plain, classes, False)[:4] == b"\x89PNG"

@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from extractors.resemotenet import FER2013_LABELS
 from model import FSENet
 from pipeline.config import config_to_dict, load_config, with_overrides
 from pipeline.data.activitynet import load_predictions
@@ -136,7 +137,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
 
     # Timeline: one row per snippet of the 0.64 s grid, scores in [0, 1], face presence.
     timeline = read_csv(folder / "timeline.csv")
-    assert list(timeline[0]) == ["time_s", "negative", "positive", "background", "face_presence", "random_weights"]
+    assert list(timeline[0]) == ["time_s", "negative", "positive", "background", "face_presence", "top_emotion",
+                                 *(f"emotion_{name}" for name in FER2013_LABELS), "random_weights"]
     assert len(timeline) == math.ceil(round(duration / 0.64, 6))
     assert [float(r["time_s"]) for r in timeline] == pytest.approx([i * 0.64 for i in range(len(timeline))])
     values = np.array([[float(r[k]) for k in ("negative", "positive", "background", "face_presence")] for r in timeline])
@@ -159,6 +161,37 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     assert float(localized["positive_s"]) == pytest.approx(covered["positive"], abs=2e-3)
     assert {r["random_weights"] for r in summary} == {"true"}
     assert "empty file" in summary[0]["reason"]
+
+
+def test_the_face_emotions_reach_the_timeline_csv_and_the_report(localized_run):
+    folder = localized_run.out / VIDEO_ID
+    columns = [f"emotion_{name}" for name in FER2013_LABELS]  # the checkpoint's classes (face.emotion_labels)
+    timeline = read_csv(folder / "timeline.csv")
+    cached = np.load(localized_run.out / "cache" / "videos" / VIDEO_ID / "face.emotion.npy")
+    seen = [float(row["face_presence"]) > 0 for row in timeline]
+    assert sum(seen) >= 3 and len(seen) == cached.shape[0]
+    for row, face, expected in zip(timeline, seen, cached, strict=True):
+        if not face:
+            assert row["top_emotion"] == "" and all(row[column] == "" for column in columns)
+            continue
+        probabilities = np.array([float(row[column]) for column in columns])
+        assert probabilities.sum() == pytest.approx(1.0, abs=2e-3)
+        assert probabilities == pytest.approx(expected, abs=1e-4)
+        assert row["top_emotion"] == FER2013_LABELS[int(np.argmax(expected))]
+
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    strip = page[page.index('<svg id="emotion-strip"'):]
+    strip = strip[: strip.index("</svg>")]
+    legend = page[page.index('id="emotion-legend"'):]
+    legend = legend[: legend.index("</div>")]
+    for name in (*FER2013_LABELS, "no face"):
+        assert f"</span>{name}</span>" in legend, name
+    titles = re.findall(r"<title>([^<]*)</title>", strip)
+    first_face = seen.index(True)
+    top = next(row["top_emotion"] for row in timeline[first_face:] if row["top_emotion"])
+    assert any(re.search(rf": {top} \d\.\d\d$", title) for title in titles), titles
+    assert {title.split(": ", 1)[1].split()[0] for title in titles} <= {*FER2013_LABELS, "no"}
+    assert "no-emotions" not in page
 
 
 def test_a_second_run_reuses_the_cache_and_gives_the_same_segments(localized_run, tmp_path):
