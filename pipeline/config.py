@@ -93,6 +93,11 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
     pad_multiple_snippets: int = 0  # batch length rounded up to a multiple of this (masked padding; fewer shapes for GPU kernels to warm up on); 0: 64 on CUDA, 1 elsewhere
     features_on_device: str = "auto"  # keep training features on the GPU and pad batches there: auto (on CUDA when they fit in half its free memory) | always | never
+    lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_fraction x learning_rate at the last step)
+    lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
+    warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
+    early_stopping_patience: int = 0  # stop after this many validation checks without a better one; 0: never
+    diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
     def __post_init__(self) -> None:
         checks = [
@@ -109,6 +114,12 @@ class TrainConfig:
             (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
             (self.pad_multiple_snippets >= 0, f"train.pad_multiple_snippets must be >= 0 (0: automatic), got {self.pad_multiple_snippets}"),
             (self.features_on_device in ("auto", "always", "never"), f"train.features_on_device must be auto, always or never, got {self.features_on_device!r}"),
+            (self.lr_schedule in ("constant", "cosine"), f"train.lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (0.0 <= self.lr_min_fraction <= 1.0, f"train.lr_min_fraction must be in [0, 1], got {self.lr_min_fraction}"),
+            (self.warmup_epochs >= 0, f"train.warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.early_stopping_patience >= 0, f"train.early_stopping_patience must be >= 0 (0: never), got {self.early_stopping_patience}"),
+            (all(split in ("train", "validation", "test") for split in self.diagnostics_splits),
+             f"train.diagnostics_splits may name train, validation and test, got {list(self.diagnostics_splits)}"),
         ]
         for ok, message in checks:
             if not ok:

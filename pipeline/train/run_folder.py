@@ -24,7 +24,8 @@ from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkp
 from pipeline.train.distributed import DistributedContext
 
 # settings that may change when a run resumes (they change neither the data nor the model)
-RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets")
+RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets",
+                                      "diagnostics_splits")
 
 
 # what resuming needs in last.pt besides what inference needs: key -> its type

@@ -1,0 +1,181 @@
+"""Learning curves (issue 13): train variants with per-epoch diagnostics, plot them, tabulate
+final vs best epoch.
+
+    python -m pipeline.bench.curves run --features DATA --workdir W --name NAME --seeds 1,2 \
+        [--set KEY=VALUE ...]            # trains W/runs/NAME_seed<S> with train.diagnostics_splits
+    python -m pipeline.bench.curves plot --out docs/learning_curves.png W/runs/NAME_seed1 ...
+    python -m pipeline.bench.curves table W/runs/*_seed*
+
+`run` adds ``train.diagnostics_splits=[validation, test]`` unless --set gives it; the test
+figures are read for diagnosis only (selection uses validation, as in every run). Every
+figure comes from RUN/history.json, so `plot` and `table` work on any run trained with
+diagnostics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# (history key, panel title) per panel of the learning-curve figure; the split prefix is added.
+CURVE_PANELS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("map",), "avg mAP (tIoU 0.1-0.3)"),
+    (("loss_total",), "loss total (eval mode, whole videos)"),
+    (("loss_base", "loss_frame", "loss_frame_glo", "loss_sc"), "loss terms"),
+    (("cas_in", "cas_out"), "class CAS inside / outside GT"),
+    (("bg_in", "bg_out"), "background score inside / outside GT"),
+    (("auc_cas", "auc_fg"), "ROC AUC inside vs outside"),
+    (("share_cas_lowest", "share_fg_lowest"), "share of snippets above lowest threshold"),
+    (("proposals_per_video",), "segments per video after NMS"),
+)
+
+
+def train_variant(features: Path, workdir: Path, name: str, seeds: Sequence[int], overrides: Sequence[str]) -> list[Path]:
+    """Train one variant for each seed (resumes finished or killed runs); returns the run folders."""
+    from pipeline.config import load_config
+    from pipeline.train.stage import run_train
+
+    sets = list(overrides)
+    if not any(item.startswith("train.diagnostics_splits=") for item in sets):
+        sets.append("train.diagnostics_splits=[validation,test]")
+    run_dirs = []
+    for seed in seeds:
+        config = load_config(None, [*sets, f"train.seed={seed}"])
+        run_dir = Path(workdir) / "runs" / f"{name}_seed{seed}"
+        summary = run_train(Path(features), None, run_dir, config, "cpu", show_progress=False, log=lambda *_: None)
+        print(f"{name} seed {seed}: best validation {summary.selection_metric} {summary.best_metric:.4f} "
+              f"at epoch {summary.best_epoch}", file=sys.stderr)
+        (run_dir / "variant.json").write_text(json.dumps({"name": name, "seed": seed, "overrides": sets}, indent=1))
+        run_dirs.append(run_dir)
+    return run_dirs
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """The validated epochs of RUN/history.json (records that carry validation figures)."""
+    history = json.loads((Path(run_dir) / "history.json").read_text())
+    return [record for record in history if any(key.startswith("validation_") for key in record)]
+
+
+def final_and_best(records: list[dict], split: str) -> dict[str, float]:
+    """mAP of `split` at the last validated epoch and at the epoch validation picks (best validation mAP)."""
+    chosen = max(records, key=lambda record: record.get("validation_map", -math.inf))
+    return {
+        "final": records[-1].get(f"{split}_map", math.nan),
+        "at_selected": chosen.get(f"{split}_map", math.nan),
+        "peak": max(record.get(f"{split}_map", -math.inf) for record in records),
+        "selected_epoch": chosen["epoch"],
+        "epochs": records[-1]["epoch"],
+    }
+
+
+def curve_table(run_dirs: Sequence[Path]) -> str:
+    """Markdown: per run, validation and test mAP at the final epoch and at the selected epoch."""
+    lines = [
+        "| run | epochs | val final | val best (epoch) | test final | test at val-best | test peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run_dir in run_dirs:
+        records = read_history(run_dir)
+        if not records:
+            continue
+        val, test = final_and_best(records, "validation"), final_and_best(records, "test")
+        lines.append(
+            f"| {Path(run_dir).name} | {val['epochs']} | {val['final']:.3f} | {val['at_selected']:.3f} "
+            f"({val['selected_epoch']}) | {test['final']:.3f} | {test['at_selected']:.3f} | {test['peak']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_curves(run_dirs: Sequence[Path], out_png: Path, split: str = "validation", title: str = "") -> None:
+    """One panel per CURVE_PANELS entry; one line per run and key (x: epoch)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 4
+    rows = math.ceil(len(CURVE_PANELS) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for panel, (keys, panel_title) in zip(axes.flat, CURVE_PANELS, strict=False):
+        for run_index, run_dir in enumerate(run_dirs):
+            records = read_history(run_dir)
+            color = f"C{run_index % 10}"
+            for key_index, key in enumerate(keys):
+                points = [(r["epoch"], r[f"{split}_{key}"]) for r in records if f"{split}_{key}" in r]
+                if not points:
+                    continue
+                epochs, values = zip(*points, strict=True)
+                label = Path(run_dir).name + (f" {key}" if len(keys) > 1 else "")
+                panel.plot(epochs, values, styles[key_index % len(styles)], color=color, label=label, linewidth=1.2)
+        panel.set_title(panel_title, fontsize=9)
+        panel.set_xlabel("epoch", fontsize=8)
+        panel.tick_params(labelsize=7)
+        panel.grid(alpha=0.3)
+    for panel in list(axes.flat)[len(CURVE_PANELS):]:
+        panel.axis("off")
+    handles, labels = axes.flat[3].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+    figure.suptitle(title or f"{split} split, per epoch", fontsize=10)
+    figure.tight_layout(rect=(0, 0.08, 1, 0.96))
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_png, dpi=110)
+    plt.close(figure)
+
+
+def seed_summary(run_dirs: Sequence[Path], split: str = "test") -> str:
+    """Per variant (run folder name without _seed<S>): mean +- sd of final and validation-selected mAP."""
+    groups: dict[str, list[dict]] = {}
+    for run_dir in run_dirs:
+        records = read_history(run_dir)
+        if records:
+            groups.setdefault(Path(run_dir).name.rsplit("_seed", 1)[0], []).append(final_and_best(records, split))
+    lines = [f"| variant | seeds | {split} final | {split} at val-best | final - at val-best |", "|---|---|---|---|---|"]
+    for name, figures in groups.items():
+        def spread(values: list[float]) -> str:
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
+
+        finals = [f["final"] for f in figures]
+        chosen = [f["at_selected"] for f in figures]
+        lines.append(f"| {name} | {len(figures)} | {spread(finals)} | {spread(chosen)} | "
+                     f"{spread([a - b for a, b in zip(finals, chosen, strict=True)])} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.curves", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run")
+    run.add_argument("--features", type=Path, required=True)
+    run.add_argument("--workdir", type=Path, required=True)
+    run.add_argument("--name", required=True)
+    run.add_argument("--seeds", default="1")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    plot = commands.add_parser("plot")
+    plot.add_argument("runs", type=Path, nargs="+")
+    plot.add_argument("--out", type=Path, required=True)
+    plot.add_argument("--split", default="validation")
+    plot.add_argument("--title", default="")
+    table = commands.add_parser("table")
+    table.add_argument("runs", type=Path, nargs="+")
+    table.add_argument("--split", default="test")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        train_variant(args.features, args.workdir, args.name, [int(s) for s in args.seeds.split(",")], args.overrides)
+    elif args.command == "plot":
+        plot_curves(args.runs, args.out, args.split, args.title)
+    else:
+        print(curve_table(args.runs))
+        print()
+        print(seed_summary(args.runs, args.split))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
