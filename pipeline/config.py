@@ -130,6 +130,8 @@ DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in r
 DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 3) for i in range(14))  # 0.4 .. 0.725
 UPSAMPLE_ALIGNMENTS = ("center", "start")
 NMS_KINDS = ("hard", "soft")
+SCORE_KINDS = ("cas", "cas_fg", "global")  # what the class columns localized on are (see PostprocessConfig.score)
+THRESHOLD_MODES = ("absolute", "relative")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,13 @@ class PostprocessConfig:
     nms_tiou_threshold: float = 0.5  # hard NMS drops a segment whose tIoU with a kept one is >= this
     soft_nms_sigma: float = 0.5  # soft-NMS weight exp(-tIoU^2 / sigma); soft-NMS ignores nms_tiou_threshold
     max_segments_per_video: int = 0  # keep at most this many segments (best first); 0 keeps all
+    # What the class columns are (applied to the model's output by pipeline.infer.predict.predict_cas):
+    # "cas": the class CAS y_c; "cas_fg": y_c * (1 - y_bg), what the TSL-300 and FSENet code localize on;
+    # "global": the fused global CAS W_sent * y_c (background column (1 - W_sent) * y_bg).
+    score: str = "cas"
+    # "absolute": thresholds are score values; "relative": each threshold is a fraction of the video's
+    # maximum of that signal (class column, resp. 1 - background), so they follow the score scale.
+    threshold_mode: str = "absolute"
 
     def __post_init__(self) -> None:
         def thresholds_ok(values: tuple[float, ...]) -> bool:
@@ -178,6 +187,9 @@ class PostprocessConfig:
              f"postprocess.nms_tiou_threshold must be in (0, 1], got {self.nms_tiou_threshold}"),
             (math.isfinite(self.soft_nms_sigma) and self.soft_nms_sigma > 0.0,
              f"postprocess.soft_nms_sigma must be > 0, got {self.soft_nms_sigma}"),
+            (self.score in SCORE_KINDS, f"postprocess.score must be one of {', '.join(SCORE_KINDS)}, got {self.score!r}"),
+            (self.threshold_mode in THRESHOLD_MODES,
+             f"postprocess.threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {self.threshold_mode!r}"),
             (self.max_segments_per_video >= 0,
              f"postprocess.max_segments_per_video must be >= 0 (0 keeps all), got {self.max_segments_per_video}"),
         ]

@@ -47,7 +47,8 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
-    cas = predict_cas(trained.model, dataset.samples, video_ids, device, trained.config.train.batch_size, amp)
+    cas = predict_cas(trained.model, dataset.samples, video_ids, device, trained.config.train.batch_size, amp,
+                      trained.config.postprocess.score)
     predictions = segments_from_cas(cas, dataset.samples, trained.config.postprocess, trained.class_names)
     ground_truth = ground_truth_of(dataset.samples, video_ids, trained.class_names)
     result = evaluate_detections(predictions, ground_truth, labels=trained.class_names)

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 from model import LOSS_TERMS, FSENet, fsenet_loss
-from pipeline.config import Config
+from pipeline.config import SCORE_KINDS, THRESHOLD_MODES, Config, PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches, segment_snippet_mask
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.infer.metrics import evaluate_detections
-from pipeline.infer.postprocess import SCORE_KINDS, THRESHOLD_MODES, PostprocessConfig, localize_segments
+from pipeline.infer.postprocess import localize_segments
 
 DIAGNOSTIC_SPLITS: tuple[str, ...] = ("train", "validation", "test")
 RELATIVE_THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -172,7 +172,7 @@ def segment_statistics(
 
 def scores_to_localize(cas: np.ndarray, w_sent: np.ndarray, score: str) -> np.ndarray:
     """(T, C+1) scores of one video as ``postprocess.score`` defines them (numpy twin of
-    ``pipeline.infer.checkpoint.localization_scores``)."""
+    ``pipeline.infer.predict.localization_scores``)."""
     if score == "cas":
         return cas
     if score == "cas_fg":

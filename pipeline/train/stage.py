@@ -33,8 +33,8 @@ from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.data.sources import load_dataset
 from pipeline.devices import autocast_dtype, device_line, precision_name, set_cpu_threads
 from pipeline.output_folder import check_output_folder
-from pipeline.train.distributed import DistributedContext
 from pipeline.train.diagnostics import epoch_diagnostics
+from pipeline.train.distributed import DistributedContext
 from pipeline.train.run_folder import (
     RunError,
     RunState,
