@@ -201,6 +201,9 @@ class FSENetConfig:
         use_fci: False is the "GSP only" ablation: F_mix = [F_v; F_a] without any
             attention.
         fci_stages: 1 skips FCI stage 2 (F_mix = [F_v'; F_a']), 2 runs both.
+        fci_residual_gate: each FCI attention's output is scaled by a learned
+            per-channel gate that starts at 0, so FCI starts as the identity (GSP only)
+            and the attention cannot drown the streams at initialisation.
         use_gsp: False removes GSP: W_sent is the constant 1, the global CAS is the
             CAS itself and L_frame_glo is 0 (it would duplicate L_frame).
         pseudo_labels: frame targets under point supervision: "bspg" (soft mounds
@@ -225,6 +228,7 @@ class FSENetConfig:
     video_topk_divisor: int = 8
     use_fci: bool = True
     fci_stages: int = 2
+    fci_residual_gate: bool = False
     use_gsp: bool = True
     pseudo_labels: str = "bspg"
     use_frame_losses: bool = True
@@ -270,6 +274,7 @@ class FSENetConfig:
         _check_int(owner, "video_topk_divisor", self.video_topk_divisor, 1)
         _check_bool(owner, "use_fci", self.use_fci)
         _check_int(owner, "fci_stages", self.fci_stages, 1, 2)
+        _check_bool(owner, "fci_residual_gate", self.fci_residual_gate)
         _check_bool(owner, "use_gsp", self.use_gsp)
         _check_choice(owner, "pseudo_labels", self.pseudo_labels, PSEUDO_LABEL_KINDS)
         _check_bool(owner, "use_frame_losses", self.use_frame_losses)

@@ -87,7 +87,8 @@ class FSENet(nn.Module):
         )
         self.fci = (
             FaceCentricInteraction(
-                width, config.num_heads, config.dropout, config.fci_stages, config.streams
+                width, config.num_heads, config.dropout, config.fci_stages, config.streams,
+                config.fci_residual_gate,
             )
             if config.use_fci
             else None

@@ -22,17 +22,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# (history key, panel title) per panel of the learning-curve figure; the split prefix is added.
+# (history keys, panel title) per panel of the learning-curve figure; "{split}" is the split
+# plotted (validation or test), "validation_" keys are the validation split's, bare "loss_*"
+# keys the training epoch's mean (train mode, crops).
 CURVE_PANELS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("map",), "avg mAP (tIoU 0.1-0.3)"),
-    (("loss_total",), "loss total (eval mode, whole videos)"),
-    (("loss_base", "loss_frame", "loss_frame_glo", "loss_sc"), "loss terms"),
-    (("cas_in", "cas_out"), "class CAS inside / outside GT"),
-    (("bg_in", "bg_out"), "background score inside / outside GT"),
-    (("auc_cas", "auc_fg"), "ROC AUC inside vs outside"),
-    (("share_cas_lowest", "share_fg_lowest"), "share of snippets above lowest threshold"),
-    (("proposals_per_video",), "segments per video after NMS"),
+    (("{split}_map",), "avg mAP (tIoU 0.1-0.3), configured inference"),
+    (("loss_total", "validation_loss_total"), "loss total: train (-), validation (--)"),
+    (("loss_base", "loss_frame", "loss_frame_glo", "loss_sc"), "train loss terms"),
+    (("validation_loss_base", "validation_loss_frame", "validation_loss_frame_glo", "validation_loss_sc"),
+     "validation loss terms"),
+    (("{split}_cas_in", "{split}_cas_out"), "class CAS inside (-) / outside (--) GT"),
+    (("{split}_bg_in", "{split}_bg_out"), "background score inside (-) / outside (--) GT"),
+    (("{split}_auc_cas", "{split}_auc_fg"), "ROC AUC in vs out: max class CAS (-), 1 - bg (--)"),
+    (("{split}_share_cas_lowest", "{split}_share_fg_lowest"), "share >= lowest threshold: CAS 0.025 (-), 1-bg 0.4 (--)"),
+    (("{split}_proposals_per_video",), "segments per video after NMS"),
+    (("{split}_map_cas_abs", "{split}_map_cas_fg_abs", "{split}_map_global_abs", "{split}_map_global_rel"),
+     "avg mAP by inference score"),
 )
+LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 
 
 def train_variant(features: Path, workdir: Path, name: str, seeds: Sequence[int], overrides: Sequence[str]) -> list[Path]:
@@ -91,40 +98,46 @@ def curve_table(run_dirs: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
+def _draw_panel(panel, run_dirs: Sequence[Path], keys: tuple[str, ...], split: str) -> None:
+    """One line per run (colour) and key (line style) of a panel."""
+    for run_index, run_dir in enumerate(run_dirs):
+        records = read_history(run_dir)
+        for key_index, template in enumerate(keys):
+            key = template.format(split=split)
+            points = [(record["epoch"], record[key]) for record in records if key in record]
+            if points:
+                epochs, values = zip(*points, strict=True)
+                panel.plot(epochs, values, LINE_STYLES[key_index % len(LINE_STYLES)], color=f"C{run_index % 10}",
+                           linewidth=1.2, label=template.split("_", 1)[1] if run_index == 0 and len(keys) > 2 else None)
+    if len(keys) > 2:
+        panel.legend(fontsize=6, loc="best")
+
+
 def plot_curves(run_dirs: Sequence[Path], out_png: Path, split: str = "validation", title: str = "") -> None:
-    """One panel per CURVE_PANELS entry; one line per run and key (x: epoch)."""
+    """One panel per CURVE_PANELS entry; colour = run, line style = key (x: epoch)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    columns = 4
+    columns = 5
     rows = math.ceil(len(CURVE_PANELS) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    styles = ["-", "--", ":", "-."]
+    figure, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.1 * rows), squeeze=False)
     for panel, (keys, panel_title) in zip(axes.flat, CURVE_PANELS, strict=False):
-        for run_index, run_dir in enumerate(run_dirs):
-            records = read_history(run_dir)
-            color = f"C{run_index % 10}"
-            for key_index, key in enumerate(keys):
-                points = [(r["epoch"], r[f"{split}_{key}"]) for r in records if f"{split}_{key}" in r]
-                if not points:
-                    continue
-                epochs, values = zip(*points, strict=True)
-                label = Path(run_dir).name + (f" {key}" if len(keys) > 1 else "")
-                panel.plot(epochs, values, styles[key_index % len(styles)], color=color, label=label, linewidth=1.2)
-        panel.set_title(panel_title, fontsize=9)
-        panel.set_xlabel("epoch", fontsize=8)
+        _draw_panel(panel, run_dirs, keys, split)
+        panel.set_title(panel_title, fontsize=8)
+        panel.set_xlabel("epoch", fontsize=7)
         panel.tick_params(labelsize=7)
         panel.grid(alpha=0.3)
     for panel in list(axes.flat)[len(CURVE_PANELS):]:
         panel.axis("off")
-    handles, labels = axes.flat[3].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+    handles = [Line2D([], [], color=f"C{i % 10}") for i in range(len(run_dirs))]
+    figure.legend(handles, [Path(r).name for r in run_dirs], loc="lower center", ncol=min(5, len(run_dirs)), fontsize=8)
     figure.suptitle(title or f"{split} split, per epoch", fontsize=10)
-    figure.tight_layout(rect=(0, 0.08, 1, 0.96))
+    figure.tight_layout(rect=(0, 0.06, 1, 0.96))
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out_png, dpi=110)
+    figure.savefig(out_png, dpi=100)
     plt.close(figure)
 
 
