@@ -68,32 +68,53 @@ def read_history(run_dir: Path) -> list[dict]:
     return [record for record in history if any(key.startswith("validation_") for key in record)]
 
 
-def final_and_best(records: list[dict], split: str) -> dict[str, float]:
-    """mAP of `split` at the last validated epoch and at the epoch validation picks (best validation mAP)."""
-    chosen = max(records, key=lambda record: record.get("validation_map", -math.inf))
+def final_and_best(records: list[dict], split: str, metric: str = "map") -> dict[str, float]:
+    """`split`'s `metric` (a history key without the split prefix, e.g. "map" or
+    "map_cas_fg_abs") at the last validated epoch, at the epoch the validation split's
+    same metric picks, and its peak over the run."""
+    scored = [record for record in records if f"validation_{metric}" in record]
+    chosen = max(scored, key=lambda record: record[f"validation_{metric}"])
     return {
-        "final": records[-1].get(f"{split}_map", math.nan),
-        "at_selected": chosen.get(f"{split}_map", math.nan),
-        "peak": max(record.get(f"{split}_map", -math.inf) for record in records),
+        "final": scored[-1].get(f"{split}_{metric}", math.nan),
+        "at_selected": chosen.get(f"{split}_{metric}", math.nan),
+        "peak": max(record.get(f"{split}_{metric}", -math.inf) for record in scored),
         "selected_epoch": chosen["epoch"],
-        "epochs": records[-1]["epoch"],
+        "epochs": scored[-1]["epoch"],
     }
 
 
-def curve_table(run_dirs: Sequence[Path]) -> str:
-    """Markdown: per run, validation and test mAP at the final epoch and at the selected epoch."""
+def early_stop(records: list[dict], patience_checks: int, metric: str = "map") -> tuple[dict, dict]:
+    """(selected record, stop record) of train.early_stopping_patience replayed on a
+    recorded validation curve: training stops at the first check `patience_checks`
+    checks after the best so far, keeping the best."""
+    scored = [record for record in records if f"validation_{metric}" in record]
+    best = scored[0]
+    for index, record in enumerate(scored):
+        if record[f"validation_{metric}"] > best[f"validation_{metric}"]:
+            best = record
+        if index - scored.index(best) >= patience_checks:
+            return best, record
+    return best, scored[-1]
+
+
+def curve_table(run_dirs: Sequence[Path], metric: str = "map", patience_checks: int = 3) -> str:
+    """Markdown: per run, validation and test `metric` at the final epoch, at the epoch the
+    validation split picks over the whole run, and with early stopping replayed."""
     lines = [
-        "| run | epochs | val final | val best (epoch) | test final | test at val-best | test peak |",
-        "|---|---|---|---|---|---|---|",
+        f"| run | epochs | val final | val best (epoch) | test final | test at val-best | test peak "
+        f"| early stop (patience {patience_checks} checks): stop epoch, test |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run_dir in run_dirs:
         records = read_history(run_dir)
         if not records:
             continue
-        val, test = final_and_best(records, "validation"), final_and_best(records, "test")
+        val, test = final_and_best(records, "validation", metric), final_and_best(records, "test", metric)
+        kept, stopped = early_stop(records, patience_checks, metric)
         lines.append(
             f"| {Path(run_dir).name} | {val['epochs']} | {val['final']:.3f} | {val['at_selected']:.3f} "
-            f"({val['selected_epoch']}) | {test['final']:.3f} | {test['at_selected']:.3f} | {test['peak']:.3f} |"
+            f"({val['selected_epoch']}) | {test['final']:.3f} | {test['at_selected']:.3f} | {test['peak']:.3f} "
+            f"| {stopped['epoch']}, {kept.get(f'test_{metric}', math.nan):.3f} |"
         )
     return "\n".join(lines)
 
@@ -141,13 +162,13 @@ def plot_curves(run_dirs: Sequence[Path], out_png: Path, split: str = "validatio
     plt.close(figure)
 
 
-def seed_summary(run_dirs: Sequence[Path], split: str = "test") -> str:
-    """Per variant (run folder name without _seed<S>): mean +- sd of final and validation-selected mAP."""
+def seed_summary(run_dirs: Sequence[Path], split: str = "test", metric: str = "map") -> str:
+    """Per variant (run folder name without _seed<S>): mean +- sd of final and validation-selected `metric`."""
     groups: dict[str, list[dict]] = {}
     for run_dir in run_dirs:
         records = read_history(run_dir)
         if records:
-            groups.setdefault(Path(run_dir).name.rsplit("_seed", 1)[0], []).append(final_and_best(records, split))
+            groups.setdefault(Path(run_dir).name.rsplit("_seed", 1)[0], []).append(final_and_best(records, split, metric))
     lines = [f"| variant | seeds | {split} final | {split} at val-best | final - at val-best |", "|---|---|---|---|---|"]
     for name, figures in groups.items():
         def spread(values: list[float]) -> str:
@@ -178,15 +199,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = commands.add_parser("table")
     table.add_argument("runs", type=Path, nargs="+")
     table.add_argument("--split", default="test")
+    table.add_argument("--metric", default="map", help="history key without the split prefix, e.g. map_cas_fg_abs")
+    table.add_argument("--patience", type=int, default=3, help="validation checks replayed for early stopping")
     args = parser.parse_args(argv)
     if args.command == "run":
         train_variant(args.features, args.workdir, args.name, [int(s) for s in args.seeds.split(",")], args.overrides)
     elif args.command == "plot":
         plot_curves(args.runs, args.out, args.split, args.title)
     else:
-        print(curve_table(args.runs))
+        print(curve_table(args.runs, args.metric, args.patience))
         print()
-        print(seed_summary(args.runs, args.split))
+        print(seed_summary(args.runs, args.split, args.metric))
     return 0
 
 
