@@ -289,3 +289,23 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
         assert sorted(round(float(t), 3) for t in sample.point_seconds) == expected
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
     assert set(checkpoint["stream_dims"]) == {"audio", "face"}
+
+
+def test_diagnostics_and_early_stopping_options(release, tmp_path):
+    """train.diagnostics_splits fills history.json with the issue-13 figures; a patience of
+    one check with a learning rate too small to change anything stops after two checks."""
+    run_dir = tmp_path / "run"
+    result = cli(
+        "train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL,
+        "--set", "train.diagnostics_splits=[validation,test]", "--set", "train.early_stopping_patience=1",
+        "--set", "train.learning_rate=0.000000001", "--set", "train.warmup_epochs=1",
+        "--set", "postprocess.score=cas_fg",
+    )
+    assert result.returncode == 0, result.stderr
+    records = history(run_dir)
+    assert len(records) < 12 and "early stopping after epoch" in result.stderr
+    validated = [record for record in records if "validation_map" in record]
+    for key in ("validation_loss_frame", "validation_cas_in", "validation_auc_fg", "test_map",
+                "test_share_cas_lowest", "test_proposals_per_video", "test_map_global_rel"):
+        assert key in validated[-1], key
+    assert "test_loss_total" not in validated[-1]  # test videos carry no points
