@@ -94,7 +94,7 @@ class BSPGConfig:
     beta: float = 0.6
     tau: float = 0.95
     overlap: str = "max"
-    outside: str = "unlabelled"
+    outside: str = "mined"  # issue 13: "unlabelled" (the earlier reading) leaves the class CAS without negatives
     mined_fraction: float = 0.25
     point_keeps_label: bool = True
     hard_threshold: float = 0.5

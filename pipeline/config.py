@@ -96,7 +96,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_fraction x learning_rate at the last step)
     lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
     warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
-    early_stopping_patience: int = 0  # stop after this many validation checks without a better one; 0: never
+    early_stopping_patience: int = 3  # stop after this many validation checks without a better one (issue 13: quality decays after the peak); 0: never
     diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
     def __post_init__(self) -> None:
@@ -155,7 +155,7 @@ class PostprocessConfig:
     # What the class columns are (applied to the model's output by pipeline.infer.predict.predict_cas):
     # "cas": the class CAS y_c; "cas_fg": y_c * (1 - y_bg), what the TSL-300 and FSENet code localize on;
     # "global": the fused global CAS W_sent * y_c (background column (1 - W_sent) * y_bg).
-    score: str = "cas"
+    score: str = "cas_fg"  # issue 13: measured on validation, CAS x (1 - bg) beat the raw CAS
     # "absolute": thresholds are score values; "relative": each threshold is a fraction of the video's
     # maximum of that signal (class column, resp. 1 - background), so they follow the score scale.
     threshold_mode: str = "absolute"

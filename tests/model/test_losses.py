@@ -84,7 +84,7 @@ def test_pseudo_label_kinds_give_different_targets(make_config: Callable, make_m
     assert labels["bspg"].label_mask.sum() > 5
     assert len({round(value.item(), 6) for value in frames.values()}) == 4
     # the BSPG settings of the config reach the generator
-    narrow = make_frame_labels(make_config(bspg=BSPGConfig(window=2)), output, points)
+    narrow = make_frame_labels(make_config(bspg=BSPGConfig(window=2, outside="unlabelled")), output, points)
     assert narrow.label_mask.sum() == 5 * 5  # five disjoint windows of 2 * 2 + 1 snippets
 
 

@@ -20,6 +20,7 @@ from tests.pipeline.release_layouts import write_fsenet_release
 TINY_MODEL = [
     "--set", "model.d_model=32", "--set", "model.num_heads=2", "--set", "train.learning_rate=0.002",
     "--set", "train.validate_every_epochs=2", "--set", "train.batch_size=4", "--no-progress", "--device", "cpu",
+    "--set", "train.early_stopping_patience=0",  # these tests count epochs
 ]
 
 
