@@ -75,10 +75,11 @@ class BSPGConfig:
         outside: snippets outside every window are "unlabelled" (masked out of the
             frame losses unless the model's background score exceeds tau, then they
             become background targets) or "background" (always background targets,
-            the literal "snippets outside every window get 0").
+            the literal "snippets outside every window get 0"),
             or "mined" (unlabelled, except the ``mined_fraction`` x T snippets outside every
             window with the lowest foreground score max_c y_{t,c} (detached): background
-            targets, as TSL-Net / LACP mine background seeds), plus the tau rule.
+            targets; the authors' code likewise always has background seeds: per gap
+            between points, the snippets of highest background score), plus the tau rule.
         mined_fraction: share of a video's real snippets mined as background ("mined").
         point_keeps_label: the annotated snippet always keeps its class (target 1),
             even when the tau rule would zero it.
