@@ -190,7 +190,7 @@ class FSENetConfig:
         num_heads: attention heads of every FCI attention (must divide d_model).
         dropout: dropout on the attention outputs (FSD).
         head_dropout: dropout on the classifier input F_mix (the "neck"; the authors'
-            code uses 0.7 there and 0.2 in FSD).
+            code uses 0.7 there and 0.2 in FSD); None: the same as ``dropout``.
         projection_kernel: temporal kernel (snippets, odd) of the per-stream Conv1d.
         gsp_kernel: temporal kernel (snippets, odd) of GSP's convolution E.
         num_classes: C sentiment classes; the model outputs C + 1 scores (the last
@@ -221,7 +221,7 @@ class FSENetConfig:
     d_model: int = 512
     num_heads: int = 8
     dropout: float = 0.1
-    head_dropout: float = 0.1
+    head_dropout: float | None = None
     projection_kernel: int = 3
     gsp_kernel: int = 3
     num_classes: int = 2
@@ -264,7 +264,8 @@ class FSENetConfig:
                 f"{owner}.num_heads={self.num_heads} must divide d_model={self.d_model}"
             )
         _check_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True)
-        _check_float(owner, "head_dropout", self.head_dropout, 0.0, 1.0, high_open=True)
+        if self.head_dropout is not None:
+            _check_float(owner, "head_dropout", self.head_dropout, 0.0, 1.0, high_open=True)
         for name in ("projection_kernel", "gsp_kernel"):
             value = getattr(self, name)
             _check_int(owner, name, value, 1)

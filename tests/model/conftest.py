@@ -13,8 +13,8 @@ SMALL_DIMS = {"visual": 12, "audio": 6, "face": 10}
 
 
 def small_config(**overrides: object) -> FSENetConfig:
-    """A narrow FSENet (d = 16, 2 heads, no dropout anywhere) with method.md's other defaults."""
-    settings: dict[str, object] = {"d_model": 16, "num_heads": 2, "dropout": 0.0, "head_dropout": 0.0}
+    """A narrow FSENet (d = 16, 2 heads, no dropout) with method.md's other defaults."""
+    settings: dict[str, object] = {"d_model": 16, "num_heads": 2, "dropout": 0.0}
     settings.update(overrides)
     return FSENetConfig(**settings)  # type: ignore[arg-type]
 
