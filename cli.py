@@ -124,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.train.stage import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    if args.refit:
+        extra.append("train.refit=true")
     config = _config(args, extra)
     from pipeline.errors import is_user_error
 
@@ -143,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
         print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
         print(f"checkpoint: {_shell(summary.run_dir / 'best.pt')} (resume state: {_shell(summary.run_dir / 'last.pt')})")
+        if summary.refit_path is not None:
+            print(f"refit on train + validation for {summary.best_epoch} epoch(s): {_shell(summary.refit_path)}")
     return 0
 
 
@@ -155,7 +159,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
-        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), log=_log(args))
+        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
+                              log=_log(args))
         print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
@@ -286,6 +291,9 @@ def _add_train_command(commands) -> None:
                             "Audacity labels .txt (a file or a folder of them; docs/formats.md)")
     train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder (rerun to resume)")
     train.add_argument("--epochs", type=int, help="override train.epochs")
+    train.add_argument("--refit", action="store_true",
+                       help="then train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt "
+                       "(train.refit)")
     train.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(train)
@@ -296,6 +304,8 @@ def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score a run on a split, or a results file against a ground truth")
     evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
     evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
+    evaluate.add_argument("--checkpoint", default="best.pt", metavar="NAME",
+                          help="--run: the checkpoint in RUN_DIR to score (default best.pt; refit.pt after train --refit)")
     evaluate.add_argument("--out", type=Path, metavar="PREDICTIONS_JSON", help="where to write ActivityNet-format results")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="ActivityNet-format results to score")
     evaluate.add_argument("--ground-truth", type=Path, metavar="FILE", help="ActivityNet-style ground truth (e.g. TSL-300 gt.json)")

@@ -97,6 +97,7 @@ class TrainConfig:
     lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
     warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
     early_stopping_patience: int = 3  # stop after this many validation checks without a better one (issue 13: quality decays after the peak); 0: never
+    refit: bool = False  # after the run: train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt
     diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
     def __post_init__(self) -> None:

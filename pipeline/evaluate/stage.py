@@ -91,7 +91,8 @@ def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
 
 def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr) -> EvaluationResult:
     """Localize and score the videos of `split` with RUN_DIR's checkpoint; results to `out`,
-    figures to out.metrics.json and RUN_DIR/eval_<split>.json."""
+    figures to out.metrics.json and RUN_DIR/eval_<split>.json (eval_<split>_<stem>.json for
+    another checkpoint than best.pt, e.g. refit.pt)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
     trained = load_trained_model(run_dir / checkpoint, device)
@@ -115,7 +116,8 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     metrics = {**provenance, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "missing_videos": _missing_record(missing, split, log), **result.to_json()}
     atomic_write_json(out.with_suffix(".metrics.json"), metrics)
-    atomic_write_json(run_dir / f"eval_{split}.json", metrics)
+    suffix = "" if checkpoint == "best.pt" else f"_{Path(checkpoint).stem}"  # refit.pt -> eval_test_refit.json
+    atomic_write_json(run_dir / f"eval_{split}{suffix}.json", metrics)
     return result
 
 

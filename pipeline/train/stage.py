@@ -19,7 +19,7 @@ import math
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -39,10 +39,12 @@ from pipeline.train.run_folder import (
     RunError,
     RunState,
     checkpoint_header,
+    refit_done,
     remove_stale_temp_files_of_run,
     resume,
     save_best,
     save_last,
+    save_refit,
     write_run_info,
 )
 from pipeline.train.schedule import learning_rate_at, patience_exhausted
@@ -60,6 +62,7 @@ class TrainSummary:
     best_metric: float | None
     selection_metric: str
     history: list[dict] = field(default_factory=list)
+    refit_path: Path | None = None  # RUN_DIR/refit.pt when train.refit made it
 
 
 @dataclass
@@ -275,6 +278,39 @@ def _run_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: dict[s
     return record
 
 
+def refit(run: _Training, amp: torch.dtype | None, log) -> Path | None:
+    """train.refit: a new model (same config and seed) trained on train + validation for
+    the best epoch's count, saved as RUN_DIR/refit.pt; None when there is nothing to refit
+    (no validation split or no best epoch). Not resumable: a rerun refits again unless
+    refit.pt already holds that many epochs."""
+    epochs = run.state.best_epoch
+    if not run.validation_ids or epochs is None:
+        log("note: train.refit needs a validation split that picked an epoch; no refit.pt written")
+        return None
+    if refit_done(run.run_dir, epochs):
+        return run.run_dir / "refit.pt"
+    videos = run.train_ids + run.validation_ids
+    log(f"refit: training a new model on {len(videos)} videos (train + validation) for {epochs} epochs")
+    config = with_overrides(run.config, {"train": {"epochs": epochs}})
+    dataset = replace(run.dataset, splits={**run.dataset.splits, "train": sorted(videos), "validation": []})
+    torch.manual_seed(config.train.seed)
+    model = FSENet(config.model, run.header["stream_dims"]).to(run.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    refit_run = _Training(config, dataset, run.run_dir, run.device, run.distributed, run.metric, model, optimizer,
+                          generator, RunState(), run.header)
+    step_loss = wrap_for_processes(ShardLoss(model, config, amp, run.distributed), run.distributed)
+    train_samples = _train_samples(refit_run)
+    for epoch in range(epochs):
+        losses = train_one_epoch(refit_run, step_loss, train_samples, epoch)
+        if not math.isfinite(losses["loss_total"]):
+            raise RunError(f"refit: the loss became {losses['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
+    path = run.run_dir / "refit.pt"
+    if run.distributed.is_main:
+        save_refit(run.run_dir, run.header, model, epochs, len(videos))
+    return path
+
+
 def run_train(
     features: Path,
     annotations: Path | None,
@@ -329,6 +365,7 @@ def run_train(
     if not run.validation_ids and distributed.is_main:
         # No validation split: the last epoch is the model (said in run.json).
         save_best(run.run_dir, run.header, run.model, config.train.epochs, None)
+    refit_path = refit(run, amp, log) if config.train.refit else None
     distributed.barrier()  # rank 0's files are complete when any process returns
     return TrainSummary(run.run_dir, state.epoch - start_epoch, state.best_epoch, state.best_metric, run.metric,
-                        state.history)
+                        state.history, refit_path)
