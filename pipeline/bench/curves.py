@@ -1,6 +1,12 @@
 """Learning curves (issue 13): train variants with per-epoch diagnostics, plot them, tabulate
 final vs best epoch.
 
+    fsenet bench curves --features DATA --name NAME [--seeds 1,2] [--set KEY=VALUE ...] [--device cuda]
+    fsenet bench curves RUN_DIR... --plot docs/learning_curves.png [--split validation]
+    fsenet bench curves RUN_DIR... [--metric map_cas_fg_abs] [--patience 3] [--split test]
+
+or, the same as subcommands:
+
     python -m pipeline.bench.curves run --features DATA --workdir W --name NAME --seeds 1,2 \
         [--set KEY=VALUE ...]            # trains W/runs/NAME_seed<S> with train.diagnostics_splits
     python -m pipeline.bench.curves plot --out docs/learning_curves.png W/runs/NAME_seed1 ...
@@ -42,8 +48,10 @@ CURVE_PANELS: tuple[tuple[tuple[str, ...], str], ...] = (
 LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 
 
-def train_variant(features: Path, workdir: Path, name: str, seeds: Sequence[int], overrides: Sequence[str]) -> list[Path]:
-    """Train one variant for each seed (resumes finished or killed runs); returns the run folders."""
+def train_variant(features: Path, workdir: Path, name: str, seeds: Sequence[int], overrides: Sequence[str],
+                  device: str = "cpu", config_file: Path | None = None) -> list[Path]:
+    """Train one variant for each seed into WORKDIR/runs/NAME_seed<S> (resumes finished or
+    killed runs); returns the run folders."""
     from pipeline.config import load_config
     from pipeline.train.stage import run_train
 
@@ -52,9 +60,9 @@ def train_variant(features: Path, workdir: Path, name: str, seeds: Sequence[int]
         sets.append("train.diagnostics_splits=[validation,test]")
     run_dirs = []
     for seed in seeds:
-        config = load_config(None, [*sets, f"train.seed={seed}"])
+        config = load_config(config_file, [*sets, f"train.seed={seed}"])
         run_dir = Path(workdir) / "runs" / f"{name}_seed{seed}"
-        summary = run_train(Path(features), None, run_dir, config, "cpu", show_progress=False, log=lambda *_: None)
+        summary = run_train(Path(features), None, run_dir, config, device, show_progress=False, log=lambda *_: None)
         print(f"{name} seed {seed}: best validation {summary.selection_metric} {summary.best_metric:.4f} "
               f"at epoch {summary.best_epoch}", file=sys.stderr)
         (run_dir / "variant.json").write_text(json.dumps({"name": name, "seed": seed, "overrides": sets}, indent=1))
@@ -182,6 +190,18 @@ def seed_summary(run_dirs: Sequence[Path], split: str = "test", metric: str = "m
     return "\n".join(lines)
 
 
+def curves_command(runs: Sequence[Path], plot: Path | None, split: str | None, metric: str, patience: int) -> str:
+    """`fsenet bench curves RUN_DIR...`: draw the runs' curves to `plot` (split default
+    validation), else the tables (split default test); returns what to print."""
+    missing = [str(run) for run in runs if not (Path(run) / "history.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: no history.json; pass run folders written by train")
+    if plot is not None:
+        plot_curves(runs, plot, split or "validation")
+        return f"curves: {plot}"
+    return curve_table(runs, metric, patience) + "\n\n" + seed_summary(runs, split or "test", metric)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench.curves", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--name", required=True)
     run.add_argument("--seeds", default="1")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--device", default="cpu")
     plot = commands.add_parser("plot")
     plot.add_argument("runs", type=Path, nargs="+")
     plot.add_argument("--out", type=Path, required=True)
@@ -203,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.add_argument("--patience", type=int, default=3, help="validation checks replayed for early stopping")
     args = parser.parse_args(argv)
     if args.command == "run":
-        train_variant(args.features, args.workdir, args.name, [int(s) for s in args.seeds.split(",")], args.overrides)
+        train_variant(args.features, args.workdir, args.name, [int(s) for s in args.seeds.split(",")], args.overrides,
+                      args.device)
     elif args.command == "plot":
         plot_curves(args.runs, args.out, args.split, args.title)
     else:

@@ -310,3 +310,23 @@ def test_diagnostics_and_early_stopping_options(release, tmp_path):
                 "test_share_cas_lowest", "test_proposals_per_video", "test_map_global_rel"):
         assert key in validated[-1], key
     assert "test_loss_total" not in validated[-1]  # test videos carry no points
+
+
+
+def test_bench_curves_tabulates_and_plots_a_run_with_diagnostics(release, tmp_path, capsys):
+    """`fsenet bench curves RUN_DIR...` (in process): the table of final vs selected epoch, and the figure."""
+    from cli import main as cli_main
+
+    run_dir = tmp_path / "run"
+    trained = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "4", *TINY_MODEL,
+                  "--set", "train.diagnostics_splits=[validation,test]")
+    assert trained.returncode == 0, trained.stderr
+    capsys.readouterr()
+    assert cli_main(["bench", "curves", str(run_dir), "--metric", "map_cas_fg_abs"]) == 0
+    table = capsys.readouterr().out
+    assert "| run | epochs |" in table and "| run |" in table.splitlines()[0]
+    assert any(line.startswith("| run | 4 |") for line in table.splitlines()), table
+    assert cli_main(["bench", "curves", str(run_dir), "--plot", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli_main(["bench", "curves", str(tmp_path)]) == 2  # not a run folder: one line
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
