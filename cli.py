@@ -124,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.train.stage import run_train
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    if args.refit:
+        extra.append("train.refit=true")
     config = _config(args, extra)
     from pipeline.errors import is_user_error
 
@@ -143,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
         print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
         print(f"checkpoint: {_shell(summary.run_dir / 'best.pt')} (resume state: {_shell(summary.run_dir / 'last.pt')})")
+        if summary.refit_path is not None:
+            print(f"refit on train + validation for {summary.best_epoch} epoch(s): {_shell(summary.refit_path)}")
     return 0
 
 
@@ -155,7 +159,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
-        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), log=_log(args))
+        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
+                              log=_log(args))
         print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
@@ -184,11 +189,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 BENCH_DEFAULT_DURATIONS = {
     "decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": "", "epoch": "",
-    "localize": "300", "scaling": "10", "startup": "",
+    "localize": "300", "scaling": "10", "startup": "", "curves": "",
 }
 
 
+def _bench_curves(args: argparse.Namespace) -> None:
+    """`bench curves`: train a variant with per-epoch diagnostics (--name), or plot (--plot)
+    or tabulate the run folders given."""
+    from pipeline.bench.curves import curves_command, train_variant
+
+    if args.runs:
+        print(curves_command(args.runs, args.plot, args.split, args.metric, args.patience))
+        return
+    if not (args.features and args.name):
+        raise _usage_error("bench curves: pass --features DATA --name NAME to train, or RUN_DIR... to plot / tabulate")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    for run_dir in train_variant(args.features, args.workdir, args.name, seeds, args.overrides,
+                                 resolve_device(args.device), args.config):
+        print(f"run: {_shell(run_dir)}")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.runs and args.what != "curves":
+        raise _usage_error(f"bench {args.what}: run folders are for bench curves only")
+    if args.what == "curves":
+        _bench_curves(args)
+        return 0
     durations = [float(d) for d in (args.durations or BENCH_DEFAULT_DURATIONS[args.what]).split(",") if d]
     config = _config(args)
     if args.what == "startup":
@@ -286,6 +312,9 @@ def _add_train_command(commands) -> None:
                             "Audacity labels .txt (a file or a folder of them; docs/formats.md)")
     train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder (rerun to resume)")
     train.add_argument("--epochs", type=int, help="override train.epochs")
+    train.add_argument("--refit", action="store_true",
+                       help="then train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt "
+                       "(train.refit)")
     train.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(train)
@@ -296,6 +325,8 @@ def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score a run on a split, or a results file against a ground truth")
     evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
     evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
+    evaluate.add_argument("--checkpoint", default="best.pt", metavar="NAME",
+                          help="--run: the checkpoint in RUN_DIR to score (default best.pt; refit.pt after train --refit)")
     evaluate.add_argument("--out", type=Path, metavar="PREDICTIONS_JSON", help="where to write ActivityNet-format results")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="ActivityNet-format results to score")
     evaluate.add_argument("--ground-truth", type=Path, metavar="FILE", help="ActivityNet-style ground truth (e.g. TSL-300 gt.json)")
@@ -345,8 +376,10 @@ def _add_bench_command(commands) -> None:
         help="decode: decode-only throughput; extract: audio extraction; visual / face: those streams; "
         "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video; "
         "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out); "
-        "startup: --help, a no-op extract and a cached localize, each in a new process",
+        "startup: --help, a no-op extract and a cached localize, each in a new process; "
+        "curves: learning curves with per-epoch diagnostics (train a variant, or plot / tabulate RUN_DIRs)",
     )
+    bench.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="curves: run folders to plot or tabulate")
     bench.add_argument(
         "--durations", metavar="SECONDS",
         help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
@@ -360,6 +393,11 @@ def _add_bench_command(commands) -> None:
     bench.add_argument("--workdir", type=Path, default=Path("bench_work"), help="where test videos are generated (reused)")
     bench.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file to update")
     bench.add_argument("--out", type=Path, metavar="JSON", help="scaling: where to write the figures (default WORKDIR/scaling.json)")
+    bench.add_argument("--name", help="curves: train this variant (WORKDIR/runs/NAME_seed<S>, with --features, --seeds, --set)")
+    bench.add_argument("--plot", type=Path, metavar="PNG", help="curves: draw the RUN_DIRs' curves to this file")
+    bench.add_argument("--split", help="curves: split of the figures (default validation for --plot, test for the table)")
+    bench.add_argument("--metric", default="map", help="curves: history key of the table, e.g. map_cas_fg_abs (default map)")
+    bench.add_argument("--patience", type=int, default=3, help="curves: validation checks replayed for early stopping (default 3)")
     _common(bench)
     bench.set_defaults(handler=cmd_bench)
 

@@ -125,6 +125,22 @@ def _with_background(sentiment: Tensor) -> Tensor:
     return torch.cat([sentiment, background], dim=-1)
 
 
+def mine_lowest(score: Tensor, candidates: Tensor, padding_mask: Tensor, fraction: float) -> Tensor:
+    """(B, T) bool: per video the ceil(fraction x T_real) candidate snippets of lowest `score`
+    (fewer when fewer candidates exist).
+
+    Args:
+        score: (B, T) the ranking score (lower = more background-like).
+        candidates: (B, T) bool, snippets that may be mined.
+        padding_mask: (B, T) bool, True at real snippets (T_real counts them).
+        fraction: share of the real snippets to mine, in [0, 1].
+    """
+    wanted = torch.ceil(fraction * padding_mask.sum(dim=1).float()).long()  # (B,)
+    ranked_score = score.masked_fill(~candidates, float("inf"))
+    ranks = ranked_score.argsort(dim=1, stable=True).argsort(dim=1)  # (B, T) rank of each snippet
+    return candidates & (ranks < wanted.unsqueeze(1))
+
+
 def bspg_pseudo_labels(
     point_labels: PointLabels,
     background_score: Tensor,
@@ -138,6 +154,8 @@ def bspg_pseudo_labels(
     outside: str = "unlabelled",
     point_keeps_label: bool = True,
     hard_threshold: float | None = None,
+    foreground_score: Tensor | None = None,
+    mined_fraction: float = 0.25,
 ) -> FrameLabels:
     """BSPG pseudo-labels (method.md section 3).
 
@@ -160,12 +178,17 @@ def bspg_pseudo_labels(
             :class:`model.config.BSPGConfig`.
         hard_threshold: None for the soft mounds; a value in (0, 1] turns them into
             hard targets (1 where s_t >= hard_threshold, else 0), the "hard" variant.
+        foreground_score: (B, T) max_c y_{t,c} (detached here), what ``outside="mined"``
+            ranks by; None ranks by the background score instead (highest first).
+        mined_fraction: with ``outside="mined"``, ceil(fraction x T_real) snippets per
+            video outside every window (not points) with the lowest foreground score
+            become background targets.
 
     Returns:
         :class:`FrameLabels` with targets (B, T, C+1) and label_mask (B, T).
     """
-    if outside not in ("unlabelled", "background"):
-        raise ValueError(f"outside={outside!r} is not allowed; allowed: unlabelled, background")
+    if outside not in ("unlabelled", "background", "mined"):
+        raise ValueError(f"outside={outside!r} is not allowed; allowed: unlabelled, background, mined")
     mound, in_window = point_mounds(point_labels, padding_mask, num_classes, window, beta, overlap)
     if hard_threshold is not None:
         mound = (mound >= hard_threshold).float() * in_window.unsqueeze(-1)
@@ -178,10 +201,14 @@ def bspg_pseudo_labels(
     if point_keeps_label:
         sentiment = torch.where(is_point.unsqueeze(-1), torch.maximum(sentiment, point_classes), sentiment)
 
-    if outside == "unlabelled":
-        label_mask = (in_window | suppressed | is_point) & padding_mask
-    else:
+    if outside == "background":
         label_mask = padding_mask.clone()
+    else:
+        label_mask = (in_window | suppressed | is_point) & padding_mask
+    if outside == "mined":
+        ranking = foreground_score if foreground_score is not None else 1.0 - background_score
+        candidates = padding_mask & ~in_window & ~is_point
+        label_mask = label_mask | mine_lowest(ranking.detach().float(), candidates, padding_mask, mined_fraction)
     targets = _with_background(sentiment) * label_mask.unsqueeze(-1)
     return FrameLabels(targets=targets, label_mask=label_mask)
 
@@ -220,6 +247,32 @@ def hard_pseudo_labels(
         point_keeps_label=point_keeps_label,
         hard_threshold=hard_threshold,
     )
+
+
+def self_threshold_labels(
+    point_labels: PointLabels, class_scores: Tensor, padding_mask: Tensor, num_classes: int, threshold: float = 0.5
+) -> FrameLabels:
+    """The paper's "hard-threshold pseudo-labels" ablation: the model's own frame scores, thresholded.
+
+    For each class with a point in the video the target is 1 where its (detached) score
+    y_{t,c} >= ``threshold``, else 0; classes without a point get 0; background is
+    1 - the max class target; every real snippet is labelled and each point snippet
+    keeps target 1 for its class.
+
+    Args:
+        point_labels: the points.
+        class_scores: (B, T, C) the model's class scores y_{t,c}.
+        padding_mask: (B, T) bool, True at real snippets.
+        num_classes: C.
+        threshold: the hard threshold.
+    """
+    is_point, point_classes = point_snippets(point_labels, padding_mask, num_classes)
+    present = point_classes.amax(dim=1, keepdim=True)  # (B, 1, C) classes the points name
+    sentiment = (class_scores.detach().float() >= threshold).float() * present
+    sentiment = torch.where(is_point.unsqueeze(-1), torch.maximum(sentiment, point_classes), sentiment)
+    label_mask = padding_mask.to(torch.bool)
+    targets = _with_background(sentiment) * label_mask.unsqueeze(-1)
+    return FrameLabels(targets=targets, label_mask=label_mask)
 
 
 def point_only_labels(point_labels: PointLabels, padding_mask: Tensor, num_classes: int) -> FrameLabels:

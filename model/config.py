@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KNOWN_STREAMS: tuple[str, ...] = ("visual", "audio", "face")
-PSEUDO_LABEL_KINDS: tuple[str, ...] = ("bspg", "hard", "none")
+PSEUDO_LABEL_KINDS: tuple[str, ...] = ("bspg", "hard", "hard_window", "none")
 SUPERVISION_KINDS: tuple[str, ...] = ("point", "video", "full")
 OVERLAP_RULES: tuple[str, ...] = ("max", "nearest")
-OUTSIDE_WINDOW_RULES: tuple[str, ...] = ("unlabelled", "background")
+OUTSIDE_WINDOW_RULES: tuple[str, ...] = ("unlabelled", "background", "mined")
+BASE_FORMS: tuple[str, ...] = ("topk", "mean")
 SINGLE_CLASS_NEGATIVE_RULES: tuple[str, ...] = ("lowest_w_sent", "lowest_similarity", "none")
 
 
@@ -74,19 +75,28 @@ class BSPGConfig:
         outside: snippets outside every window are "unlabelled" (masked out of the
             frame losses unless the model's background score exceeds tau, then they
             become background targets) or "background" (always background targets,
-            the literal "snippets outside every window get 0").
+            the literal "snippets outside every window get 0"),
+            or "mined" (unlabelled, except the ``mined_fraction`` x T snippets outside every
+            window with the lowest foreground score max_c y_{t,c} (detached): background
+            targets; the authors' code likewise always has background seeds: per gap
+            between points, the snippets of highest background score), plus the tau rule.
+        mined_fraction: share of a video's real snippets mined as background ("mined").
         point_keeps_label: the annotated snippet always keeps its class (target 1),
             even when the tau rule would zero it.
-        hard_threshold: for ``pseudo_labels="hard"``: inside a window the class
-            target is 1 where s_t >= hard_threshold and 0 (background 1) elsewhere;
-            with beta = 0.6 >= 0.5 the whole window gets a hard 1.
+        hard_threshold: for ``pseudo_labels="hard"`` (the paper's ablation): the class
+            target of each class the video's points name is 1 where the model's own
+            (detached) score y_{t,c} >= hard_threshold and 0 elsewhere, on every real
+            snippet (points keep their label); for ``"hard_window"``: inside a window the
+            class target is 1 where s_t >= hard_threshold and 0 (background 1)
+            elsewhere; with beta = 0.6 >= 0.5 the whole window gets a hard 1.
     """
 
     window: int = 7
     beta: float = 0.6
     tau: float = 0.95
     overlap: str = "max"
-    outside: str = "unlabelled"
+    outside: str = "mined"  # issue 13: "unlabelled" (the earlier reading) leaves the class CAS without negatives
+    mined_fraction: float = 0.25
     point_keeps_label: bool = True
     hard_threshold: float = 0.5
 
@@ -97,6 +107,7 @@ class BSPGConfig:
         _check_float(owner, "tau", self.tau, 0.0, 1.0)
         _check_choice(owner, "overlap", self.overlap, OVERLAP_RULES)
         _check_choice(owner, "outside", self.outside, OUTSIDE_WINDOW_RULES)
+        _check_float(owner, "mined_fraction", self.mined_fraction, 0.0, 1.0)
         _check_bool(owner, "point_keeps_label", self.point_keeps_label)
         _check_float(owner, "hard_threshold", self.hard_threshold, 0.0, 1.0, low_open=True)
 
@@ -142,15 +153,22 @@ class LossConfig:
         base_includes_background: the video-level target of L_base also marks the
             non-sentiment class as present (every untrimmed video has non-sentiment
             snippets); False restricts L_base to the C sentiment classes.
+        base_form: "topk": L_base compares the top-k video scores with the video's
+            classes (both normalised over classes); "mean": the paper's form,
+            -sum_c avg_t(y^_c) log avg_t(y_c) over the video's real snippets, with the BSPG
+            mounds as y^ and every snippet outside the windows counted as background
+            (both sides normalised over the C+1 channels).
     """
 
     focal_gamma: float = 2.0
     lambda_frame: float = 1.0
     lambda_sc: float = 0.05
     base_includes_background: bool = True
+    base_form: str = "topk"
 
     def __post_init__(self) -> None:
         owner = "model.loss"
+        _check_choice(owner, "base_form", self.base_form, BASE_FORMS)
         _check_float(owner, "focal_gamma", self.focal_gamma, 0.0)
         _check_float(owner, "lambda_frame", self.lambda_frame, 0.0)
         _check_float(owner, "lambda_sc", self.lambda_sc, 0.0)
@@ -170,7 +188,9 @@ class FSENetConfig:
             leaving out "face" is the "no face stream" setting.
         d_model: width d every stream is projected to.
         num_heads: attention heads of every FCI attention (must divide d_model).
-        dropout: dropout on the attention outputs and on the classifier input.
+        dropout: dropout on the attention outputs (FSD).
+        head_dropout: dropout on the classifier input F_mix (the "neck"; the authors'
+            code uses 0.7 there and 0.2 in FSD); None: the same as ``dropout``.
         projection_kernel: temporal kernel (snippets, odd) of the per-stream Conv1d.
         gsp_kernel: temporal kernel (snippets, odd) of GSP's convolution E.
         num_classes: C sentiment classes; the model outputs C + 1 scores (the last
@@ -182,10 +202,14 @@ class FSENetConfig:
         use_fci: False is the "GSP only" ablation: F_mix = [F_v; F_a] without any
             attention.
         fci_stages: 1 skips FCI stage 2 (F_mix = [F_v'; F_a']), 2 runs both.
+        fci_residual_gate: each FCI attention's output is scaled by a learned
+            per-channel gate that starts at 0, so FCI starts as the identity (GSP only)
+            and the attention cannot drown the streams at initialisation.
         use_gsp: False removes GSP: W_sent is the constant 1, the global CAS is the
             CAS itself and L_frame_glo is 0 (it would duplicate L_frame).
         pseudo_labels: frame targets under point supervision: "bspg" (soft mounds
-            plus the tau rule), "hard" (binary windows plus the tau rule), "none"
+            plus the tau rule), "hard" (the model's own frame scores thresholded at
+            bspg.hard_threshold), "hard_window" (binary windows plus the tau rule), "none"
             (the annotated snippets only).
         use_frame_losses: False zeroes L_frame and L_frame_glo.
         supervision: "point" (default), "video" (video labels only, L_base alone)
@@ -197,6 +221,7 @@ class FSENetConfig:
     d_model: int = 512
     num_heads: int = 8
     dropout: float = 0.1
+    head_dropout: float | None = None
     projection_kernel: int = 3
     gsp_kernel: int = 3
     num_classes: int = 2
@@ -204,6 +229,7 @@ class FSENetConfig:
     video_topk_divisor: int = 8
     use_fci: bool = True
     fci_stages: int = 2
+    fci_residual_gate: bool = False
     use_gsp: bool = True
     pseudo_labels: str = "bspg"
     use_frame_losses: bool = True
@@ -238,6 +264,8 @@ class FSENetConfig:
                 f"{owner}.num_heads={self.num_heads} must divide d_model={self.d_model}"
             )
         _check_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+        if self.head_dropout is not None:
+            _check_float(owner, "head_dropout", self.head_dropout, 0.0, 1.0, high_open=True)
         for name in ("projection_kernel", "gsp_kernel"):
             value = getattr(self, name)
             _check_int(owner, name, value, 1)
@@ -248,6 +276,7 @@ class FSENetConfig:
         _check_int(owner, "video_topk_divisor", self.video_topk_divisor, 1)
         _check_bool(owner, "use_fci", self.use_fci)
         _check_int(owner, "fci_stages", self.fci_stages, 1, 2)
+        _check_bool(owner, "fci_residual_gate", self.fci_residual_gate)
         _check_bool(owner, "use_gsp", self.use_gsp)
         _check_choice(owner, "pseudo_labels", self.pseudo_labels, PSEUDO_LABEL_KINDS)
         _check_bool(owner, "use_frame_losses", self.use_frame_losses)

@@ -115,21 +115,27 @@ class MultiHeadAttention(nn.Module):
 
 
 class ResidualCrossAttention(nn.Module):
-    """F_out = F_kv + Dropout(MHAttn(query, F_kv, F_kv)), padded keys masked.
+    """F_out = F_kv + g * Dropout(MHAttn(query, F_kv, F_kv)), padded keys masked.
 
     The residual is the attended stream (key/value), as in F_v' = F_v + MHAttn(F_f, F_v, F_v).
     Dropout acts on the attention's output (the paper does not say where; on the
-    weights it would rule out the fused attention kernels).
+    weights it would rule out the fused attention kernels). g is 1 (the paper), or with
+    ``residual_gate`` a learned scalar per width channel that starts at 0 (ReZero-style):
+    the block starts as the identity and the attention adds only what training finds useful.
     """
 
-    def __init__(self, width: int, num_heads: int, dropout: float) -> None:
+    def __init__(self, width: int, num_heads: int, dropout: float, residual_gate: bool = False) -> None:
         super().__init__()
         self.attention = MultiHeadAttention(width, num_heads)
         self.dropout = nn.Dropout(dropout)
+        self.gate = nn.Parameter(torch.zeros(width)) if residual_gate else None
 
     def forward(self, query: Tensor, key_value: Tensor, padding_mask: Tensor) -> Tensor:
         """query, key_value: (B, T, d); padding_mask (B, T) bool True = real -> (B, T, d)."""
-        return key_value + self.dropout(self.attention(query, key_value, padding_mask))
+        attended = self.dropout(self.attention(query, key_value, padding_mask))
+        if self.gate is not None:
+            attended = attended * self.gate.to(attended.dtype)
+        return key_value + attended
 
 
 class FaceCentricInteraction(nn.Module):
@@ -148,21 +154,24 @@ class FaceCentricInteraction(nn.Module):
         dropout: dropout on attention weights.
         stages: 1 or 2.
         streams: the present streams among "visual", "audio", "face".
+        residual_gate: scale each attention's output by a learned per-channel gate
+            that starts at 0 (see :class:`ResidualCrossAttention`).
     """
 
     def __init__(
-        self, width: int, num_heads: int, dropout: float, stages: int, streams: tuple[str, ...]
+        self, width: int, num_heads: int, dropout: float, stages: int, streams: tuple[str, ...],
+        residual_gate: bool = False,
     ) -> None:
         super().__init__()
         guided = [name for name in ("visual", "audio") if name in streams]
         self.face_guided = nn.ModuleDict()
         if "face" in streams:
             for name in guided:
-                self.face_guided[name] = ResidualCrossAttention(width, num_heads, dropout)
+                self.face_guided[name] = ResidualCrossAttention(width, num_heads, dropout, residual_gate)
         self.cross_guided = nn.ModuleDict()
         if stages == 2 and len(guided) == 2:
             for name in guided:
-                self.cross_guided[name] = ResidualCrossAttention(width, num_heads, dropout)
+                self.cross_guided[name] = ResidualCrossAttention(width, num_heads, dropout, residual_gate)
 
     def forward(
         self, streams: dict[str, Tensor], face_query: Tensor | None, padding_mask: Tensor

@@ -87,7 +87,8 @@ class FSENet(nn.Module):
         )
         self.fci = (
             FaceCentricInteraction(
-                width, config.num_heads, config.dropout, config.fci_stages, config.streams
+                width, config.num_heads, config.dropout, config.fci_stages, config.streams,
+                config.fci_residual_gate,
             )
             if config.use_fci
             else None
@@ -97,7 +98,7 @@ class FSENet(nn.Module):
             GlobalSentimentPerception(gsp_streams, width, config.gsp_kernel) if config.use_gsp else None
         )
         mix_width = width * len(self.guided_streams)
-        self.classifier_dropout = nn.Dropout(config.dropout)
+        self.classifier_dropout = nn.Dropout(config.dropout if config.head_dropout is None else config.head_dropout)
         self.classifier = nn.Conv1d(mix_width, config.num_classes + 1, 1)
         self.embedding_head = (
             nn.Conv1d(mix_width, config.embedding_dim, 1) if config.embedding_dim > 0 else None

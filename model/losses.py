@@ -25,6 +25,7 @@ from model.bspg import (
     bspg_pseudo_labels,
     point_only_labels,
     segment_frame_labels,
+    self_threshold_labels,
     valid_point_mask,
 )
 from model.config import FSENetConfig
@@ -113,6 +114,46 @@ def video_base_loss_part(video_scores: Tensor, video_labels: Tensor, include_bac
     return LossPart(per_video.sum(), per_video.new_tensor(float(per_video.shape[0])))
 
 
+def mean_base_loss_part(cas: Tensor, targets: Tensor, padding_mask: Tensor) -> LossPart:
+    """L_base in the paper's form: -sum_c q_c log p_c with p = avg_t y_t and q = avg_t y^_t
+    over each video's real snippets, both normalised over the C+1 channels.
+
+    Args:
+        cas: (B, T, C+1) CAS y.
+        targets: (B, T, C+1) frame targets y^ for every real snippet.
+        padding_mask: (B, T) bool, True at real snippets.
+
+    Returns:
+        :class:`LossPart`: the sum over the videos of the batch, and their number.
+    """
+    real = padding_mask.unsqueeze(-1).float()
+    snippets = real.sum(dim=1).clamp(min=1.0)  # (B, 1)
+    predicted = (cas.float() * real).sum(dim=1) / snippets  # (B, C+1)
+    target = (targets.float() * real).sum(dim=1) / snippets
+    predicted = predicted / predicted.sum(dim=-1, keepdim=True).clamp(min=_EPS)
+    target = target / target.sum(dim=-1, keepdim=True).clamp(min=_EPS)
+    per_video = -(target * torch.log(predicted.clamp(min=_EPS))).sum(dim=-1)  # (B,)
+    return LossPart(per_video.sum(), per_video.new_tensor(float(per_video.shape[0])))
+
+
+def dense_base_targets(
+    config: FSENetConfig, output: FSENetOutput, point_labels: PointLabels | None, segment_masks: Tensor | None
+) -> Tensor | None:
+    """(B, T, C+1) targets of every real snippet for the "mean" L_base: the segment masks
+    under full supervision, else the BSPG mounds (tau rule applied) with every snippet
+    outside the windows as background; None when neither exists (video supervision)."""
+    if config.supervision == "full" and segment_masks is not None:
+        return segment_frame_labels(segment_masks, output.padding_mask).targets
+    if point_labels is None:
+        return None
+    settings = config.bspg
+    return bspg_pseudo_labels(
+        point_labels, output.cas[..., config.num_classes], output.padding_mask, config.num_classes,
+        window=settings.window, beta=settings.beta, tau=settings.tau, overlap=settings.overlap,
+        outside="background", point_keeps_label=settings.point_keeps_label,
+    ).targets
+
+
 def video_labels_from_points(point_labels: PointLabels, padding_mask: Tensor, num_classes: int) -> Tensor:
     """(B, C) float32 multi-hot: 1 for every class with at least one valid point."""
     valid = valid_point_mask(point_labels, padding_mask, num_classes)  # (B, P)
@@ -130,7 +171,8 @@ def make_frame_labels(
     """The frame targets the configured supervision uses (None under video supervision).
 
     point supervision: ``config.pseudo_labels`` picks "bspg" (soft mounds + tau),
-    "hard" (binary windows + tau) or "none" (annotated snippets only); the tau rule
+    "hard" (the model's own scores thresholded), "hard_window" (binary windows + tau) or
+    "none" (annotated snippets only); the tau rule
     reads ``output.cas[..., C]``, detached. full supervision: the segment masks.
     """
     padding_mask = output.padding_mask
@@ -145,6 +187,10 @@ def make_frame_labels(
         raise ValueError("supervision 'point' needs point_labels")
     if config.pseudo_labels == "none":
         return point_only_labels(point_labels, padding_mask, num_classes)
+    if config.pseudo_labels == "hard":
+        return self_threshold_labels(
+            point_labels, output.cas[..., :num_classes], padding_mask, num_classes, config.bspg.hard_threshold
+        )
     settings = config.bspg
     return bspg_pseudo_labels(
         point_labels,
@@ -157,7 +203,9 @@ def make_frame_labels(
         overlap=settings.overlap,
         outside=settings.outside,
         point_keeps_label=settings.point_keeps_label,
-        hard_threshold=settings.hard_threshold if config.pseudo_labels == "hard" else None,
+        hard_threshold=settings.hard_threshold if config.pseudo_labels == "hard_window" else None,
+        foreground_score=output.cas[..., :num_classes].amax(dim=-1),
+        mined_fraction=settings.mined_fraction,
     )
 
 
@@ -255,7 +303,11 @@ def _fsenet_loss_parts_float32(
             if point_labels is None:
                 raise ValueError("supervision 'point' needs point_labels")
             video_labels = video_labels_from_points(point_labels, padding_mask, num_classes)
-    base = video_base_loss_part(output.video_scores, video_labels, weights.base_includes_background)
+    dense_targets = dense_base_targets(config, output, point_labels, segment_masks) if weights.base_form == "mean" else None
+    if dense_targets is not None:
+        base = mean_base_loss_part(output.cas, dense_targets, padding_mask)
+    else:
+        base = video_base_loss_part(output.video_scores, video_labels, weights.base_includes_background)
 
     frame = empty
     frame_glo = empty

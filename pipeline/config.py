@@ -93,6 +93,12 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
     pad_multiple_snippets: int = 0  # batch length rounded up to a multiple of this (masked padding; fewer shapes for GPU kernels to warm up on); 0: 64 on CUDA, 1 elsewhere
     features_on_device: str = "auto"  # keep training features on the GPU and pad batches there: auto (on CUDA when they fit in half its free memory) | always | never
+    lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_fraction x learning_rate at the last step)
+    lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
+    warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
+    early_stopping_patience: int = 3  # stop after this many validation checks without a better one (issue 13: quality decays after the peak); 0: never
+    refit: bool = False  # after the run: train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt
+    diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
     def __post_init__(self) -> None:
         checks = [
@@ -109,6 +115,12 @@ class TrainConfig:
             (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
             (self.pad_multiple_snippets >= 0, f"train.pad_multiple_snippets must be >= 0 (0: automatic), got {self.pad_multiple_snippets}"),
             (self.features_on_device in ("auto", "always", "never"), f"train.features_on_device must be auto, always or never, got {self.features_on_device!r}"),
+            (self.lr_schedule in ("constant", "cosine"), f"train.lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (0.0 <= self.lr_min_fraction <= 1.0, f"train.lr_min_fraction must be in [0, 1], got {self.lr_min_fraction}"),
+            (self.warmup_epochs >= 0, f"train.warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.early_stopping_patience >= 0, f"train.early_stopping_patience must be >= 0 (0: never), got {self.early_stopping_patience}"),
+            (all(split in ("train", "validation", "test") for split in self.diagnostics_splits),
+             f"train.diagnostics_splits may name train, validation and test, got {list(self.diagnostics_splits)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -119,6 +131,8 @@ DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in r
 DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 3) for i in range(14))  # 0.4 .. 0.725
 UPSAMPLE_ALIGNMENTS = ("center", "start")
 NMS_KINDS = ("hard", "soft")
+SCORE_KINDS = ("cas", "cas_fg", "global")  # what the class columns localized on are (see PostprocessConfig.score)
+THRESHOLD_MODES = ("absolute", "relative")
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,13 @@ class PostprocessConfig:
     nms_tiou_threshold: float = 0.5  # hard NMS drops a segment whose tIoU with a kept one is >= this
     soft_nms_sigma: float = 0.5  # soft-NMS weight exp(-tIoU^2 / sigma); soft-NMS ignores nms_tiou_threshold
     max_segments_per_video: int = 0  # keep at most this many segments (best first); 0 keeps all
+    # What the class columns are (applied to the model's output by pipeline.infer.predict.predict_cas):
+    # "cas": the class CAS y_c; "cas_fg": y_c * (1 - y_bg), what the TSL-300 and FSENet code localize on;
+    # "global": the fused global CAS W_sent * y_c (background column (1 - W_sent) * y_bg).
+    score: str = "cas_fg"  # issue 13: measured on validation, CAS x (1 - bg) beat the raw CAS
+    # "absolute": thresholds are score values; "relative": each threshold is a fraction of the video's
+    # maximum of that signal (class column, resp. 1 - background), so they follow the score scale.
+    threshold_mode: str = "absolute"
 
     def __post_init__(self) -> None:
         def thresholds_ok(values: tuple[float, ...]) -> bool:
@@ -167,6 +188,9 @@ class PostprocessConfig:
              f"postprocess.nms_tiou_threshold must be in (0, 1], got {self.nms_tiou_threshold}"),
             (math.isfinite(self.soft_nms_sigma) and self.soft_nms_sigma > 0.0,
              f"postprocess.soft_nms_sigma must be > 0, got {self.soft_nms_sigma}"),
+            (self.score in SCORE_KINDS, f"postprocess.score must be one of {', '.join(SCORE_KINDS)}, got {self.score!r}"),
+            (self.threshold_mode in THRESHOLD_MODES,
+             f"postprocess.threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {self.threshold_mode!r}"),
             (self.max_segments_per_video >= 0,
              f"postprocess.max_segments_per_video must be >= 0 (0 keeps all), got {self.max_segments_per_video}"),
         ]

@@ -125,7 +125,8 @@ def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: i
         with timed("read the cached features"):
             samples, _ = samples_from_cache(cache_dir, [VIDEO_ID], trained.streams, len(CLASS_NAMES))
         with timed("model forward"):
-            cas = predict_cas(trained.model, samples, [VIDEO_ID], "cpu", 1, autocast_dtype(trained.config.train.amp_dtype, "cpu"))
+            cas = predict_cas(trained.model, samples, [VIDEO_ID], "cpu", 1, autocast_dtype(trained.config.train.amp_dtype, "cpu"),
+                              trained.config.postprocess.score)
         with timed("post-processing"):
             results = segments_from_cas(cas, samples, trained.config.postprocess, trained.class_names)
         sample = samples[VIDEO_ID]

@@ -39,13 +39,13 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("gsp_only", "GSP only (no FCI)", {"use_fci": False}),
     Variant("fci_one_stage", "FCI one stage + GSP", {"fci_stages": 1}),
     Variant("no_gsp", "FCI two stages, no GSP", {"use_gsp": False}),
-    Variant("hard_labels", "hard-threshold pseudo-labels", {"pseudo_labels": "hard"}),
+    Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)", {"pseudo_labels": "hard"}),
     Variant("no_pseudo_labels", "no pseudo-labels (points only)", {"pseudo_labels": "none"}),
     Variant("no_frame_losses", "without both frame losses", {"use_frame_losses": False}),
     Variant("no_face", "no face stream (visual + audio)", {"streams": ["visual", "audio"]}),
     Variant(
         "baseline_window", "baseline: fixed +-w window of hard labels around each point, no tau, no PSSC",
-        {"pseudo_labels": "hard", "bspg": {"tau": 1.0}, "loss": {"lambda_sc": 0.0}},
+        {"pseudo_labels": "hard_window", "bspg": {"tau": 1.0}, "loss": {"lambda_sc": 0.0}},
     ),
     Variant("baseline_points", "baseline: points only, no PSSC", {"pseudo_labels": "none", "loss": {"lambda_sc": 0.0}}),
 )

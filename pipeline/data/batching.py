@@ -51,7 +51,11 @@ def segment_snippet_mask(sample: VideoSample, num_classes: int) -> np.ndarray:
 
 
 def crop_sample(sample: VideoSample, max_snippets: int, generator: torch.Generator) -> VideoSample:
-    """A random window of at most `max_snippets` snippets (points and segments shifted)."""
+    """A random window of at most `max_snippets` snippets (points and segments shifted).
+
+    The video labels follow the crop: with points they are the classes of the points
+    inside it, else (segments only) the classes of the segments left in it; video-level
+    labels alone cannot be cropped and are kept."""
     if max_snippets <= 0 or sample.num_snippets <= max_snippets:
         return sample
     start = int(torch.randint(0, sample.num_snippets - max_snippets + 1, (1,), generator=generator))
@@ -64,8 +68,14 @@ def crop_sample(sample: VideoSample, max_snippets: int, generator: torch.Generat
     if len(segments):
         segments[:, :2] = np.clip(segments[:, :2] - offset_seconds, 0.0, max_snippets * sample.snippet_seconds)
         segments = segments[segments[:, 1] > segments[:, 0]]
+    video_labels = sample.video_labels
+    if len(sample.points) or len(sample.segments):
+        present = points[:, 1] if len(sample.points) else segments[:, 2].astype(np.int64)
+        video_labels = np.zeros_like(sample.video_labels)
+        video_labels[np.unique(present)] = 1.0
     return replace(
         sample,
+        video_labels=video_labels,
         features={name: values[start:stop] for name, values in sample.features.items()},
         face_mask=sample.face_mask[start:stop] if sample.face_mask is not None else None,
         duration_seconds=max_snippets * sample.snippet_seconds,

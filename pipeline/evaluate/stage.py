@@ -4,6 +4,12 @@
 features and annotations the run was trained on (RUN_DIR/run.json), localizes every video
 of the split, writes ActivityNet-format results to --out and the figures beside them
 (preds.metrics.json), and prints the report (pipeline/infer/metrics.py defines the figures).
+
+Videos the split lists (the release's split file, the "subset" of an ActivityNet-style
+segments file) whose features are missing are not dropped: their ground truth counts as
+missed (no predictions), a warning names them, and the metrics JSON records them under
+"missing_videos". Dropping them would score a model on the videos it could see and inflate
+the figures.
 """
 
 from __future__ import annotations
@@ -15,6 +21,10 @@ from pathlib import Path
 from cache.atomic import atomic_write_json
 from pipeline.console import to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
+from pipeline.data.annotations import SUBSET_SPLITS
+from pipeline.data.annotations.segments_json import read_subsets
+from pipeline.data.release import is_release, split_file_name
+from pipeline.data.samples import SentimentDataset
 from pipeline.data.sources import load_dataset
 from pipeline.devices import autocast_dtype
 from pipeline.infer.checkpoint import load_trained_model
@@ -33,9 +43,56 @@ def _run_info(run_dir: Path) -> dict:
     return json.loads(info_path.read_text())
 
 
+def _listed_ground_truth(features: Path, dataset: SentimentDataset, split: str) -> dict[str, list[dict] | None]:
+    """Video id -> its ground truth (labels as `dataset.class_names` spell them; None when no
+    segments file names the video) of every video the split lists: the release's split
+    file and the videos of that subset in the ActivityNet-style segments files read."""
+    listed: dict[str, list[dict] | None] = {}
+    split_file = Path(features) / split_file_name(split) if is_release(Path(features)) else None
+    if split_file is not None and split_file.is_file():
+        listed.update(dict.fromkeys(split_file.read_text(encoding="utf-8").split()))
+    def index_of(label: str) -> int | None:
+        if dataset.vocabulary is not None:
+            return dataset.vocabulary.index_of(label)
+        return dataset.class_names.index(label) if label in dataset.class_names else None
+
+    for path in dataset.annotation_files.get("segments", []):
+        if not str(path).lower().endswith(".json"):
+            continue  # CSV segments carry no split
+        subsets = read_subsets(path)
+        truth = load_ground_truth(path)
+        for video_id, raw_subset in subsets.items():
+            if SUBSET_SPLITS.get(str(raw_subset).strip().lower()) != split:
+                continue
+            indices = [index_of(entry["label"]) for entry in truth.get(video_id, [])]
+            listed[video_id] = [
+                {"label": dataset.class_names[index], "segment": entry["segment"]}
+                for entry, index in zip(truth.get(video_id, []), indices, strict=True) if index is not None
+            ]
+    return listed
+
+
+def missing_ground_truth(features: Path, dataset: SentimentDataset, split: str) -> dict[str, list[dict]]:
+    """Ground truth of the videos `split` lists whose features were not read (video id ->
+    [{"label", "segment"}], empty when no segments file has the video)."""
+    listed = _listed_ground_truth(features, dataset, split)
+    return {video_id: truth or [] for video_id, truth in sorted(listed.items()) if video_id not in dataset.samples}
+
+
+def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
+    """The metrics JSON's "missing_videos" entry, and one warning line when there are any."""
+    segments = sum(len(entries) for entries in missing.values())
+    if missing:
+        names = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        log(f"warning: {len(missing)} {split} video(s) listed but not loaded (features missing or unreadable: {names}); "
+            f"their {segments} ground-truth segment(s) count as missed")
+    return {"count": len(missing), "ground_truth_segments": segments, "video_ids": list(missing)}
+
+
 def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr) -> EvaluationResult:
     """Localize and score the videos of `split` with RUN_DIR's checkpoint; results to `out`,
-    figures to out.metrics.json and RUN_DIR/eval_<split>.json."""
+    figures to out.metrics.json and RUN_DIR/eval_<split>.json (eval_<split>_<stem>.json for
+    another checkpoint than best.pt, e.g. refit.pt)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
     trained = load_trained_model(run_dir / checkpoint, device)
@@ -47,16 +104,20 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
-    cas = predict_cas(trained.model, dataset.samples, video_ids, device, trained.config.train.batch_size, amp)
+    cas = predict_cas(trained.model, dataset.samples, video_ids, device, trained.config.train.batch_size, amp,
+                      trained.config.postprocess.score)
     predictions = segments_from_cas(cas, dataset.samples, trained.config.postprocess, trained.class_names)
-    ground_truth = ground_truth_of(dataset.samples, video_ids, trained.class_names)
+    missing = missing_ground_truth(Path(info["features"]), dataset, split)
+    ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}
     result = evaluate_detections(predictions, ground_truth, labels=trained.class_names)
     out = Path(out)
     provenance = {"run": str(run_dir.resolve()), "split": split, "checkpoint": checkpoint}
     write_results(out, predictions, external_data=provenance)
-    metrics = {**provenance, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result.to_json()}
+    metrics = {**provenance, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "missing_videos": _missing_record(missing, split, log), **result.to_json()}
     atomic_write_json(out.with_suffix(".metrics.json"), metrics)
-    atomic_write_json(run_dir / f"eval_{split}.json", metrics)
+    suffix = "" if checkpoint == "best.pt" else f"_{Path(checkpoint).stem}"  # refit.pt -> eval_test_refit.json
+    atomic_write_json(run_dir / f"eval_{split}{suffix}.json", metrics)
     return result
 
 

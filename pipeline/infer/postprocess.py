@@ -20,6 +20,12 @@ This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (met
    duration. Then class-wise NMS at tIoU `nms_tiou_threshold` (hard, or Gaussian
    soft-NMS), and optionally at most `max_segments_per_video` segments.
 
+Two options choose what is localized, on validation (issue 13): `score` picks the class
+columns (the class CAS, the CAS times 1 - background as the TSL-300 / FSENet code does, or
+the fused global CAS W_sent * y_c; applied where the model runs, `pipeline.infer.predict.predict_cas`),
+and `threshold_mode="relative"` reads every threshold as a fraction of the video's maximum
+of its signal (class column, resp. 1 - background) instead of an absolute score.
+
 Where this module differs from the authors' code (TSL-300 `nku-zhichengzhang/TSL300`
 `test_all.py` + `utils.py`, identical in FSENet `CeilingHan/FSENet` `core/test_all.py`
 + `core/utils.py`), the authors' behaviour stays reachable through the config:
@@ -216,6 +222,10 @@ def _class_proposals(signal: np.ndarray, foreground: np.ndarray, bonus: float,
     on the class CAS and on 1 - background, each scored by its contrast on the class CAS
     plus `bonus` (the weighted video score)."""
     cas_thresholds = np.asarray(config.cas_thresholds, dtype=np.float64)
+    foreground_thresholds = np.asarray(config.foreground_thresholds, dtype=np.float64)
+    if config.threshold_mode == "relative":  # fractions of this video's maximum of each signal
+        cas_thresholds = cas_thresholds * max(float(signal.max(initial=0.0)), 0.0)
+        foreground_thresholds = foreground_thresholds * max(float(foreground.max(initial=0.0)), 0.0)
     raw_cumulative = np.concatenate([[0.0], np.cumsum(signal)])[None, :]
     rows, starts, stops = find_runs(signal, cas_thresholds)
     if config.score_on_thresholded_cas:
@@ -224,7 +234,7 @@ def _class_proposals(signal: np.ndarray, foreground: np.ndarray, bonus: float,
         contrast = contrast_scores(cumulative, rows, starts, stops, config.outer_margin_fraction)
     else:
         contrast = contrast_scores(raw_cumulative, np.zeros_like(rows), starts, stops, config.outer_margin_fraction)
-    _, fg_starts, fg_stops = find_runs(foreground, np.asarray(config.foreground_thresholds, dtype=np.float64))
+    _, fg_starts, fg_stops = find_runs(foreground, foreground_thresholds)
     fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops, config.outer_margin_fraction)
     return (np.concatenate([starts, fg_starts]), np.concatenate([stops, fg_stops]),
             np.concatenate([contrast + bonus, fg_contrast + bonus]))

@@ -86,7 +86,8 @@ def localize_samples(
     shown_settings = config.localize if config is not None else LocalizeConfig()
     video_ids = sorted(samples)
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
-    cas = predict_cas(trained.model, samples, video_ids, device, trained.config.train.batch_size, amp)
+    cas = predict_cas(trained.model, samples, video_ids, device, trained.config.train.batch_size, amp,
+                      trained.config.postprocess.score)
     results = segments_from_cas(cas, samples, trained.config.postprocess, trained.class_names)
     localized = []
     for video_id in video_ids:

@@ -7,6 +7,8 @@ RUN_DIR/last.pt            written atomically after every epoch: weights, optimi
 RUN_DIR/best.pt            the best epoch on the validation split (never the test split)
 RUN_DIR/history.json       per-epoch losses, validation figures, epoch seconds
 RUN_DIR/tensorboard/       TensorBoard scalars (loss terms per step, validation per check)
+RUN_DIR/refit.pt           with train.refit: a new model trained on train + validation for
+                           best.pt's epoch count (same config and seed; same format as best.pt)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkp
 from pipeline.train.distributed import DistributedContext
 
 # settings that may change when a run resumes (they change neither the data nor the model)
-RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets")
+RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets",
+                                      "diagnostics_splits", "early_stopping_patience", "refit")
 
 
 # what resuming needs in last.pt besides what inference needs: key -> its type
@@ -157,6 +160,25 @@ def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:
 
 def save_best(run_dir: Path, header: dict, model: torch.nn.Module, epoch: int, metric: float | None) -> None:
     save_checkpoint(run_dir / "best.pt", {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
+
+
+def save_refit(run_dir: Path, header: dict, model: torch.nn.Module, epochs: int, videos: int) -> Path:
+    """refit.pt: a best.pt-shaped checkpoint of the model refitted on train + validation."""
+    path = run_dir / "refit.pt"
+    save_checkpoint(path, {**header, "model_state": model.state_dict(), "epoch": epochs, "best_metric": None,
+                           "refit": {"epochs": epochs, "training_videos": videos}})
+    return path
+
+
+def refit_done(run_dir: Path, epochs: int) -> bool:
+    """True when RUN_DIR/refit.pt exists and was refitted for `epochs` epochs."""
+    path = run_dir / "refit.pt"
+    if not path.is_file():
+        return False
+    try:
+        return read_checkpoint(path).get("refit", {}).get("epochs") == epochs
+    except CheckpointError:
+        return False  # damaged: refit again
 
 
 def save_last(run_dir: Path, header: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -19,7 +19,7 @@ import math
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -33,17 +33,21 @@ from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.data.sources import load_dataset
 from pipeline.devices import autocast_dtype, device_line, precision_name, set_cpu_threads
 from pipeline.output_folder import check_output_folder
+from pipeline.train.diagnostics import epoch_diagnostics
 from pipeline.train.distributed import DistributedContext
 from pipeline.train.run_folder import (
     RunError,
     RunState,
     checkpoint_header,
+    refit_done,
     remove_stale_temp_files_of_run,
     resume,
     save_best,
     save_last,
+    save_refit,
     write_run_info,
 )
+from pipeline.train.schedule import learning_rate_at, patience_exhausted
 from pipeline.train.shard_loss import ShardLoss, dropout_seed, own_shard, wrap_for_processes
 from pipeline.train.validate import validation_loss, validation_map
 
@@ -58,6 +62,7 @@ class TrainSummary:
     best_metric: float | None
     selection_metric: str
     history: list[dict] = field(default_factory=list)
+    refit_path: Path | None = None  # RUN_DIR/refit.pt when train.refit made it
 
 
 @dataclass
@@ -195,6 +200,8 @@ def train_one_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: d
     train_ids = run.train_ids
     lengths = [run.dataset.samples[video_id].num_snippets for video_id in train_ids]
     batch_multiple = pad_multiple(config, run.device)
+    steps_per_epoch = len(training_batches(lengths, config.train.batch_size, config.train.length_bucket_batches,
+                                           torch.Generator().manual_seed(0)))
     sums: dict[str, float] = {}
     batches = 0
     for indices in training_batches(lengths, config.train.batch_size, config.train.length_bucket_batches, run.generator):
@@ -204,6 +211,8 @@ def train_one_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: d
         batch = collate(shard, config.model.streams, config.model.num_classes, run.device, batch_multiple).to(run.device)
         losses = step_loss(batch, weight)
         run.optimizer.zero_grad(set_to_none=True)
+        for group in run.optimizer.param_groups:
+            group["lr"] = learning_rate_at(config.train, run.state.step, steps_per_epoch)
         # DDP averages the gradients over the processes; times world_size makes that their sum,
         # the gradient of the global batch's loss (each process holds its share of that loss)
         world_size = distributed.world_size
@@ -249,6 +258,59 @@ def _train_samples(run: _Training) -> dict[str, VideoSample]:
     return samples
 
 
+def _run_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: dict[str, VideoSample],
+               epoch: int) -> dict:
+    """Train one epoch, validate when due (with train.diagnostics_splits), record it and save last.pt."""
+    config, state = run.config, run.state
+    started = time.perf_counter()
+    losses = train_one_epoch(run, step_loss, train_samples, epoch)
+    record = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **losses}
+    if not math.isfinite(record["loss_total"]):
+        raise RunError(f"the loss became {record['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
+    if run.validation_ids and ((epoch + 1) % config.train.validate_every_epochs == 0 or epoch + 1 == config.train.epochs):
+        record[f"validation_{run.metric}"] = validate(run, epoch + 1)
+        if config.train.diagnostics_splits and run.distributed.is_main:
+            record.update(epoch_diagnostics(run.model, run.dataset, config, run.device, config.train.diagnostics_splits))
+    state.history.append(record)
+    state.epoch = epoch + 1
+    if run.distributed.is_main:
+        save_last(run.run_dir, run.header, run.model, run.optimizer, run.generator, state)
+    return record
+
+
+def refit(run: _Training, amp: torch.dtype | None, log) -> Path | None:
+    """train.refit: a new model (same config and seed) trained on train + validation for
+    the best epoch's count, saved as RUN_DIR/refit.pt; None when there is nothing to refit
+    (no validation split or no best epoch). Not resumable: a rerun refits again unless
+    refit.pt already holds that many epochs."""
+    epochs = run.state.best_epoch
+    if not run.validation_ids or epochs is None:
+        log("note: train.refit needs a validation split that picked an epoch; no refit.pt written")
+        return None
+    if refit_done(run.run_dir, epochs):
+        return run.run_dir / "refit.pt"
+    videos = run.train_ids + run.validation_ids
+    log(f"refit: training a new model on {len(videos)} videos (train + validation) for {epochs} epochs")
+    config = with_overrides(run.config, {"train": {"epochs": epochs}})
+    dataset = replace(run.dataset, splits={**run.dataset.splits, "train": sorted(videos), "validation": []})
+    torch.manual_seed(config.train.seed)
+    model = FSENet(config.model, run.header["stream_dims"]).to(run.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    refit_run = _Training(config, dataset, run.run_dir, run.device, run.distributed, run.metric, model, optimizer,
+                          generator, RunState(), run.header)
+    step_loss = wrap_for_processes(ShardLoss(model, config, amp, run.distributed), run.distributed)
+    train_samples = _train_samples(refit_run)
+    for epoch in range(epochs):
+        losses = train_one_epoch(refit_run, step_loss, train_samples, epoch)
+        if not math.isfinite(losses["loss_total"]):
+            raise RunError(f"refit: the loss became {losses['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
+    path = run.run_dir / "refit.pt"
+    if run.distributed.is_main:
+        save_refit(run.run_dir, run.header, model, epochs, len(videos))
+    return path
+
+
 def run_train(
     features: Path,
     annotations: Path | None,
@@ -290,24 +352,20 @@ def run_train(
     bar = tqdm(range(start_epoch, config.train.epochs), initial=start_epoch, total=config.train.epochs, unit="epoch",
                desc="train", disable=not show_progress, file=sys.stderr)
     for epoch in bar:
-        started = time.perf_counter()
-        losses = train_one_epoch(run, step_loss, train_samples, epoch)
-        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **losses}
-        if not math.isfinite(record["loss_total"]):
-            raise RunError(f"the loss became {record['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
-        if run.validation_ids and ((epoch + 1) % config.train.validate_every_epochs == 0 or epoch + 1 == config.train.epochs):
-            record[f"validation_{run.metric}"] = validate(run, epoch + 1)
-        state.history.append(record)
-        state.epoch = epoch + 1
+        if patience_exhausted(config.train, epoch, state.best_epoch):  # also when resuming a run that stopped
+            log(f"early stopping after epoch {epoch}: no better validation {run.metric} in "
+                f"{config.train.early_stopping_patience} checks since epoch {state.best_epoch} "
+                "(train.early_stopping_patience)")
+            break
+        record = _run_epoch(run, step_loss, train_samples, epoch)
         best = {f"best_val_{run.metric}": f"{state.best_metric:.4f}"} if state.best_metric is not None else {}
         bar.set_postfix(loss=f"{record['loss_total']:.4f}", **best)
-        if distributed.is_main:
-            save_last(run.run_dir, run.header, run.model, run.optimizer, run.generator, state)
     if run.writer is not None:
         run.writer.close()
     if not run.validation_ids and distributed.is_main:
         # No validation split: the last epoch is the model (said in run.json).
         save_best(run.run_dir, run.header, run.model, config.train.epochs, None)
+    refit_path = refit(run, amp, log) if config.train.refit else None
     distributed.barrier()  # rank 0's files are complete when any process returns
-    return TrainSummary(run.run_dir, config.train.epochs - start_epoch, state.best_epoch, state.best_metric, run.metric,
-                        state.history)
+    return TrainSummary(run.run_dir, state.epoch - start_epoch, state.best_epoch, state.best_metric, run.metric,
+                        state.history, refit_path)

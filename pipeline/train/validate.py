@@ -33,7 +33,7 @@ def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[st
 def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
     """Average mAP (TSL-300 protocol) of the model's segments on `video_ids`."""
     amp = autocast_dtype(config.train.amp_dtype, device)
-    cas = predict_cas(model, dataset.samples, video_ids, device, config.train.batch_size, amp)
+    cas = predict_cas(model, dataset.samples, video_ids, device, config.train.batch_size, amp, config.postprocess.score)
     predictions = segments_from_cas(cas, dataset.samples, config.postprocess, dataset.class_names)
     ground_truth = ground_truth_of(dataset.samples, video_ids, dataset.class_names)
     return evaluate_detections(predictions, ground_truth, labels=dataset.class_names).average_map

@@ -12,6 +12,7 @@ from model import (
     point_only_labels,
     segment_frame_labels,
 )
+from model.bspg import mine_lowest, self_threshold_labels
 
 NUM_SNIPPETS = 20
 TAU = 0.95
@@ -148,3 +149,43 @@ def test_vectorised_over_batch() -> None:
                         torch.zeros(1, 0, dtype=torch.bool))
     nothing = bspg_pseudo_labels(empty, background, padding_mask, 2, window=2)
     assert nothing.label_mask[0].nonzero().flatten().tolist() == [0, 9, 15]  # the tau rule only
+
+
+def test_mine_lowest_picks_the_lowest_candidates_per_video() -> None:
+    score = torch.tensor([[0.9, 0.1, 0.5, 0.2, 0.3, 0.0], [0.4, 0.3, 0.2, 0.1, 0.0, 0.0]])
+    candidates = torch.tensor([[True, True, True, True, True, False], [True, True, True, True, True, False]])
+    padding_mask = torch.tensor([[True] * 6, [True] * 5 + [False]])
+    mined = mine_lowest(score, candidates, padding_mask, fraction=0.4)  # ceil(2.4) = 3, ceil(2.0) = 2
+    assert mined[0].nonzero().flatten().tolist() == [1, 3, 4]  # 0.0 at snippet 5 is no candidate
+    assert mined[1].nonzero().flatten().tolist() == [3, 4]
+    assert not mine_lowest(score, candidates, padding_mask, fraction=0.0).any()
+
+
+def test_mined_outside_rule_adds_low_scoring_background_outside_windows() -> None:
+    points, background, padding_mask = small_case()
+    foreground = torch.linspace(0.0, 1.0, NUM_SNIPPETS).unsqueeze(0)  # snippet 0 lowest, rising
+    unlabelled = bspg_pseudo_labels(points, background, padding_mask, 2, window=2)
+    mined = bspg_pseudo_labels(points, background, padding_mask, 2, window=2, outside="mined",
+                               foreground_score=foreground, mined_fraction=0.2)  # ceil(0.2 * 19) = 4
+    added = mined.label_mask[0] & ~unlabelled.label_mask[0]
+    # outside the windows [3, 10] and [13, 17]: 0 (already labelled by tau), then 1, 2, 11, 12 lowest
+    assert added.nonzero().flatten().tolist() == [1, 2, 11]
+    assert torch.equal(mined.targets[0, added], torch.tensor([[0.0, 0.0, 1.0]] * 3))
+    torch.testing.assert_close(mined.targets[0, unlabelled.label_mask[0]], unlabelled.targets[0, unlabelled.label_mask[0]])
+
+
+def test_hard_labels_threshold_the_models_own_scores() -> None:
+    points, _, padding_mask = small_case()  # class 0 points at 5 and 8, class 1 at 15
+    scores = torch.zeros(1, NUM_SNIPPETS, 2)
+    scores[0, 2:4, 0] = 0.7   # above 0.5 for a class with points
+    scores[0, 12, 1] = 0.6
+    scores[0, 7, 0] = 0.4     # below the threshold
+    labels = self_threshold_labels(points, scores, padding_mask, 2, threshold=0.5)
+    assert torch.equal(labels.label_mask, padding_mask)
+    assert labels.targets[0, :, 0].nonzero().flatten().tolist() == [2, 3, 5, 8]  # points keep their label
+    assert labels.targets[0, :, 1].nonzero().flatten().tolist() == [12, 15]
+    assert labels.targets[0, 7].tolist() == [0.0, 0.0, 1.0]
+    assert labels.targets[0, 19].tolist() == [0.0, 0.0, 0.0]  # padding
+    # a class without a point in the video is never a target
+    no_class_1 = PointLabels(points.snippet_indices[:, :2], points.class_ids[:, :2], points.mask[:, :2])
+    assert self_threshold_labels(no_class_1, scores, padding_mask, 2).targets[0, :, 1].sum() == 0

@@ -20,7 +20,7 @@ def test_defaults_are_method_md() -> None:
     assert (config.use_fci, config.fci_stages, config.use_gsp) == (True, 2, True)
     assert (config.pseudo_labels, config.supervision, config.use_frame_losses) == ("bspg", "point", True)
     assert config.bspg == BSPGConfig(
-        window=7, beta=0.6, tau=0.95, overlap="max", outside="unlabelled", point_keeps_label=True
+        window=7, beta=0.6, tau=0.95, overlap="max", outside="mined", mined_fraction=0.25, point_keeps_label=True
     )
     assert (config.pssc.topk_divisor, config.pssc.temperature) == (8, 0.1)
     assert config.pssc.single_class_negatives == "lowest_w_sent"

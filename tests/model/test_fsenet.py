@@ -228,3 +228,13 @@ def test_tsl300_sized_forward_backward() -> None:
     assert all(torch.isfinite(value) for value in losses.values())
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     print(f"TSL-300-sized forward+backward: {elapsed:.1f} s")
+
+
+def test_fci_residual_gate_starts_as_the_identity(make_model, two_video_batch) -> None:
+    gated = make_model(fci_residual_gate=True)
+    without_fci = make_model(use_fci=False)
+    without_fci.load_state_dict({k: v for k, v in gated.state_dict().items() if not k.startswith("fci.")})
+    inputs = (two_video_batch["features"], two_video_batch["padding_mask"], two_video_batch["face_mask"])
+    torch.testing.assert_close(gated(*inputs).cas, without_fci(*inputs).cas)
+    gates = [module.gate for module in gated.modules() if getattr(module, "gate", None) is not None]
+    assert len(gates) == 4 and all(gate.requires_grad for gate in gates)

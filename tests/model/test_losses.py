@@ -72,18 +72,19 @@ def test_pseudo_label_kinds_give_different_targets(make_config: Callable, make_m
     model = make_model()
     output = model(two_video_batch["features"], two_video_batch["padding_mask"], two_video_batch["face_mask"])
     points = two_video_batch["points"]
-    labels = {kind: make_frame_labels(make_config(pseudo_labels=kind), output, points)
-              for kind in ("bspg", "hard", "none")}
-    frames = {kind: fsenet_loss(output, make_config(pseudo_labels=kind), points)["frame"]
-              for kind in ("bspg", "hard", "none")}
-    assert torch.equal(labels["bspg"].label_mask, labels["hard"].label_mask)
-    assert not torch.equal(labels["bspg"].targets, labels["hard"].targets)
+    kinds = ("bspg", "hard", "hard_window", "none")
+    labels = {kind: make_frame_labels(make_config(pseudo_labels=kind), output, points) for kind in kinds}
+    frames = {kind: fsenet_loss(output, make_config(pseudo_labels=kind), points)["frame"] for kind in kinds}
+    assert torch.equal(labels["bspg"].label_mask, labels["hard_window"].label_mask)
+    assert not torch.equal(labels["bspg"].targets, labels["hard_window"].targets)
+    assert set(labels["hard_window"].targets.unique().tolist()) <= {0.0, 1.0}
     assert set(labels["hard"].targets.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(labels["hard"].label_mask, two_video_batch["padding_mask"])  # every real snippet
     assert labels["none"].label_mask.sum() == 5  # the five valid points
     assert labels["bspg"].label_mask.sum() > 5
-    assert len({round(value.item(), 6) for value in frames.values()}) == 3
+    assert len({round(value.item(), 6) for value in frames.values()}) == 4
     # the BSPG settings of the config reach the generator
-    narrow = make_frame_labels(make_config(bspg=BSPGConfig(window=2)), output, points)
+    narrow = make_frame_labels(make_config(bspg=BSPGConfig(window=2, outside="unlabelled")), output, points)
     assert narrow.label_mask.sum() == 5 * 5  # five disjoint windows of 2 * 2 + 1 snippets
 
 
@@ -142,3 +143,25 @@ def test_point_supervision_needs_points(make_config: Callable, make_model: Calla
     empty = PointLabels(*(field[:, :0] for field in two_video_batch["points"]))
     losses = fsenet_loss(output, make_config(), empty, video_labels=torch.ones(2, 2))
     assert losses["frame"] >= 0 and torch.isfinite(losses["total"])
+
+
+def test_mean_base_loss_is_the_papers_form() -> None:
+    from model.losses import mean_base_loss_part
+
+    cas = torch.tensor([[[0.2, 0.0, 0.8], [0.6, 0.2, 0.2], [0.9, 0.9, 0.9]]])
+    targets = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.5]]])
+    padding_mask = torch.tensor([[True, True, False]])  # the third snippet is padding
+    part = mean_base_loss_part(cas, targets, padding_mask)
+    predicted = torch.tensor([0.4, 0.1, 0.5])  # mean over the two real snippets, sums to 1
+    target = torch.tensor([0.5, 0.0, 0.5])
+    torch.testing.assert_close(part.total, -(target * predicted.log()).sum())
+    assert part.count == 1
+
+
+def test_base_form_mean_reaches_the_loss(make_config: Callable, make_model: Callable, two_video_batch: dict) -> None:
+    model = make_model()
+    output = model(two_video_batch["features"], two_video_batch["padding_mask"], two_video_batch["face_mask"])
+    topk = fsenet_loss(output, make_config(), two_video_batch["points"])
+    mean = fsenet_loss(output, make_config(loss=LossConfig(base_form="mean")), two_video_batch["points"])
+    assert mean["base"] != topk["base"]
+    torch.testing.assert_close(mean["frame"], topk["frame"])

@@ -157,3 +157,27 @@ def test_start_alignment_reproduces_the_authors_interpolation():
 def test_results_entries_use_class_names():
     segment = Segment(1.0, 2.5, 1, 0.75)
     assert segment.to_result(("n", "p")) == {"label": "p", "score": 0.75, "segment": [1.0, 2.5]}
+
+
+def test_relative_thresholds_follow_the_score_scale():
+    """Scaled-down class scores lose their segments under absolute thresholds (everything is
+    one run above 0) and keep them under relative ones (fractions of the video's maximum)."""
+    cas = planted_cas(60, [(0, 10, 20, 0.8), (0, 40, 45, 0.6)])
+    scaled = cas.copy()
+    scaled[:, :2] = 0.1 + 0.1 * cas[:, :2]  # every class score in [0.105, 0.18]: above most absolute thresholds
+    relative = PostprocessConfig(threshold_mode="relative", cas_thresholds=(0.7, 0.8, 0.9), foreground_thresholds=())
+    absolute = PostprocessConfig(cas_thresholds=(0.0, 0.05, 0.1), foreground_thresholds=())
+    kept = localize_segments(scaled, SNIPPET_SECONDS, config=relative)
+    best = best_segment_of(kept, 0)
+    assert best.start_seconds == pytest.approx(10 * SNIPPET_SECONDS, abs=SNIPPET_SECONDS)
+    assert best.end_seconds == pytest.approx(20 * SNIPPET_SECONDS, abs=SNIPPET_SECONDS)
+    assert {round(s.end_seconds - s.start_seconds) for s in localize_segments(scaled, SNIPPET_SECONDS, config=absolute)} == {
+        round(60 * SNIPPET_SECONDS)
+    }
+
+
+def test_score_and_threshold_mode_are_checked():
+    with pytest.raises(ValueError, match="postprocess.score"):
+        PostprocessConfig(score="fused")
+    with pytest.raises(ValueError, match="postprocess.threshold_mode"):
+        PostprocessConfig(threshold_mode="percent")

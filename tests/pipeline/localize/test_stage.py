@@ -339,8 +339,9 @@ def test_the_audacity_labels_and_the_label_studio_tasks_hold_the_shown_segments(
     folder, out = localized_run.out / VIDEO_ID, localized_run.out
     shown = _shown_rows(folder)
     lines = (folder / "demo 01.labels.txt").read_text().splitlines()
+    # segments.csv has 3 decimals, the label track 6: equal to the CSV's precision
     assert [(float(a), float(b), c) for a, b, c in (line.split("\t") for line in lines)] == [
-        (pytest.approx(s, abs=1e-6), pytest.approx(e, abs=1e-6), label) for s, e, label in shown]
+        (pytest.approx(s, abs=5e-4), pytest.approx(e, abs=5e-4), label) for s, e, label in shown]
     vocabulary = ClassVocabulary(("negative", "positive"))
     duration = json.loads((folder / "segments.json").read_text())["localize"]["duration_seconds"]
     back = read_annotations(folder / "demo 01.labels.txt", vocabulary, {VIDEO_ID: duration})

@@ -20,6 +20,7 @@ from tests.pipeline.release_layouts import write_fsenet_release
 TINY_MODEL = [
     "--set", "model.d_model=32", "--set", "model.num_heads=2", "--set", "train.learning_rate=0.002",
     "--set", "train.validate_every_epochs=2", "--set", "train.batch_size=4", "--no-progress", "--device", "cpu",
+    "--set", "train.early_stopping_patience=0",  # these tests count epochs
 ]
 
 
@@ -289,3 +290,43 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
         assert sorted(round(float(t), 3) for t in sample.point_seconds) == expected
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
     assert set(checkpoint["stream_dims"]) == {"audio", "face"}
+
+
+def test_diagnostics_and_early_stopping_options(release, tmp_path):
+    """train.diagnostics_splits fills history.json with the issue-13 figures; a patience of
+    one check with a learning rate too small to change anything stops after two checks."""
+    run_dir = tmp_path / "run"
+    result = cli(
+        "train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL,
+        "--set", "train.diagnostics_splits=[validation,test]", "--set", "train.early_stopping_patience=1",
+        "--set", "train.learning_rate=0.000000001", "--set", "train.warmup_epochs=1",
+        "--set", "postprocess.score=cas_fg",
+    )
+    assert result.returncode == 0, result.stderr
+    records = history(run_dir)
+    assert len(records) < 12 and "early stopping after epoch" in result.stderr
+    validated = [record for record in records if "validation_map" in record]
+    for key in ("validation_loss_frame", "validation_cas_in", "validation_auc_fg", "test_map",
+                "test_share_cas_lowest", "test_proposals_per_video", "test_map_global_rel"):
+        assert key in validated[-1], key
+    assert "test_loss_total" not in validated[-1]  # test videos carry no points
+
+
+
+def test_bench_curves_tabulates_and_plots_a_run_with_diagnostics(release, tmp_path, capsys):
+    """`fsenet bench curves RUN_DIR...` (in process): the table of final vs selected epoch, and the figure."""
+    from cli import main as cli_main
+
+    run_dir = tmp_path / "run"
+    trained = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "4", *TINY_MODEL,
+                  "--set", "train.diagnostics_splits=[validation,test]")
+    assert trained.returncode == 0, trained.stderr
+    capsys.readouterr()
+    assert cli_main(["bench", "curves", str(run_dir), "--metric", "map_cas_fg_abs"]) == 0
+    table = capsys.readouterr().out
+    assert "| run | epochs |" in table and "| run |" in table.splitlines()[0]
+    assert any(line.startswith("| run | 4 |") for line in table.splitlines()), table
+    assert cli_main(["bench", "curves", str(run_dir), "--plot", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli_main(["bench", "curves", str(tmp_path)]) == 2  # not a run folder: one line
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
