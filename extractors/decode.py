@@ -129,6 +129,8 @@ def _demuxed_end_seconds(container: av.container.InputContainer) -> float | None
 def _open_container(name: str):
     """av.open, asking PyAV < 19 to ignore metadata it cannot decode (PyAV 19, which pip
     picks on Python 3.12 and later, no longer has that option)."""
+    import av
+
     try:
         return av.open(name, metadata_errors="ignore")
     except TypeError:
