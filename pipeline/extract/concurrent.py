@@ -114,7 +114,8 @@ def run_job(job: WorkerJob, halves: dict[str, Any], plan: WorkerPlan, results) -
 def cpu_worker(plan: WorkerPlan, jobs, results) -> None:
     """A worker process: takes jobs until it gets None. Its own work runs on one thread
     (the parallelism is the processes); torch loads only for the streams that need it."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:  # loaded with the config's sections; its few ops here need no thread pool
+        sys.modules["torch"].set_num_threads(1)
     halves: dict[str, Any] = {}
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole group: the engine reports it
         while (job := jobs.get()) is not None:
@@ -198,10 +199,11 @@ class ConcurrentRun:
                 locks.close()
                 return self.finish(number, VideoOutcome(video.video_id, str(video.path), "up to date",
                                                         num_snippets=entry.grid.num_snippets))
+            pool = self.workers_pool()  # started first: the workers load while the networks are built
             for stream in streams:
                 self.extractors[stream].ready()  # a network is built for the first video that needs it
             self.active[number] = ActiveVideo(video, entry, locks, streams)
-            self.workers_pool().jobs.put(WorkerJob(number, probe, entry.grid, tuple(streams)))
+            pool.jobs.put(WorkerJob(number, probe, entry.grid, tuple(streams)))
             return True
         except Exception as error:
             locks.close()
