@@ -212,7 +212,8 @@ class ConcurrentRun:
     def workers_pool(self) -> WorkerPool:
         if self.pool is None:
             first = next(iter(self.extractors.values()))
-            device = first.device.resolve() if first.device is not None else "cpu"
+            networks = [e for e in self.extractors.values() if e.runs_network and e.device is not None]
+            device = networks[0].device.resolve() if networks else "cpu"  # said once, as when a network is built
             plan = WorkerPlan(self.config, first.decode, device, first.allow_random_weights, self.debug)
             self.pool = WorkerPool(plan, self.workers)
         return self.pool
