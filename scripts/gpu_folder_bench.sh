@@ -14,7 +14,7 @@
 # Carries, as `prepare` made them here on 2026-11-30 (cp311 manylinux wheels; each travels with the
 # ~1.6 MiB working tree, 64 MiB in all): 1 = llvmlite + numba (60.6 MiB); 2 = PyAV and the small ones,
 # pytorchvideo/fvcore/iopath built into wheels (49 MiB); 3 = scipy + onnxruntime (60.2 MiB);
-# 4 = imageio-ffmpeg's static ffmpeg 7 (172 MB, xz: 48 MiB; it lists the cuda hwaccel) and the
+# 4 = imageio-ffmpeg's static ffmpeg 9.0.2 (172 MB, xz: 48 MiB; it lists the cuda hwaccel) and the
 # 8 x 20 s videos (2.5 MiB). Unpacked here over the project's venv, every module imported and ran.
 # In a single session the install calls and the run can be chained: each call carries one folder.
 set -euo pipefail
