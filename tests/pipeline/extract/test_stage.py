@@ -356,7 +356,8 @@ def test_cache_folders_that_cannot_be_used_are_one_line_errors(tmp_path, short_v
 
 def test_an_audio_only_file_lists_the_streams_it_got(tmp_path):
     from pipeline.config import load_config
-    from pipeline.extract.video import extract_video, make_extractors
+    from pipeline.extract.planned import make_extractors
+    from pipeline.extract.video import extract_video
 
     run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=500:duration=1.5", "-c:a", "aac", str(tmp_path / "voice.mp4"))
     config = load_config(None, ["extract.streams=audio,visual"])
