@@ -3,11 +3,12 @@
 Worker processes (spawned, one per worker) do each video's CPU work: decoding, the
 visual stream's clips, the face stream's detection, crops and preprocessing (each
 stream's `InputMaker`, extractors/base.py), and whole the streams without a network
-(audio). They hand the network inputs, batch by batch, through one bounded queue to
+(audio). They hand the network inputs, batch by batch, each through its own pipe to
 this process, which holds ONE instance of each network (the run's planned extractors)
 and embeds the batches as they come, interleaved across videos; so memory stays bounded
-whatever the folder's size (at most `2 * workers` batches wait in the queue, and a video's
-features are assembled as its batches are embedded).
+whatever the folder's size (a worker's send waits until this process reads it: at most
+one batch per worker in flight, and a video's features are assembled as its batches are
+embedded; each worker has at most two videos handed to it).
 
 Everything that touches the cache happens here, as in the one-at-a-time engine
 (pipeline/extract/video.py): each video is probed, its entry locked (held until its
@@ -15,8 +16,9 @@ streams are written), prepared and checked here; its stale streams are written i
 order of `extract.streams`, each as soon as it and the streams before it are done, with
 the same atomic writes. A video whose stream fails is reported with the same one-line
 reason, the streams before it kept, the ones after it dropped (as the one-at-a-time
-engine, which stops there); a worker process that dies fails only the video it was
-working on, and is replaced. Batches are embedded exactly as `extract` forms them, one
+engine, which stops there); a worker process that dies (killed, out of memory) fails only
+the video it was working on (the next one handed to it goes to its replacement), and a
+pipe of its own means a message it left half-written harms no other worker. Batches are embedded exactly as `extract` forms them, one
 video's batch per forward pass, so the arrays equal the one-at-a-time engine's bit for bit.
 """
 
@@ -24,8 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
-import queue
+import multiprocessing.connection
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,8 +88,8 @@ def make_cpu_half(stream: str, plan: WorkerPlan) -> InputMaker | StreamExtractor
     return maker if maker is not None else extractor_class(settings, plan.decode, "cpu", plan.allow_random_weights)
 
 
-def run_job(job: WorkerJob, halves: dict[str, Any], plan: WorkerPlan, results) -> None:
-    """One video's CPU work, its messages put on `results`: ("batch", n, stream, InputBatch)
+def run_job(job: WorkerJob, halves: dict[str, Any], plan: WorkerPlan, channel) -> None:
+    """One video's CPU work, its messages sent on `channel`: ("batch", n, stream, InputBatch)
     ... ("done", n, stream, None), or ("features", n, stream, StreamFeatures), or
     ("fail", n, stream, one-line reason), after which the video's later streams are skipped."""
     for stream in job.streams:
@@ -98,29 +99,30 @@ def run_job(job: WorkerJob, halves: dict[str, Any], plan: WorkerPlan, results) -
             half = halves[stream]
             if isinstance(half, InputMaker):
                 for batch in half.batches(job.probe, job.grid):
-                    results.put(("batch", job.number, stream, batch))
-                results.put(("done", job.number, stream, None))
+                    channel.send(("batch", job.number, stream, batch))
+                channel.send(("done", job.number, stream, None))
             else:
-                results.put(("features", job.number, stream, half.extract(job.probe, job.grid, lambda count: None)))
+                channel.send(("features", job.number, stream, half.extract(job.probe, job.grid, lambda count: None)))
         except Exception as error:  # this video fails; the worker goes on with the next one
             if plan.debug:
                 import traceback
 
                 traceback.print_exception(error)
-            results.put(("fail", job.number, stream, failure_reason(error)))
+            channel.send(("fail", job.number, stream, failure_reason(error)))
             return
 
 
-def cpu_worker(plan: WorkerPlan, jobs, results) -> None:
-    """A worker process: takes jobs until it gets None. Its own work runs on one thread
-    (the parallelism is the processes); torch loads only for the streams that need it."""
+def cpu_worker(plan: WorkerPlan, channel) -> None:
+    """A worker process: takes jobs from its channel (a pipe to the engine, its own, so a
+    worker killed mid-message damages no other's) until it gets None. Its own work runs on
+    one thread (the parallelism is the processes); torch loads only for the streams that
+    need it. A send blocks until the engine reads: at most one batch in flight per worker."""
     if "torch" in sys.modules:  # loaded with the config's sections; its few ops here need no thread pool
         sys.modules["torch"].set_num_threads(1)
     halves: dict[str, Any] = {}
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole group: the engine reports it
-        while (job := jobs.get()) is not None:
-            results.put(("start", job.number, os.getpid(), None))
-            run_job(job, halves, plan, results)
+    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):  # Ctrl-C, or the engine is gone
+        while (job := channel.recv()) is not None:
+            run_job(job, halves, plan, channel)
 
 
 # -- this process: the cache, the networks ------------------------------------------------
@@ -135,40 +137,61 @@ class ActiveVideo:
     assemblers: dict[str, FeatureAssembler] = field(default_factory=dict)
     results: dict[str, StreamFeatures] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
-    worker: int | None = None  # pid of the worker doing its CPU work
+    worker: Any = None  # the Worker doing its CPU work
+    job: WorkerJob | None = None  # what that worker was sent
+
+    @property
+    def untouched(self) -> bool:
+        """No message from its worker yet (so it can be handed to another one)."""
+        return not (self.assemblers or self.results or self.written)
+
+
+@dataclass
+class Worker:
+    process: Any
+    channel: Any  # this end of its pipe
+    jobs: int = 0  # videos handed to it and not yet finished
 
 
 class WorkerPool:
-    """The spawned worker processes and their two queues; a dead worker is replaced."""
+    """The spawned worker processes, each with its own pipe; a dead one is replaced."""
 
     def __init__(self, plan: WorkerPlan, count: int):
         self.context = multiprocessing.get_context("spawn")
         self.plan = plan
-        self.jobs = self.context.Queue()
-        self.results = self.context.Queue(maxsize=2 * count)
-        self.processes = [self._start() for _ in range(count)]
+        self.workers = [self._start() for _ in range(count)]
 
-    def _start(self):
-        process = self.context.Process(target=cpu_worker, args=(self.plan, self.jobs, self.results), daemon=True,
+    def _start(self) -> Worker:
+        here, there = self.context.Pipe(duplex=True)
+        process = self.context.Process(target=cpu_worker, args=(self.plan, there), daemon=True,
                                        name="fsenet-extract-worker")
         process.start()
-        return process
+        there.close()  # only the worker holds its end: its death reads as end-of-file here
+        return Worker(process, here)
 
-    def replace_dead(self) -> dict[int, int]:
-        """{pid: exit code} of the workers that died, each replaced by a new one."""
-        dead = {p.pid: p.exitcode for p in self.processes if not p.is_alive()}
-        self.processes = [p if p.is_alive() else self._start() for p in self.processes]
-        return dead
+    def least_busy(self) -> Worker:
+        return min(self.workers, key=lambda worker: worker.jobs)
+
+    def wait(self, timeout: float) -> list[Worker]:
+        """The workers with a message to read (or dead: reading them fails) within `timeout` s."""
+        ready = set(multiprocessing.connection.wait([w.channel for w in self.workers], timeout))
+        return [w for w in self.workers if w.channel in ready]
+
+    def replace(self, dead: Worker) -> None:
+        dead.channel.close()
+        dead.process.join(timeout=5)
+        self.workers = [self._start() if w is dead else w for w in self.workers]
 
     def close(self) -> None:
-        for _ in self.processes:
-            self.jobs.put(None)
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-        self.jobs.cancel_join_thread()
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.channel.send(None)
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+            worker.channel.close()
 
 
 class ConcurrentRun:
@@ -202,12 +225,19 @@ class ConcurrentRun:
             pool = self.workers_pool()  # started first: the workers load while the networks are built
             for stream in streams:
                 self.extractors[stream].ready()  # a network is built for the first video that needs it
-            self.active[number] = ActiveVideo(video, entry, locks, streams)
-            pool.jobs.put(WorkerJob(number, probe, entry.grid, tuple(streams)))
+            self.active[number] = ActiveVideo(video, entry, locks, streams,
+                                              job=WorkerJob(number, probe, entry.grid, tuple(streams)))
+            self.hand_over(self.active[number], pool.least_busy())
             return True
         except Exception as error:
             locks.close()
             return self.finish(number, failed_outcome(video, self.cache, error, self.debug, written, entry))
+
+    @staticmethod
+    def hand_over(active: ActiveVideo, worker: Worker) -> None:
+        worker.channel.send(active.job)
+        worker.jobs += 1
+        active.worker = worker
 
     def workers_pool(self) -> WorkerPool:
         if self.pool is None:
@@ -222,6 +252,8 @@ class ConcurrentRun:
         active = self.active.pop(number, None)
         if active is not None:
             active.locks.close()
+            if active.worker is not None:
+                active.worker.jobs -= 1
         self.outcomes[number] = outcome
         if self.bar is not None:
             self.bar.update(1)
@@ -231,9 +263,6 @@ class ConcurrentRun:
     def on_message(self, kind: str, number: int, stream: Any, payload: Any) -> None:
         active = self.active.get(number)
         if active is None:  # a video already failed: the rest of its messages are dropped
-            return
-        if kind == "start":
-            active.worker = stream  # the worker's pid
             return
         if kind == "fail":
             outcome = VideoOutcome(active.video.video_id, str(active.video.path), "failed", payload,
@@ -270,22 +299,30 @@ class ConcurrentRun:
             self.finish(number, VideoOutcome(active.video.video_id, str(active.video.path), "extracted",
                                              streams_written=active.written, num_snippets=active.entry.grid.num_snippets))
 
-    def on_dead_workers(self) -> None:
-        for pid, code in self.pool.replace_dead().items():
-            for number, active in list(self.active.items()):
-                if active.worker == pid:
-                    reason = (f"the worker process decoding it died (exit code {code}; out of memory?); "
-                              "rerun extract to try it again")
-                    self.on_message("fail", number, None, reason)
+    def on_dead_worker(self, dead: Worker) -> None:
+        """Fail the video a dead worker was working on (with its exit code), replace the
+        worker and hand the new one the videos the dead one had not begun."""
+        dead.process.join(timeout=5)
+        reason = (f"the worker process decoding it died (exit code {dead.process.exitcode}; out of memory?); "
+                  "rerun extract to try it again")
+        held = [number for number, active in self.active.items() if active.worker is dead]  # oldest first
+        self.pool.replace(dead)
+        for position, number in enumerate(held):
+            active = self.active[number]
+            if position > 0 and active.untouched:
+                self.hand_over(active, self.pool.least_busy())
+            else:
+                self.on_message("fail", number, None, reason)
 
     # -- the loop ---------------------------------------------------------------------------
-    def wait_for_one(self) -> None:
-        try:
-            message = self.pool.results.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            self.on_dead_workers()
-            return
-        self.on_message(*message)
+    def wait_for_messages(self) -> None:
+        for worker in self.pool.wait(POLL_SECONDS):
+            try:
+                message = worker.channel.recv()
+            except (EOFError, OSError):  # it died (its pipe closed, maybe mid-message)
+                self.on_dead_worker(worker)
+                continue
+            self.on_message(*message)
 
     def run(self, show_progress: bool) -> list[VideoOutcome]:
         in_flight_limit = 2 * self.workers
@@ -301,7 +338,7 @@ class ConcurrentRun:
                     if not pending and not self.active and busy:
                         self.start(busy.pop(0), wait=True)
                     if self.active:
-                        self.wait_for_one()
+                        self.wait_for_messages()
             finally:
                 for active in self.active.values():
                     active.locks.close()
