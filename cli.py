@@ -83,6 +83,8 @@ def _engine_overrides(args: argparse.Namespace) -> list[str]:
     extra = [f"extract.engine={engine}"] if engine else []
     if args.ray_address is not None:
         extra.append(f"extract.ray_address={json.dumps(args.ray_address)}")
+    if args.workers is not None:
+        extra.append(f"extract.workers={0 if args.workers == 'auto' else args.workers}")
     return extra
 
 
@@ -92,6 +94,15 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", metavar="ADDRESS",
                         help="a running Ray cluster to use (auto, HOST:6379, ray://HOST:10001; implies --engine ray); "
                         "default: --engine ray starts Ray on this machine")
+    parser.add_argument("--workers", metavar="auto|N", type=_workers_value,
+                        help="local engine: videos decoded at once by N worker processes (auto: one per core; "
+                        "1: one video at a time); default: extract.workers, 1")
+
+
+def _workers_value(text: str) -> str:
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto or a number >= 1, got {text!r}")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -189,7 +200,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 BENCH_DEFAULT_DURATIONS = {
     "decode": "300,1200,3600", "extract": "300,1200,3600", "visual": "30", "face": "30", "train": "", "epoch": "",
-    "localize": "300", "scaling": "10", "startup": "", "curves": "",
+    "localize": "300", "scaling": "10", "startup": "", "curves": "", "folder": "10",
 }
 
 
@@ -244,6 +255,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pipeline.bench.visual import run_visual_bench
 
         run_visual_bench(config, args.workdir, args.doc, durations, device=resolve_device(args.device))
+    elif args.what == "folder":
+        from pipeline.bench.folder import run_folder_bench
+
+        run_folder_bench(config, args.workdir, args.doc, args.videos, durations[0], resolve_device(args.device),
+                         command=_command_line())
     elif args.what == "face":
         from pipeline.bench.face import run_face_bench
 
@@ -377,13 +393,16 @@ def _add_bench_command(commands) -> None:
         "train: ablations and baselines; epoch: training epoch time; localize: localizing a cached 5-minute video; "
         "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out); "
         "startup: --help, a no-op extract and a cached localize, each in a new process; "
-        "curves: learning curves with per-epoch diagnostics (train a variant, or plot / tabulate RUN_DIRs)",
+        "curves: learning curves with per-epoch diagnostics (train a variant, or plot / tabulate RUN_DIRs); "
+        "folder: --videos generated 720p videos through extract, one at a time and with workers (--set extract.workers=N; "
+        "default one per core)",
     )
     bench.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="curves: run folders to plot or tabulate")
     bench.add_argument(
         "--durations", metavar="SECONDS",
         help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
     )
+    bench.add_argument("--videos", type=int, default=4, help="folder: how many videos (default 4)")
     bench.add_argument("--epochs", type=int, default=3, help="epoch: epochs to time (default 3; the first is reported apart)")
     bench.add_argument("--runs", type=int, default=5, help="startup: runs of each command (default 5; the median is reported)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")

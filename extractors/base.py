@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -34,6 +34,42 @@ class StreamFeatures:
     features: np.ndarray
     mask: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class InputBatch:
+    """One forward pass of a video's network inputs, made on the CPU side (picklable).
+
+    snippets: (N,) int64, the snippet of each row; inputs: (N, ...) the network's input
+    rows (uint8 clips for the visual stream, float32 faces for the face stream)."""
+
+    snippets: np.ndarray
+    inputs: np.ndarray
+
+
+class InputMaker(ABC):
+    """The CPU half of a stream that runs a network: decoding and preprocessing, no network.
+
+    Built from the settings alone (`StreamExtractor.input_maker`), so a worker process can
+    make the inputs while one network, elsewhere, embeds those of many videos. Its batches
+    are exactly the forward passes `StreamExtractor.extract` runs for the video, so both
+    paths compute identical arrays."""
+
+    @abstractmethod
+    def batches(self, probe: VideoProbe, grid: SnippetGrid) -> Iterator[InputBatch]:
+        """The video's network inputs, batch by batch, in the order `extract` embeds them."""
+
+
+class FeatureAssembler(ABC):
+    """The network half's per-video state: embedded batches in, StreamFeatures out."""
+
+    @abstractmethod
+    def add(self, batch: InputBatch, outputs: tuple[np.ndarray, ...]) -> None:
+        """Take `outputs` (StreamExtractor.embed_inputs of batch.inputs), in batch order."""
+
+    @abstractmethod
+    def result(self) -> StreamFeatures:
+        """The video's features once every batch was added."""
 
 
 class StreamExtractor(ABC):
@@ -86,6 +122,31 @@ class StreamExtractor(ABC):
     @abstractmethod
     def extract(self, probe: VideoProbe, grid: SnippetGrid, progress: ProgressCallback) -> StreamFeatures:
         """Features for every snippet of `grid` (exactly grid.num_snippets rows)."""
+
+    # -- the split into a CPU half and a network half (the concurrent local engine) ------
+    @classmethod
+    def input_maker(cls, settings: Any, decode: DecodeConfig, device: str = "cpu") -> InputMaker | None:
+        """The stream's CPU half, built without its network, batching for a network on
+        `device`; None (the default) for a stream with no network to share (it runs whole
+        where the inputs are made)."""
+        return None
+
+    def embed_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The network half: one InputBatch's inputs -> its outputs (for `assembler`)."""
+        raise NotImplementedError(f"the {self.name} stream has no network half")
+
+    def assembler(self, grid: SnippetGrid) -> FeatureAssembler:
+        """A new per-video FeatureAssembler for a video on `grid`."""
+        raise NotImplementedError(f"the {self.name} stream has no network half")
+
+
+def extract_in_halves(extractor: StreamExtractor, maker: InputMaker, probe: VideoProbe, grid: SnippetGrid) -> StreamFeatures:
+    """`extractor.extract` done by its two halves in turn, in one process: what the
+    concurrent engine does across processes (tests compare the two paths with it)."""
+    assembler = extractor.assembler(grid)
+    for batch in maker.batches(probe, grid):
+        assembler.add(batch, extractor.embed_inputs(batch.inputs))
+    return assembler.result()
 
 
 def identity_record(extractor_class: type[StreamExtractor], settings: Any, output_dim: int, weights: dict | None) -> dict:

@@ -11,6 +11,7 @@ the container's header for the facts the cache records (duration, native fps, st
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 import shutil
@@ -37,13 +38,20 @@ class VideoReadError(Exception):
         self.reason = reason
 
 
+HARDWARE_DECODERS = ("none", "auto", "cuda")
+_hardware_problems: dict[str, str] = {}  # ffmpeg binary -> why it cannot decode on CUDA ("" when it can)
+
+
 @dataclass(frozen=True)
 class DecodeConfig:
     ffmpeg_binary: str = ""  # path to ffmpeg; empty: `ffmpeg` on PATH, else imageio-ffmpeg's
     threads: int = 0  # ffmpeg decoder threads; 0 lets ffmpeg choose
     min_decoded_fraction: float = 0.9  # decoding less of the stated duration = truncated
+    hardware: str = "none"  # none | cuda (ffmpeg -hwaccel cuda: NVDEC) | auto (cuda where ffmpeg can use it)
 
     def __post_init__(self) -> None:
+        if self.hardware not in HARDWARE_DECODERS:
+            raise ValueError(f"decode.hardware must be one of {', '.join(HARDWARE_DECODERS)}, got {self.hardware!r}")
         if self.threads < 0:
             raise ValueError(f"decode.threads must be >= 0, got {self.threads}")
         if not 0.0 < self.min_decoded_fraction <= 1.0:
@@ -71,6 +79,36 @@ def find_ffmpeg(configured: str = "") -> str:
             "no ffmpeg found: install it (apt install ffmpeg) or `pip install imageio-ffmpeg`"
         ) from None
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def cuda_decode_problem(binary: str) -> str:
+    """Why `binary` cannot decode on a CUDA device here ('' when it can): it opens one with
+    -init_hw_device (ffmpeg has no CUDA, no driver, no GPU); asked once per binary."""
+    if binary not in _hardware_problems:
+        args = [binary, "-nostdin", "-hide_banner", "-loglevel", "error", "-init_hw_device", "cuda=probe",
+                "-f", "lavfi", "-i", "nullsrc=s=16x16", "-frames:v", "1", "-f", "null", "-"]
+        try:
+            done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            _hardware_problems[binary] = "" if done.returncode == 0 else (lines[0] if lines else f"exit {done.returncode}")
+        except (OSError, subprocess.TimeoutExpired) as error:
+            _hardware_problems[binary] = f"{type(error).__name__}: {error}"
+    return _hardware_problems[binary]
+
+
+def resolve_hardware_decode(config: DecodeConfig) -> tuple[DecodeConfig, str]:
+    """The decode settings to use: decode.hardware auto or cuda become cuda where this
+    machine's ffmpeg can decode on the GPU, else none; with a one-line note ('' when none
+    is due) saying that decoding falls back to the CPU. The pictures are the same either
+    way (H.264 and its kin decode bit-exactly; scaling stays on the CPU)."""
+    if config.hardware == "none":
+        return config, ""
+    problem = cuda_decode_problem(find_ffmpeg(config.ffmpeg_binary))
+    if not problem:
+        return dataclasses.replace(config, hardware="cuda"), ""
+    note = (f"decode.hardware={config.hardware}: ffmpeg cannot decode on a CUDA GPU here ({problem}); "
+            "decoding on the CPU")
+    return dataclasses.replace(config, hardware="none"), note
 
 
 @dataclass(frozen=True)
@@ -240,11 +278,13 @@ def _ffmpeg_command(binary: str, stream: ffmpeg.nodes.OutputStream) -> list[str]
     return [binary, "-nostdin", "-hide_banner", "-loglevel", "error", *stream.get_args()]
 
 
-def _input(probe: VideoProbe, config: DecodeConfig) -> ffmpeg.nodes.FilterableStream:
+def _input(probe: VideoProbe, config: DecodeConfig, pictures: bool = False) -> ffmpeg.nodes.FilterableStream:
     import ffmpeg
 
     # "file:" keeps names with a colon from being read as a protocol.
-    options = {"threads": config.threads} if config.threads else {}
+    options: dict = {"threads": config.threads} if config.threads else {}
+    if pictures and config.hardware == "cuda":  # resolved (resolve_hardware_decode): NVDEC, frames back in memory
+        options["hwaccel"] = "cuda"
     return ffmpeg.input("file:" + os.path.abspath(probe.path), **options)
 
 
@@ -292,7 +332,7 @@ def iter_video_frames(
     """
     if not probe.has_video:
         raise VideoReadError(probe.path, "has no video stream (audio only); pass a video file")
-    stream = _input(probe, config)[str(probe.video_stream_index)].filter(
+    stream = _input(probe, config, pictures=True)[str(probe.video_stream_index)].filter(
         "fps", fps=frame_rate, start_time=0
     )
     if short_side:

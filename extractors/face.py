@@ -38,7 +38,15 @@ import numpy as np
 
 # torch (with extractors/resemotenet.py), cv2 and the detectors' runtimes load where they are
 # used: the stream's identity is known without them (FaceExtractor.planned_identity)
-from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures, identity_record
+from extractors.base import (
+    FeatureAssembler,
+    InputBatch,
+    InputMaker,
+    ProgressCallback,
+    StreamExtractor,
+    StreamFeatures,
+    identity_record,
+)
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.face_detectors import (
     DEFAULT_DETECTOR,
@@ -514,3 +522,73 @@ class FaceExtractor(StreamExtractor):
             searched = frame_index // per_snippet  # snippets whose frames are all searched
             reporter.advance_to(searched if unembedded is None else min(unembedded, searched))
         timings.frames = frame_index
+
+    # the two halves (the concurrent engine: faces found and cropped in worker processes)
+    @classmethod
+    def input_maker(cls, settings: FaceConfig, decode: DecodeConfig, device: str = "cpu") -> FaceInputMaker:
+        return FaceInputMaker(settings, decode)
+
+    def embed_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(N, 3, 64, 64) float32 faces (`preprocess_faces`) -> (N, 1024) embeddings, (N, K)
+        emotion probabilities: one forward pass, as `embed_faces` runs each batch."""
+        import torch
+
+        with torch.inference_mode():
+            embedding, logits = self.network(torch.from_numpy(inputs).to(self.device))
+            return embedding.float().cpu().numpy(), torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def assembler(self, grid: SnippetGrid) -> FaceAssembler:
+        return FaceAssembler(grid.num_snippets, len(self.emotion_names), self.settings.frames_per_snippet)
+
+
+class FaceInputMaker(InputMaker):
+    """The face stream's CPU half: frames decoded, the primary face found and cropped as
+    `FaceExtractor.extract` does, crops preprocessed for ResEmoteNet in its batches
+    (`batch_size` faces, in frame order). Builds the detector, not ResEmoteNet."""
+
+    def __init__(self, settings: FaceConfig, decode: DecodeConfig):
+        self.settings, self.decode = settings, decode
+        self.detector: FaceDetector = build_detector(settings.detector_backend, deepface_home_for(settings))
+
+    def batches(self, probe: VideoProbe, grid: SnippetGrid) -> Iterator[InputBatch]:
+        from extractors.resemotenet import preprocess_faces
+
+        settings, per_snippet = self.settings, self.settings.frames_per_snippet
+        if not probe.has_video:
+            return
+        frames = iter_video_frames(probe, self.decode, per_snippet / grid.snippet_seconds,
+                                   grid.num_snippets * per_snippet, chunk_frames=max(per_snippet, 8))
+        tracker = PrimaryFaceTracker(per_snippet, settings.continuity_weight)
+        crops: list[np.ndarray] = []
+        snippets: list[int] = []
+        frame_index = 0
+        try:
+            for frame in (frame for chunk in frames for frame in chunk):
+                boxes = detect_in_frame(self.detector, frame, settings.detection_max_side, settings.min_confidence)
+                face = tracker.choose(boxes, frame_index, frame.shape[0] * frame.shape[1])
+                if face is not None:
+                    crops.append(crop_face(frame, face, settings.align))
+                    snippets.append(frame_index // per_snippet)
+                if len(crops) == settings.batch_size:
+                    yield InputBatch(np.asarray(snippets, dtype=np.int64), preprocess_faces(crops).numpy())
+                    crops, snippets = [], []
+                frame_index += 1
+        finally:
+            frames.close()  # stops ffmpeg when the caller stops early
+        if crops:
+            yield InputBatch(np.asarray(snippets, dtype=np.int64), preprocess_faces(crops).numpy())
+
+
+class FaceAssembler(FeatureAssembler):
+    """One video's face sums, added batch by batch in frame order (as `EmbeddingQueue`)."""
+
+    def __init__(self, num_snippets: int, num_classes: int, frames_per_snippet: int):
+        self.sums = SnippetSums.zeros(num_snippets, num_classes)
+        self.frames_per_snippet = frames_per_snippet
+
+    def add(self, batch: InputBatch, outputs: tuple[np.ndarray, ...]) -> None:
+        np.add.at(self.sums.faces, batch.snippets, 1)
+        self.sums.add(batch.snippets, outputs[0], outputs[1])
+
+    def result(self) -> StreamFeatures:
+        return self.sums.features(self.frames_per_snippet)

@@ -44,7 +44,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from extractors.base import ExtractorSettingsError, ProgressCallback, StreamExtractor, StreamFeatures, identity_record
+from extractors.base import (
+    ExtractorSettingsError,
+    FeatureAssembler,
+    InputBatch,
+    InputMaker,
+    ProgressCallback,
+    StreamExtractor,
+    StreamFeatures,
+    identity_record,
+)
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.grid import SnippetGrid
 from extractors.hardware import available_cores, native_bf16
@@ -265,6 +274,49 @@ class ClipDecoder(threading.Thread):
                 return
 
 
+def batch_size_for(config: VisualConfig, device: str) -> int:
+    """Clips per forward pass: visual.batch_clips, else 32 on CUDA and 8 on CPU."""
+    return config.batch_clips or (32 if device.startswith("cuda") else 8)
+
+
+class VisualInputMaker(InputMaker):
+    """The visual stream's CPU half: a video's uint8 clips, in the network's batches (the
+    ClipDecoder of `extract`, for one video, without pinned memory)."""
+
+    def __init__(self, config: VisualConfig, decode: DecodeConfig, batch_clips: int):
+        self.config, self.decode, self.batch_clips = config, decode, batch_clips
+
+    def batches(self, probe: VideoProbe, grid: SnippetGrid) -> Iterator[InputBatch]:
+        decoder = ClipDecoder([(probe, grid)], self.config, self.decode, self.batch_clips, pin_memory=False)
+        decoder.start()
+        try:
+            while (batch := decoder.output.get()) is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                if batch.clips is not None and len(batch.owners):
+                    yield InputBatch(np.array([snippet for _, snippet in batch.owners], dtype=np.int64),
+                                     batch.clips.numpy())
+                for kind, _, error in batch.events:
+                    if kind == "fail":
+                        raise error
+        finally:
+            decoder.stop_requested.set()
+            decoder.join(timeout=10)
+
+
+class VisualAssembler(FeatureAssembler):
+    """One video's (T, D) visual features, filled row by row as batches are embedded."""
+
+    def __init__(self, num_snippets: int, output_dim: int):
+        self.features = np.zeros((num_snippets, output_dim), dtype=np.float32)
+
+    def add(self, batch: InputBatch, outputs: tuple[np.ndarray, ...]) -> None:
+        self.features[batch.snippets] = outputs[0]
+
+    def result(self) -> StreamFeatures:
+        return StreamFeatures(self.features)
+
+
 # -- the network side -------------------------------------------------------------------
 def resolve_precision(choice: str, device: str) -> str:
     """The precision actually used on `device` for the config value `choice`."""
@@ -297,7 +349,7 @@ class VisualExtractor(StreamExtractor):
         self.weights: ResolvedWeights = resolve_weights(
             I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed
         )
-        self.batch_clips = settings.batch_clips or (32 if device.startswith("cuda") else 8)
+        self.batch_clips = batch_size_for(settings, device)
         self.network = self._build_network()  # torch and pytorchvideo load here, not at import
 
     @property
@@ -374,6 +426,20 @@ class VisualExtractor(StreamExtractor):
         if missing <= 0 or not self.device.startswith("cuda"):
             return clips
         return torch.cat([clips, clips.new_zeros((missing, *clips.shape[1:]))])
+
+    # -- the two halves (the concurrent engine: inputs made in worker processes) -------------
+    @classmethod
+    def input_maker(cls, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu") -> VisualInputMaker:
+        return VisualInputMaker(settings, decode, batch_size_for(settings, device))
+
+    def embed_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(B, F, S, S, 3) uint8 clips -> ((B, D) float32,), as `extract` embeds a batch."""
+        import torch
+
+        return (self.embed_clips(self._full_shape(torch.from_numpy(inputs)))[: len(inputs)],)
+
+    def assembler(self, grid: SnippetGrid) -> VisualAssembler:
+        return VisualAssembler(grid.num_snippets, self.output_dim)
 
     # -- extraction ---------------------------------------------------------------------
     def extract_many(

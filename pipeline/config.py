@@ -46,6 +46,7 @@ class ExtractConfig:
     device: str = "auto"  # auto | cpu | cuda (| cuda:N)
     video_extensions: tuple[str, ...] = VIDEO_EXTENSIONS  # matched case-insensitively
     engine: str = "local"  # local: this process, one video at a time | ray: a Ray cluster (pipeline/extract/ray_engine.py)
+    workers: int = 1  # local engine: worker processes decoding videos at once (0: one per core; 1: one video at a time)
     ray_address: str = ""  # empty: start Ray on this machine; else a running cluster ("auto", "HOST:6379", "ray://HOST:10001")
     ray_num_cpus: int = 0  # CPUs of the Ray instance started here (0: the cores this process may use); unused with an address
     ray_model_actors: int = 0  # actors running the model streams (visual, face); 0: one per GPU, or one per 2 CPUs without GPUs
@@ -55,6 +56,8 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
             raise ValueError(f"extract.engine must be local or ray, got {self.engine!r}")
+        if self.workers < 0:
+            raise ValueError(f"extract.workers must be >= 0 (0: one per core, 1: one video at a time), got {self.workers}")
         if self.ray_num_cpus < 0:
             raise ValueError(f"extract.ray_num_cpus must be >= 0, got {self.ray_num_cpus}")
         if self.ray_model_actors < 0:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cache.identity import ExtractorIdentity, canonical
 from extractors.base import ExtractorSettingsError, ProgressCallback, StreamExtractor, StreamFeatures
-from extractors.decode import DecodeConfig, VideoProbe
+from extractors.decode import DecodeConfig, VideoProbe, resolve_hardware_decode
 from extractors.grid import SnippetGrid
 from extractors.registry import EXTRACTORS
 from pipeline.config import Config, ConfigError
@@ -128,8 +128,12 @@ def make_extractors(
     so a missing file stops the run before any video). `device`: the user's choice or a
     resolved device. lazy=False builds every network now (the Ray engine's model workers
     load once, before their first video); say_device=False: no "device:" line (the Ray
-    driver, whose checks are not where the networks run)."""
-    planned = {stream: PlannedExtractor(stream, getattr(config, stream), config.decode, allow_random_weights)
+    driver, whose checks are not where the networks run). decode.hardware is resolved here
+    (auto or cuda: NVDEC where this machine's ffmpeg can use it, else the CPU, said in one line)."""
+    decode, note = resolve_hardware_decode(config.decode)
+    if note:
+        log(f"note: {note}")
+    planned = {stream: PlannedExtractor(stream, getattr(config, stream), decode, allow_random_weights)
                for stream in config.extract.streams}
     networks = {stream: (p.extractor_class, p.settings) for stream, p in planned.items() if p.runs_network}
     run_device = RunDevice(device, networks, log if say_device else lambda message: None)

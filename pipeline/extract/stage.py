@@ -34,6 +34,7 @@ from cache.store import FeatureCache
 from pipeline.config import Config, ConfigError
 from pipeline.console import printable, shell_path, to_stderr
 from pipeline.devices import resolve_device
+from pipeline.extract.concurrent import extract_concurrently, resolve_workers
 from pipeline.extract.discovery import VideoFile, discover_videos
 from pipeline.extract.planned import PlannedExtractor, make_extractors
 from pipeline.extract.video import RUN_REPORTS, VideoOutcome, extract_video, prepare_cache
@@ -188,6 +189,8 @@ def run_extract(
     Networks are built on the first video that needs them, on `config.extract.device`
     (resolved then; an explicit cpu or cuda is checked now). `videos`: the videos of
     `videos_dir`, when the caller has already found them. `log`: notes and warnings.
+    The local engine takes one video at a time, or with `config.extract.workers` > 1 (0:
+    one per core) several at once (pipeline/extract/concurrent.py), with the same results.
     """
     cache = FeatureCache(cache_dir)
     if videos is None:
@@ -206,7 +209,10 @@ def run_extract(
         if extractors is None:
             extractors = make_extractors(config, config.extract.device, allow_random_weights, log)
         prepare_cache(cache, config)
-        outcomes = _extract_locally(videos, cache, extractors, config, show_progress, debug)
+        if resolve_workers(config.extract.workers) > 1:
+            outcomes = extract_concurrently(videos, cache, extractors, config, show_progress, debug)
+        else:
+            outcomes = _extract_locally(videos, cache, extractors, config, show_progress, debug)
         device = _device_used(config, extractors)
     summary = ExtractSummary(outcomes, None, engine_details)
     summary.report_path = _write_reports(cache, _run_report(videos_dir, config, device, started, summary), started_at)

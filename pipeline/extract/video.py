@@ -85,6 +85,14 @@ def _unless_read_only(write) -> None:
             raise
 
 
+def stale_streams(video: VideoFile, entry: PreparedEntry, cache: FeatureCache,
+                  extractors: dict[str, PlannedExtractor]) -> list[str]:
+    """The streams of `extractors` (in the dict's order) that the entry lacks or holds stale."""
+    grid = entry.grid.to_dict()
+    return [stream for stream, extractor in extractors.items()
+            if not cache.check_stream(video.video_id, entry.meta, stream, extractor.identity(), grid).valid]
+
+
 def extract_streams(
     video: VideoFile,
     entry: PreparedEntry,
@@ -95,18 +103,16 @@ def extract_streams(
 ) -> None:
     """Compute and write each stream of `extractors` that the entry lacks or holds stale
     (in the dict's order); each stream is appended to `written` once it is in the cache."""
-    grid = entry.grid.to_dict()
-    for stream, extractor in extractors.items():
-        identity = extractor.identity()
-        if cache.check_stream(video.video_id, entry.meta, stream, identity, grid).valid:
-            continue
+    for stream in stale_streams(video, entry, cache, extractors):
+        extractor = extractors[stream]
         extractor.ready()  # the network is built on the first video that needs it
         with tqdm(
             total=entry.grid.num_snippets, unit="snippet", leave=False, desc=f"{stream:>6} {printable(video.video_id)}",
             disable=not show_progress, file=sys.stderr,
         ) as bar:
             result = extractor.extract(entry.probe, entry.grid, bar.update)
-        cache.write_stream(video.video_id, entry.meta, stream, result.features, result.mask, result.extras, identity)
+        cache.write_stream(video.video_id, entry.meta, stream, result.features, result.mask, result.extras,
+                           extractor.identity())
         written.append(stream)
 
 
@@ -122,6 +128,21 @@ def cache_not_writable(cache: FeatureCache, error: OSError) -> CacheError:
     """The run-stopping error for a cache that cannot be written (every video would fail alike)."""
     return CacheError(f"{cache.root}: cannot write to the feature cache ({error.strerror}); "
                       "make it writable or pass another --cache folder")
+
+
+def failed_outcome(video: VideoFile, cache: FeatureCache, error: Exception, debug: bool, written: list[str],
+                   entry: PreparedEntry | None) -> VideoOutcome:
+    """The failed outcome of `error`, raised while working on `video` (after `written` were
+    written); raises instead what would fail every video alike: a network that cannot be
+    built (its user-facing error) and a cache that cannot be written (CacheError)."""
+    if isinstance(error, ExtractorSetupError):
+        raise error.error from None
+    if is_permission_error(error) and cache.root.resolve() in Path(error.filename or "/").resolve().parents:
+        raise cache_not_writable(cache, error) from error
+    if debug and not isinstance(error, VideoReadError):
+        traceback.print_exception(error)
+    return VideoOutcome(video.video_id, str(video.path), "failed", failure_reason(error), streams_written=written,
+                        num_snippets=entry.grid.num_snippets if entry is not None else None)
 
 
 def extract_video(
@@ -150,15 +171,8 @@ def extract_video(
                 return None
             entry = prepare_entry(video, cache, config, probe)
             extract_streams(video, entry, cache, extractors, show_progress, written)
-    except ExtractorSetupError as setup:  # a network that cannot be built fails every video alike: stop
-        raise setup.error from None
     except Exception as error:  # one video's problem must not stop the batch
-        if is_permission_error(error) and cache.root.resolve() in Path(error.filename or "/").resolve().parents:
-            raise cache_not_writable(cache, error) from error
-        if debug and not isinstance(error, VideoReadError):
-            traceback.print_exc()
-        return VideoOutcome(video.video_id, str(video.path), "failed", failure_reason(error), streams_written=written,
-                            num_snippets=entry.grid.num_snippets if entry is not None else None)
+        return failed_outcome(video, cache, error, debug, written, entry)
     status = "extracted" if written else "up to date"
     return VideoOutcome(video.video_id, str(video.path), status, streams_written=written, num_snippets=entry.grid.num_snippets)
 
