@@ -51,5 +51,6 @@ def stage_log(quiet: bool = False):
 
 def shell_path(path) -> str:
     """A path as people copy it into a shell: quoted when it holds spaces or other
-    characters the shell would split or expand ('demo_out/localize/demo 08/report.html')."""
-    return shlex.quote(str(path))
+    characters the shell would split or expand ('demo_out/localize/demo 08/report.html'),
+    with control characters escaped as printable() does (a name never reaches a terminal raw)."""
+    return shlex.quote(printable(path))

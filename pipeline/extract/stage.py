@@ -67,12 +67,12 @@ def format_extract_summary(summary: ExtractSummary) -> str:
     ]
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {shell_path(printable(outcome.source))}: {printable(outcome.reason)}" for outcome in summary.failures]
+        lines += [f"  {shell_path(outcome.source)}: {printable(outcome.reason)}" for outcome in summary.failures]
     if summary.report_path is None:
         lines.append("report: not written (the cache cannot be written)")
     else:
-        lines.append(f"report: {shell_path(printable(summary.report_path))} (every video's latest outcome: "
-                     f"{shell_path(printable(summary.report_path.parent.parent / REPORT_NAME))})")
+        lines.append(f"report: {shell_path(summary.report_path)} (every video's latest outcome: "
+                     f"{shell_path(summary.report_path.parent.parent / REPORT_NAME)})")
     return "\n".join(lines)
 
 

@@ -250,7 +250,7 @@ def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> st
     lines.append(f"{len(summary.videos)} video(s) localized, {len(summary.failures)} failed")
     if summary.failures:
         lines.append("failed:")
-        lines += [f"  {shell_path(printable(failure.source))}: {printable(failure.reason)}" for failure in summary.failures]
+        lines += [f"  {shell_path(failure.source)}: {printable(failure.reason)}" for failure in summary.failures]
         lines += localize_footer_lines(summary)
     return "\n".join(lines)
 
@@ -263,11 +263,11 @@ def localize_footer_lines(summary: LocalizeSummary) -> list[str]:
             f"NOTE: features from RANDOM extractor weights ({', '.join(summary.random_weight_streams)}): "
             "these results carry no learned meaning for those streams"
         )
-    lines.append(f"outputs: {shell_path(printable(summary.out_dir))}/<video>/ (report.html, segments.json/.csv, .srt, "
-                 f".vtt, .eaf, .labels.txt, timeline.csv/.png); all videos: {shell_path(printable(summary.results_path))}, "
-                 f"{shell_path(printable(summary.summary_path))}, {shell_path(printable(summary.label_studio_path))}")
+    lines.append(f"outputs: {shell_path(summary.out_dir)}/<video>/ (report.html, segments.json/.csv, .srt, "
+                 f".vtt, .eaf, .labels.txt, timeline.csv/.png); all videos: {shell_path(summary.results_path)}, "
+                 f"{shell_path(summary.summary_path)}, {shell_path(summary.label_studio_path)}")
     for video in summary.videos[:5]:
-        lines.append(f"report: {shell_path(printable(video.output_dir / 'report.html'))}")
+        lines.append(f"report: {shell_path(video.output_dir / 'report.html')}")
     if len(summary.videos) > 5:
-        lines.append(f"... and {len(summary.videos) - 5} more reports (see {shell_path(printable(summary.summary_path))})")
+        lines.append(f"... and {len(summary.videos) - 5} more reports (see {shell_path(summary.summary_path)})")
     return lines
