@@ -30,6 +30,18 @@ def _isolated_homes(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FSENET_CACHE_DIR", str(homes / "fsenet"))
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: tiny tensors run ~10x faster on one thread than
+    on two busy shared cores, and results do not depend on the thread count."""
+    import torch  # here: most tests never load torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def ffmpeg_binary() -> str:
     return find_ffmpeg()

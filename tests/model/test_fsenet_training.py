@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 import torch
 
 from model import FSENet, FSENetConfig, PointLabels, fsenet_loss
@@ -43,15 +41,6 @@ def planted_videos(num_videos: int, generator: torch.Generator, patterns: dict[s
     face_mask = (torch.rand(num_videos, NUM_SNIPPETS, generator=generator) > 0.2).float()
     points = PointLabels(torch.tensor(point_indices), torch.tensor(point_classes), mask)
     return {"features": features, "face_mask": face_mask, "points": points, "segments": segments}
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny tensors run ~10x faster on one thread than on two busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def segment_recovery(cas: torch.Tensor, segments: torch.Tensor) -> list[dict[str, float | bool]]:

@@ -20,9 +20,7 @@ schedule, mined background and CAS x (1 - background) what raise and steady the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
-import pytest
 import torch
 
 from model import FSENet, FSENetConfig, PointLabels, fsenet_loss
@@ -112,14 +110,6 @@ def validation_curve(model_config: FSENetConfig, postprocess: PostprocessConfig,
             if best_step is None or curve[-1][1] > max(value for _, value in curve[:-1]):
                 best_step = step + 1
     return curve
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_validation_map_holds_over_a_short_schedule_at_the_defaults(one_thread: None) -> None:
