@@ -1,16 +1,7 @@
 """Tests for pipeline/data/release.py and release_layout.py: both public feature
-releases, written with numpy as their authors' loaders read them
-(tests/pipeline/release_layouts.py; not with pipeline/synthetic, so that a misreading
-shared with the generator cannot pass).
-
-- TSL-300 (nku-zhichengzhang/TSL300 senti_features.py): rgb one row per 16-frame
-  snippet; logmfcc 32 rows of 60 per snippet (reshaped to (T, 32, 60), then
-  (x + 50) / 80).
-- FSENet (CeilingHan/FSENet core/senti_features.py, downsample_and_align): rgb (1024-d)
-  and logmfcc (768-d) one row per native frame, of which rows 0, 16, 32, ... and the last
-  row (when the count is not a multiple of 16) are kept; img (1024-d) one row per
-  snippet; T = the shortest of the three.
-"""
+releases, written with numpy as their authors' loaders read them (the layouts are
+described in tests/pipeline/release_layouts.py; not with pipeline/synthetic, so that a
+misreading shared with the generator cannot pass)."""
 
 from __future__ import annotations
 
