@@ -182,17 +182,23 @@ def localize(
     """`fsenet localize`: sentiment segments and per-snippet scores of a video or of every
     video in a folder, by the checkpoint `model`. Files (report, subtitles, timeline,
     segments.json ...) are written only when `out` is given. cache: a feature cache to reuse
-    or fill (default OUT/cache; without `out`, a temporary folder removed at the end)."""
+    or fill (default OUT/cache; without `out`, a temporary folder removed at the end).
+    Post-processing given here (`postprocess={...}`, or a YAML file's postprocess section)
+    replaces the checkpoint's."""
+    from pipeline.config import given_settings
     from pipeline.devices import resolve_device
     from pipeline.localize.stage import run_localize
 
     log, show_progress = _console(quiet, progress)
     resolved = settings(config, **sections)
+    from_file = given_settings(config).get("postprocess", {}) if isinstance(config, (str, Path)) else {}
+    postprocess_overrides = {**from_file, **sections.get("postprocess", {})}
     with tempfile.TemporaryDirectory(prefix="fsenet-features-") as temporary:
         cache_dir = Path(cache) if cache is not None else (None if out is not None else Path(temporary))
         summary = run_localize(
             Path(video_or_dir), Path(model), Path(out) if out is not None else None, resolved, cache_dir=cache_dir,
             device=resolve_device(device), allow_random_weights=random_weights, show_progress=show_progress, log=log,
+            postprocess_overrides=postprocess_overrides,
         )
     videos = [VideoLocalization.from_localized(v, summary.class_names) for v in summary.videos]
     return LocalizeResult(videos, summary.failures, summary.out_dir, list(summary.random_weight_streams))

@@ -44,7 +44,7 @@ from pipeline.data.feature_spec import FeatureSpec
 from pipeline.devices import autocast_dtype
 from pipeline.extract.planned import make_extractors
 from pipeline.infer.checkpoint import load_trained_model, save_checkpoint
-from pipeline.infer.predict import predict_cas, segments_from_cas
+from pipeline.infer.predict import predict_scores, segments_from_scores
 from pipeline.localize.html_report import report_html
 from pipeline.localize.outputs import write_video_outputs
 from pipeline.localize.stage import run_localize
@@ -125,13 +125,14 @@ def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: i
         with timed("read the cached features"):
             samples, _ = samples_from_cache(cache_dir, [VIDEO_ID], trained.streams, len(CLASS_NAMES))
         with timed("model forward"):
-            cas = predict_cas(trained.model, samples, [VIDEO_ID], "cpu", 1, autocast_dtype(trained.config.train.amp_dtype, "cpu"),
-                              trained.config.postprocess.score)
+            scores = predict_scores(trained.model, samples, [VIDEO_ID], "cpu", trained.config.postprocess, 1,
+                                    autocast_dtype(trained.config.train.amp_dtype, "cpu"))
         with timed("post-processing"):
-            results = segments_from_cas(cas, samples, trained.config.postprocess, trained.class_names)
+            results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
         sample = samples[VIDEO_ID]
         localized = LocalizedVideo(
-            VIDEO_ID, video, sample.duration_seconds, sample.snippet_seconds, cas[VIDEO_ID], sample.face_mask,
+            VIDEO_ID, video, sample.duration_seconds, sample.snippet_seconds, scores[VIDEO_ID].snippet_scores,
+            sample.face_mask,
             results[VIDEO_ID], shown_segments(results[VIDEO_ID], sample.snippet_seconds), out / VIDEO_ID,
         )
         with timed("timeline PNG (render only)"):

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from cache.atomic import atomic_write_json
+from pipeline.config import config_to_dict
 from pipeline.console import to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
 from pipeline.data.annotations import SUBSET_SPLITS
@@ -29,7 +30,7 @@ from pipeline.data.sources import load_dataset
 from pipeline.devices import autocast_dtype
 from pipeline.infer.checkpoint import load_trained_model
 from pipeline.infer.metrics import EvaluationResult, evaluate_detections
-from pipeline.infer.predict import ground_truth_of, predict_cas, segments_from_cas
+from pipeline.infer.predict import ground_truth_of, predict_scores, segments_from_scores
 
 
 class EvaluateError(Exception):
@@ -89,13 +90,17 @@ def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
     return {"count": len(missing), "ground_truth_segments": segments, "video_ids": list(missing)}
 
 
-def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr) -> EvaluationResult:
+def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr,
+                 postprocess_overrides: dict | None = None, record_in_run: bool = True) -> EvaluationResult:
     """Localize and score the videos of `split` with RUN_DIR's checkpoint; results to `out`,
-    figures to out.metrics.json and RUN_DIR/eval_<split>.json (eval_<split>_<stem>.json for
-    another checkpoint than best.pt, e.g. refit.pt)."""
+    figures to out.metrics.json and (record_in_run) RUN_DIR/eval_<split>.json
+    (eval_<split>_<stem>.json for another checkpoint than best.pt, e.g. refit.pt).
+    postprocess_overrides: post-processing settings over the checkpoint's (said in the log)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
-    trained = load_trained_model(run_dir / checkpoint, device)
+    trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides)
+    for note in trained.notes:
+        log(note)
     dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
     trained.feature_spec.check_features(dataset.feature_spec)
     if trained.feature_spec.random_weights:
@@ -104,20 +109,22 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
-    cas = predict_cas(trained.model, dataset.samples, video_ids, device, trained.config.train.batch_size, amp,
-                      trained.config.postprocess.score)
-    predictions = segments_from_cas(cas, dataset.samples, trained.config.postprocess, trained.class_names)
+    scores = predict_scores(trained.model, dataset.samples, video_ids, device, trained.config.postprocess,
+                            trained.config.train.batch_size, amp)
+    predictions = segments_from_scores(scores, dataset.samples, trained.config.postprocess, trained.class_names)
     missing = missing_ground_truth(Path(info["features"]), dataset, split)
     ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}
     result = evaluate_detections(predictions, ground_truth, labels=trained.class_names)
     out = Path(out)
-    provenance = {"run": str(run_dir.resolve()), "split": split, "checkpoint": checkpoint}
+    provenance = {"run": str(run_dir.resolve()), "split": split, "checkpoint": checkpoint,
+                  "postprocess": config_to_dict(trained.config)["postprocess"]}
     write_results(out, predictions, external_data=provenance)
     metrics = {**provenance, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "missing_videos": _missing_record(missing, split, log), **result.to_json()}
     atomic_write_json(out.with_suffix(".metrics.json"), metrics)
-    suffix = "" if checkpoint == "best.pt" else f"_{Path(checkpoint).stem}"  # refit.pt -> eval_test_refit.json
-    atomic_write_json(run_dir / f"eval_{split}{suffix}.json", metrics)
+    if record_in_run:
+        suffix = "" if checkpoint == "best.pt" else f"_{Path(checkpoint).stem}"  # refit.pt -> eval_test_refit.json
+        atomic_write_json(run_dir / f"eval_{split}{suffix}.json", metrics)
     return result
 
 

@@ -9,14 +9,14 @@ identities), and the class names. It loads with torch.load(weights_only=True).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from cache.atomic import atomic_write_bytes
 from model import FSENet
-from pipeline.config import Config, ConfigError, config_from_dict
+from pipeline.config import Config, ConfigError, config_from_dict, with_overrides
 from pipeline.data.feature_spec import FeatureSpec
 
 CHECKPOINT_FORMAT = "fsenet-checkpoint"
@@ -52,10 +52,11 @@ def read_checkpoint(path: Path) -> dict:
 @dataclass
 class TrainedModel:
     model: FSENet
-    config: Config
+    config: Config  # the checkpoint's, with the caller's post-processing settings over its postprocess section
     class_names: tuple[str, ...]
     feature_spec: FeatureSpec
     checkpoint: dict
+    notes: list[str] = field(default_factory=list)  # what loading decided, one line each (legacy defaults, overrides)
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -81,27 +82,57 @@ def short_reason(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _build_model(checkpoint: dict, device: str) -> TrainedModel:
-    config = config_from_dict(checkpoint["config"])
+# Inference settings whose default changed after checkpoints were saved without them: a
+# checkpoint that lacks the key keeps the behaviour it was trained and selected with.
+LEGACY_POSTPROCESS: dict[str, object] = {"score": "cas"}  # before postprocess.score existed, segments came from the raw CAS
+
+
+def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict) -> tuple[Config, list[str]]:
+    """The checkpoint's config: legacy defaults for post-processing keys it lacks, then the
+    caller's post-processing settings (inference-time: they win over the checkpoint's)."""
+    data = dict(checkpoint["config"])
+    saved = data.get("postprocess") if isinstance(data.get("postprocess"), dict) else {}
+    legacy = {key: value for key, value in LEGACY_POSTPROCESS.items() if key not in saved}
+    data["postprocess"] = {**saved, **legacy}
+    notes = [f"note: this checkpoint predates postprocess.{key}; it keeps {value!r}, as it was trained and selected "
+             f"with (--set postprocess.{key}=... to change it)" for key, value in legacy.items() if key not in postprocess_overrides]
+    config = config_from_dict(data)
+    if postprocess_overrides:
+        config = with_overrides(config, {"postprocess": postprocess_overrides})
+        shown = ", ".join(f"{key}={value}" for key, value in sorted(postprocess_overrides.items()))
+        notes.append(f"note: post-processing from the command line over the checkpoint's: {shown}")
+    return config, notes
+
+
+def _build_model(checkpoint: dict, device: str, postprocess_overrides: dict) -> TrainedModel:
+    config, notes = _checkpoint_config(checkpoint, postprocess_overrides)
     class_names = tuple(str(name) for name in checkpoint["class_names"])
     if len(class_names) != config.model.num_classes:
         raise ValueError(f"{len(class_names)} class names for a model of {config.model.num_classes} classes")
     model = FSENet(config.model, {str(k): int(v) for k, v in checkpoint["stream_dims"].items()})
     model.load_state_dict(checkpoint["model_state"])
     model.to(device).eval()
-    return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint)
+    return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint, notes)
 
 
-def load_trained_model(path: Path, device: str) -> TrainedModel:
+def load_trained_model(path: Path, device: str, postprocess_overrides: dict | None = None) -> TrainedModel:
     """The model of a checkpoint written by `train`; CheckpointError (one line) when the
     file is not one, or its contents do not make a model (missing keys, tensors of other
-    shapes than its config describes)."""
+    shapes than its config describes).
+
+    postprocess_overrides: ``postprocess`` settings the user gave (``--set postprocess.KEY=...``
+    or a --config file's postprocess section); post-processing is inference-time, so they
+    replace the checkpoint's values (said in ``TrainedModel.notes``). An invalid one is a ConfigError.
+    """
     checkpoint = read_checkpoint(path)
     problem = missing_keys(checkpoint, INFERENCE_KEYS)
+    postprocess_overrides = dict(postprocess_overrides or {})
+    if postprocess_overrides:
+        config_from_dict({"postprocess": postprocess_overrides})  # the user's mistake is theirs, not the checkpoint's
     try:
         if problem:
             raise ValueError(problem)
-        return _build_model(checkpoint, device)
+        return _build_model(checkpoint, device, postprocess_overrides)
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path}: damaged or incompatible checkpoint ({short_reason(error)}); "
                               "pass a checkpoint written by `train`, or train again") from None

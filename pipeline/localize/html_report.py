@@ -427,6 +427,17 @@ def _segment_rows(video: LocalizedVideo, class_names: Sequence[str]) -> str:
     return "".join(rows) or '<tr><td colspan="5">No segments found in this video.</td></tr>'
 
 
+def _unlocalized_classes(video: LocalizedVideo, class_names: Sequence[str]) -> str:
+    """One line per class that got no segment because its video score fell under the class threshold."""
+    lines = [
+        f'<p class="meta unlocalized">No {html.escape(name)} segment: this video\'s {html.escape(name)} score '
+        f"{score:.3f} is under the class threshold {video.class_score_threshold:.2f} "
+        "(postprocess.class_score_threshold), so that class was not localized.</p>"
+        for name, score in video.classes_under_threshold(class_names)
+    ]
+    return "\n".join(lines)
+
+
 def _every_segment_rows(video: LocalizedVideo) -> str:
     return "".join(
         f'<tr><td>{html.escape(str(e["label"]))}</td><td class="num">{float(e["segment"][0]):.3f}</td>'
@@ -504,6 +515,7 @@ def report_html(
 <h2>Segments</h2>
 <table id="segments"><thead><tr><th>label</th><th>start</th><th>end</th><th>length</th><th>score</th></tr></thead>
 <tbody>{_segment_rows(video, class_names)}</tbody></table>
+{_unlocalized_classes(video, class_names)}
 <details><summary>All {len(video.segments)} segments the post-processing kept (segments.json, segments.csv)</summary>
 <table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead><tbody>{_every_segment_rows(video)}</tbody></table>
 </details>

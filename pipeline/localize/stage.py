@@ -37,7 +37,7 @@ from pipeline.devices import autocast_dtype, device_line, precision_name
 from pipeline.extract.discovery import discover_videos
 from pipeline.extract.video import VideoOutcome
 from pipeline.infer.checkpoint import TrainedModel, load_trained_model
-from pipeline.infer.predict import predict_cas, segments_from_cas
+from pipeline.infer.predict import predict_scores, segments_from_scores
 from pipeline.localize.features import extraction_config, features_for_model, refuse_unreproducible_features
 from pipeline.localize.outputs import results_fields, run_header, video_output_dir, write_video_outputs
 from pipeline.localize.text_formats import summary_csv_text, write_text
@@ -86,9 +86,9 @@ def localize_samples(
     shown_settings = config.localize if config is not None else LocalizeConfig()
     video_ids = sorted(samples)
     amp = autocast_dtype(trained.config.train.amp_dtype, device)
-    cas = predict_cas(trained.model, samples, video_ids, device, trained.config.train.batch_size, amp,
-                      trained.config.postprocess.score)
-    results = segments_from_cas(cas, samples, trained.config.postprocess, trained.class_names)
+    scores = predict_scores(trained.model, samples, video_ids, device, trained.config.postprocess,
+                            trained.config.train.batch_size, amp)
+    results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
     localized = []
     for video_id in video_ids:
         sample = samples[video_id]
@@ -97,7 +97,9 @@ def localize_samples(
             source=Path(sources[video_id]),
             duration_seconds=sample.duration_seconds,
             snippet_seconds=sample.snippet_seconds,
-            scores=cas[video_id],
+            scores=scores[video_id].snippet_scores,
+            class_scores=scores[video_id].class_scores,
+            class_score_threshold=trained.config.postprocess.class_score_threshold,
             face_presence=sample.face_mask,
             segments=results[video_id],
             shown=shown_segments(results[video_id], sample.snippet_seconds, shown_settings.min_score,
@@ -181,6 +183,7 @@ def run_localize(
     debug: bool = False,
     show_progress: bool = True,
     log=to_stderr,
+    postprocess_overrides: dict | None = None,
 ) -> LocalizeSummary:
     """Localize sentiment in a video or a folder of videos (see the module docstring).
 
@@ -188,7 +191,8 @@ def run_localize(
     out_dir: where the outputs go; None writes none (the Python API), and then
     `cache_dir` must be given. config: this machine's config (runtime settings and what is
     shown; the checkpoint decides the features). device: a resolved device ("cpu",
-    "cuda", "cuda:N").
+    "cuda", "cuda:N"). postprocess_overrides: the post-processing settings the user gave;
+    they replace the checkpoint's (post-processing is inference-time), and the log says so.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -198,7 +202,9 @@ def run_localize(
         raise ValueError("run_localize: give out_dir or cache_dir (the features need a cache)")
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     FeatureCache(cache_dir).check_folder()
-    trained = load_trained_model(model_path, device)
+    trained = load_trained_model(model_path, device, postprocess_overrides)
+    for note in trained.notes:
+        log(note)
     log(device_line(device, precision_name(autocast_dtype(trained.config.train.amp_dtype, device))))
     refuse_unreproducible_features(trained, model_path)
     settings = extraction_config(trained, config, device)

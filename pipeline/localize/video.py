@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.infer.postprocess import select_classes
+
 
 @dataclass
 class LocalizedVideo:
@@ -37,6 +39,10 @@ class LocalizedVideo:
             the snippet's sampled frames with a face: rows sum to 1 where a face was seen, zeros
             elsewhere); None without a face stream or its emotion extra (public releases).
         emotion_names: the E emotion class names (the checkpoint's), None with `emotions`.
+        class_scores: (C,) the video-level class scores that chose the localized classes
+            (pipeline/infer/predict.py); None when unknown.
+        class_score_threshold: the video score a class needs to be localized
+            (``postprocess.class_score_threshold``; the best class always is).
     """
 
     video_id: str
@@ -51,6 +57,8 @@ class LocalizedVideo:
     frame_rate: float | None = None
     emotions: np.ndarray | None = None
     emotion_names: tuple[str, ...] | None = None
+    class_scores: np.ndarray | None = None
+    class_score_threshold: float | None = None
 
     def face_seen(self) -> np.ndarray:
         """(T,) bool: snippets where a face was seen (face presence > 0 and emotions known)."""
@@ -69,6 +77,16 @@ class LocalizedVideo:
             (self.emotion_names[index], float(emotions[row, index])) if seen else None
             for row, (index, seen) in enumerate(zip(best, self.face_seen(), strict=True))
         ]
+
+    def classes_under_threshold(self, class_names: Sequence[str]) -> list[tuple[str, float]]:
+        """(name, video score) of each class post-processing did not localize because its
+        video-level score fell under ``class_score_threshold`` (the best class is always
+        localized); empty when the scores are unknown."""
+        if self.class_scores is None or self.class_score_threshold is None:
+            return []
+        scores = np.asarray(self.class_scores, dtype=np.float64)
+        chosen = set(select_classes(scores, self.class_score_threshold).tolist())
+        return [(str(name), float(scores[index])) for index, name in enumerate(class_names) if index not in chosen]
 
     def seconds_per_label(self, class_names: Sequence[str]) -> dict[str, float]:
         """Seconds covered by each label's shown segments."""

@@ -42,7 +42,7 @@ from pipeline.config import SCORE_KINDS, THRESHOLD_MODES, Config, PostprocessCon
 from pipeline.data.batching import collate, length_sorted_batches, segment_snippet_mask
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.infer.metrics import evaluate_detections
-from pipeline.infer.postprocess import localize_segments
+from pipeline.infer.predict import VideoScores, ground_truth_of, segments_from_scores, video_scores_from_output
 
 DIAGNOSTIC_SPLITS: tuple[str, ...] = ("train", "validation", "test")
 RELATIVE_THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -147,21 +147,12 @@ def score_statistics(
 
 
 def segment_statistics(
-    cas_by_video: dict[str, np.ndarray], samples: dict[str, VideoSample], config: Config, class_names: Sequence[str]
+    scores_by_video: dict[str, VideoScores], samples: dict[str, VideoSample], config: Config, class_names: Sequence[str]
 ) -> dict[str, float]:
     """Average mAP, segments per video after NMS and their mean length in seconds."""
-    predictions, lengths_seconds = {}, []
-    for video_id, cas in cas_by_video.items():
-        sample = samples[video_id]
-        segments = localize_segments(cas, sample.snippet_seconds, sample.duration_seconds, config.postprocess)
-        predictions[video_id] = [segment.to_result(class_names) for segment in segments]
-        lengths_seconds += [segment.end_seconds - segment.start_seconds for segment in segments]
-    ground_truth = {
-        video_id: [
-            {"label": class_names[int(c)], "segment": [float(s), float(e)]} for s, e, c in samples[video_id].segments
-        ]
-        for video_id in cas_by_video
-    }
+    predictions = segments_from_scores(scores_by_video, samples, config.postprocess, class_names)
+    lengths_seconds = [entry["segment"][1] - entry["segment"][0] for found in predictions.values() for entry in found]
+    ground_truth = ground_truth_of(samples, list(scores_by_video), class_names)
     average_map = evaluate_detections(predictions, ground_truth, labels=class_names).average_map
     return {
         "map": float(average_map),
@@ -170,30 +161,18 @@ def segment_statistics(
     }
 
 
-def scores_to_localize(cas: np.ndarray, w_sent: np.ndarray, score: str) -> np.ndarray:
-    """(T, C+1) scores of one video as ``postprocess.score`` defines them (numpy twin of
-    ``pipeline.infer.predict.localization_scores``)."""
-    if score == "cas":
-        return cas
-    if score == "cas_fg":
-        return np.concatenate([cas[:, :-1] * (1.0 - cas[:, -1:]), cas[:, -1:]], axis=1)
-    if score == "global":
-        return np.concatenate([w_sent[:, None] * cas[:, :-1], (1.0 - w_sent[:, None]) * cas[:, -1:]], axis=1)
-    raise ValueError(f"score={score!r} is not allowed; allowed: {', '.join(SCORE_KINDS)}")
-
-
 def inference_option_maps(
     cas_by_video: dict[str, np.ndarray], w_by_video: dict[str, np.ndarray], dataset: SentimentDataset, config: Config
 ) -> dict[str, float]:
     """Average mAP for every score kind with absolute and with relative thresholds."""
     maps = {}
     for score in SCORE_KINDS:
-        scores = {v: scores_to_localize(cas, w_by_video[v], score) for v, cas in cas_by_video.items()}
         for mode in THRESHOLD_MODES:
-            postprocess = config.postprocess
+            postprocess = replace(config.postprocess, score=score)
             if mode == "relative" and postprocess.threshold_mode != "relative":
                 postprocess = replace(postprocess, cas_thresholds=RELATIVE_THRESHOLDS, foreground_thresholds=RELATIVE_THRESHOLDS)
             postprocess = replace(postprocess, threshold_mode=mode)
+            scores = {v: video_scores_from_output(cas, w_by_video[v], postprocess) for v, cas in cas_by_video.items()}
             figures = segment_statistics(scores, dataset.samples, replace(config, postprocess=postprocess), dataset.class_names)
             maps[f"map_{score}_{mode[:3]}"] = figures["map"]
     return maps
@@ -213,7 +192,7 @@ def epoch_diagnostics(
         with_segments = {v: cas[v] for v in video_ids if len(dataset.samples[v].segments)}
         figures = dict(losses)
         if with_segments:
-            scores = {v: scores_to_localize(c, w_sent[v], config.postprocess.score) for v, c in with_segments.items()}
+            scores = {v: video_scores_from_output(c, w_sent[v], config.postprocess) for v, c in with_segments.items()}
             figures.update(score_statistics(with_segments, w_sent, dataset.samples, config.postprocess))
             figures.update(segment_statistics(scores, dataset.samples, config, dataset.class_names))
             figures.update(inference_option_maps(with_segments, w_sent, dataset, config))

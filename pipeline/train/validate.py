@@ -11,7 +11,7 @@ from pipeline.data.batching import collate
 from pipeline.data.samples import SentimentDataset
 from pipeline.devices import autocast_dtype
 from pipeline.infer.metrics import evaluate_detections
-from pipeline.infer.predict import ground_truth_of, predict_cas, segments_from_cas
+from pipeline.infer.predict import ground_truth_of, predict_scores, segments_from_scores
 from pipeline.train.shard_loss import _loss
 
 
@@ -33,7 +33,7 @@ def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[st
 def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
     """Average mAP (TSL-300 protocol) of the model's segments on `video_ids`."""
     amp = autocast_dtype(config.train.amp_dtype, device)
-    cas = predict_cas(model, dataset.samples, video_ids, device, config.train.batch_size, amp, config.postprocess.score)
-    predictions = segments_from_cas(cas, dataset.samples, config.postprocess, dataset.class_names)
+    scores = predict_scores(model, dataset.samples, video_ids, device, config.postprocess, config.train.batch_size, amp)
+    predictions = segments_from_scores(scores, dataset.samples, config.postprocess, dataset.class_names)
     ground_truth = ground_truth_of(dataset.samples, video_ids, dataset.class_names)
     return evaluate_detections(predictions, ground_truth, labels=dataset.class_names).average_map

@@ -544,3 +544,29 @@ def test_output_folders_that_cannot_be_used_are_one_line_errors(localized_run, t
                               "--out", str(tmp_path / "a file"), "--no-progress", "--device", "cpu"))
     assert str(tmp_path / "a file") in line and "it exists and is not a folder" in line
     assert (tmp_path / "a file").read_text() == "keep me" and not any(readonly.iterdir())
+
+
+def test_postprocess_settings_given_to_localize_win_over_the_checkpoints(localized_run, tmp_path):
+    """--set postprocess.* replaces the checkpoint's post-processing (and says so); a class
+    under the class threshold gets a line in the report; a checkpoint saved before
+    postprocess.score existed keeps the raw CAS it was selected with."""
+    out = tmp_path / "out"
+    result = cli("localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out", str(out),
+                 "--cache", str(tmp_path / "cache"), "--random-weights", "--no-progress", "--device", "cpu",
+                 "--set", "postprocess.class_score_threshold=1.0", "--set", "postprocess.score=cas")
+    assert result.returncode == 0, result.stderr
+    assert "post-processing from the command line over the checkpoint's: class_score_threshold=1.0, score=cas" in result.stderr
+    labels = {entry["label"] for entry in load_predictions(out / "results.json")["demo 01"]}
+    assert len(labels) == 1  # only the best class passes a threshold of 1
+    page = (out / "demo 01" / "report.html").read_text(encoding="utf-8")
+    [missing] = {"negative", "positive"} - labels
+    assert re.search(rf"No {missing} segment: this video's {missing} score 0\.\d{{3}} is under the class threshold 1\.00", page)
+
+    old = torch.load(localized_run.model, weights_only=True)
+    del old["config"]["postprocess"]["score"]
+    save_checkpoint(tmp_path / "old.pt", {k: v for k, v in old.items() if k not in ("format", "version")})
+    from pipeline.infer.checkpoint import load_trained_model
+
+    loaded = load_trained_model(tmp_path / "old.pt", "cpu")
+    assert loaded.config.postprocess.score == "cas" and "predates postprocess.score" in loaded.notes[0]
+    assert load_trained_model(tmp_path / "old.pt", "cpu", {"score": "global"}).config.postprocess.score == "global"
