@@ -22,6 +22,8 @@ from pipeline.console import printable
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of settings over the defaults")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="named settings under --config and --set: paper (the FSENet paper's training recipe)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting, e.g. --set audio.n_mfcc=20 (repeatable; applied after --config)",
@@ -34,7 +36,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, extra: list[str] = ()):
     from pipeline.config import load_config  # here, as every heavy import: --help loads no model code
 
-    return load_config(args.config, [*args.overrides, *extra])
+    return load_config(args.config, [*args.overrides, *extra], args.preset)
+
+
+def _given_postprocess(args: argparse.Namespace) -> dict:
+    """The postprocess settings the user gave (--preset, --config, --set): they win over a checkpoint's."""
+    from pipeline.config import given_settings
+
+    section = given_settings(args.config, args.overrides, args.preset).get("postprocess") or {}
+    return section if isinstance(section, dict) else {}
 
 
 def _usage_error(message: str) -> Exception:
@@ -170,8 +180,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
+        _config(args)  # the settings given are checked before any work
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
-                              log=_log(args))
+                              log=_log(args), postprocess_overrides=_given_postprocess(args))
         print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
@@ -249,8 +260,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pipeline.bench.train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
         variants = args.variants.split(",") if args.variants else None
-        run_train_bench(config, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
-                        command=_command_line())
+        from pipeline.config import given_settings
+
+        given = given_settings(args.config, args.overrides, args.preset)
+        run_train_bench(config, given, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
+                        command=_command_line(), report_only=args.report_only)
     elif args.what == "visual":
         from pipeline.bench.visual import run_visual_bench
 
@@ -280,6 +294,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         args.videos, args.model, args.out, _config(args, [*_engine_overrides(args), *shown]), cache_dir=args.cache,
         device=resolve_device(args.device),
         allow_random_weights=args.random_weights, debug=args.debug, show_progress=_progress(args), log=_log(args),
+        postprocess_overrides=_given_postprocess(args),
     )
     print(format_localize_summary(summary))
     return 1 if summary.failures else 0
@@ -406,7 +421,9 @@ def _add_bench_command(commands) -> None:
     bench.add_argument("--epochs", type=int, default=3, help="epoch: epochs to time (default 3; the first is reported apart)")
     bench.add_argument("--runs", type=int, default=5, help="startup: runs of each command (default 5; the median is reported)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
-    bench.add_argument("--variants", help="train: comma-separated variants (default all: full, gsp_only, ...)")
+    bench.add_argument("--variants", help="train: comma-separated variants (default: default, paper, gsp_only, baseline_window; "
+                       "also fci_one_stage, no_gsp, hard_labels, no_pseudo_labels, no_frame_losses, no_face, baseline_points)")
+    bench.add_argument("--report-only", action="store_true", help="train: write the tables from the runs finished so far")
     bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")
     bench.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="train/visual/face: where models run")
     bench.add_argument("--workdir", type=Path, default=Path("bench_work"), help="where test videos are generated (reused)")

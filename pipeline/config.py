@@ -99,7 +99,9 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_fraction x learning_rate at the last step)
     lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
     warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
-    early_stopping_patience: int = 3  # stop after this many validation checks without a better one (issue 13: quality decays after the peak); 0: never
+    early_stopping_patience: int = 3  # stop after this many validation checks without a gain (quality decays after its peak on noisy points); 0: never
+    early_stopping_min_delta: float = 0.005  # a gain is at least this much in the selection metric (avg mAP, or loss); smaller changes do not renew patience
+    early_stopping_start_epoch: int = 100  # early stopping never ends a run before this epoch (a flat early stretch is not a plateau)
     refit: bool = False  # after the run: train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt
     diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
@@ -122,6 +124,10 @@ class TrainConfig:
             (0.0 <= self.lr_min_fraction <= 1.0, f"train.lr_min_fraction must be in [0, 1], got {self.lr_min_fraction}"),
             (self.warmup_epochs >= 0, f"train.warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.early_stopping_patience >= 0, f"train.early_stopping_patience must be >= 0 (0: never), got {self.early_stopping_patience}"),
+            (math.isfinite(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
+             f"train.early_stopping_min_delta must be a number >= 0, got {self.early_stopping_min_delta}"),
+            (self.early_stopping_start_epoch >= 0,
+             f"train.early_stopping_start_epoch must be >= 0, got {self.early_stopping_start_epoch}"),
             (all(split in ("train", "validation", "test") for split in self.diagnostics_splits),
              f"train.diagnostics_splits may name train, validation and test, got {list(self.diagnostics_splits)}"),
         ]
@@ -135,6 +141,7 @@ DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 
 UPSAMPLE_ALIGNMENTS = ("center", "start")
 NMS_KINDS = ("hard", "soft")
 SCORE_KINDS = ("cas", "cas_fg", "global")  # what the class columns localized on are (see PostprocessConfig.score)
+CLASS_SCORE_SOURCES = ("cas", "localized")  # what the video-level class scores are computed from
 THRESHOLD_MODES = ("absolute", "relative")
 
 
@@ -163,6 +170,11 @@ class PostprocessConfig:
     # "absolute": thresholds are score values; "relative": each threshold is a fraction of the video's
     # maximum of that signal (class column, resp. 1 - background), so they follow the score scale.
     threshold_mode: str = "absolute"
+    # What the video-level class scores (class selection and each segment's bonus) are the top-k mean of:
+    # "cas": the raw class CAS, whatever `score` is (TSL-Net's and the FSENet authors' test code);
+    # "localized": the scores segments are found on (`score`); with cas_fg this lets the second class
+    # of a two-class video through far less often. Kept to reproduce older figures.
+    class_scores_from: str = "cas"
 
     def __post_init__(self) -> None:
         def thresholds_ok(values: tuple[float, ...]) -> bool:
@@ -192,6 +204,8 @@ class PostprocessConfig:
             (math.isfinite(self.soft_nms_sigma) and self.soft_nms_sigma > 0.0,
              f"postprocess.soft_nms_sigma must be > 0, got {self.soft_nms_sigma}"),
             (self.score in SCORE_KINDS, f"postprocess.score must be one of {', '.join(SCORE_KINDS)}, got {self.score!r}"),
+            (self.class_scores_from in CLASS_SCORE_SOURCES,
+             f"postprocess.class_scores_from must be one of {', '.join(CLASS_SCORE_SOURCES)}, got {self.class_scores_from!r}"),
             (self.threshold_mode in THRESHOLD_MODES,
              f"postprocess.threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {self.threshold_mode!r}"),
             (self.max_segments_per_video >= 0,
@@ -332,28 +346,65 @@ def parse_override(text: str) -> dict:
     return value
 
 
-def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then the YAML file at `path`, then each `--set KEY=VALUE` override."""
+PRESETS_FOLDER = Path(__file__).resolve().parent / "presets"
+
+
+def preset_names() -> list[str]:
+    """The presets shipped with the toolkit (``--preset NAME``; pipeline/presets/NAME.yaml)."""
+    return sorted(path.stem for path in PRESETS_FOLDER.glob("*.yaml"))
+
+
+def _read_yaml_file(path: Path) -> dict:
+    """A YAML mapping of sections from `path`, or ConfigError naming the file and the fix."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections")
+    return loaded or {}
+
+
+def preset_settings(name: str) -> dict:
+    """The settings of the preset `name` as nested plain data; ConfigError for an unknown one."""
+    if name not in preset_names():
+        close = difflib.get_close_matches(name, preset_names(), n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(preset_names())}"
+        raise ConfigError(f"--preset {name}: no such preset ({hint})")
+    return _read_yaml_file(PRESETS_FOLDER / f"{name}.yaml")
+
+
+def config_from_layers(*layers: dict) -> Config:
+    """A Config from nested settings, each layer over the ones before it (validated)."""
     data: dict = {}
+    for layer in layers:
+        data = _merge(data, layer)
+    return _build(Config, data)
+
+
+def given_settings(path: Path | str | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> dict:
+    """What the user gave, as nested plain data: the preset, then the YAML file at `path`,
+    then each `--set KEY=VALUE` (not validated; :func:`load_config` validates)."""
+    data: dict = preset_settings(preset) if preset is not None else {}
     if path is not None:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config file must be a mapping of sections")
-        data = _merge(data, loaded or {})
+        data = _merge(data, _read_yaml_file(Path(path)))
     for text in overrides:
         data = _merge(data, parse_override(text))
+    return data
+
+
+def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> Config:
+    """Defaults, then the preset (pipeline/presets/NAME.yaml), then the YAML file at `path`,
+    then each `--set KEY=VALUE` override."""
+    data = given_settings(path, overrides, preset)
     try:
         return _build(Config, data)
     except ConfigError as error:
-        source = f"{path}: " if path is not None else ""
+        source = f"{path}: " if path is not None else (f"--preset {preset}: " if preset is not None else "")
         raise ConfigError(f"{source}{error}") from None
 
 

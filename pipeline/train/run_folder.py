@@ -27,7 +27,8 @@ from pipeline.train.distributed import DistributedContext
 
 # settings that may change when a run resumes (they change neither the data nor the model)
 RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets",
-                                      "diagnostics_splits", "early_stopping_patience", "refit")
+                                      "diagnostics_splits", "early_stopping_patience", "early_stopping_min_delta",
+                                      "early_stopping_start_epoch", "refit")
 
 
 # what resuming needs in last.pt besides what inference needs: key -> its type
@@ -145,6 +146,13 @@ def write_run_info(run_dir: Path, config: Config, features: Path, annotations: P
             "problems": dataset.problems,
         },
     )
+
+
+def record_stop(run_dir: Path, stop: dict) -> None:
+    """Add how the run ended to RUN_DIR/run.json: {"epoch", "reason", "best_epoch", "best_metric"}."""
+    path = Path(run_dir) / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    atomic_write_json(path, {**info, "stopped": stop})
 
 
 def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:

@@ -22,7 +22,38 @@ def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> fl
     return config.learning_rate * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def patience_exhausted(config: TrainConfig, epoch: int, best_epoch: int | None) -> bool:
-    """True when train.early_stopping_patience validation checks since the best epoch found no better one."""
+def gain_epoch(config: TrainConfig, history: list[dict], metric: str) -> int | None:
+    """The last validated epoch whose value beat the reference by at least
+    train.early_stopping_min_delta (the first check always counts); the reference is the
+    value of that epoch, so small gains do not renew patience. None before the first check.
+    metric: "map" (higher is better) or "loss" (lower is better)."""
+    key, sign = f"validation_{metric}", (1.0 if metric == "map" else -1.0)
+    reference, epoch = None, None
+    for record in history:
+        if key not in record:
+            continue
+        value = sign * float(record[key])
+        if reference is None or value >= reference + config.early_stopping_min_delta:
+            reference, epoch = value, int(record["epoch"])
+    return epoch
+
+
+def stop_reason(config: TrainConfig, history: list[dict], metric: str) -> str | None:
+    """Why training stops after the epochs in `history` (None: it goes on).
+
+    Early stopping (train.early_stopping_patience checks, 0: never): never before epoch
+    train.early_stopping_start_epoch; then it stops once `patience` validation checks have
+    passed since the last gain of at least train.early_stopping_min_delta.
+    """
     patience = config.early_stopping_patience
-    return bool(patience) and best_epoch is not None and epoch - best_epoch >= patience * config.validate_every_epochs
+    if not patience or not history:
+        return None
+    epoch = int(history[-1]["epoch"])
+    last_gain = gain_epoch(config, history, metric)
+    if epoch < config.early_stopping_start_epoch or last_gain is None:
+        return None
+    if epoch - last_gain < patience * config.validate_every_epochs:
+        return None
+    return (f"early stopping after epoch {epoch}: no gain of at least {config.early_stopping_min_delta:g} in validation "
+            f"{metric} in the {patience} checks since epoch {last_gain} (train.early_stopping_patience, "
+            "train.early_stopping_min_delta)")

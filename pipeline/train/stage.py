@@ -39,6 +39,7 @@ from pipeline.train.run_folder import (
     RunError,
     RunState,
     checkpoint_header,
+    record_stop,
     refit_done,
     remove_stale_temp_files_of_run,
     resume,
@@ -47,7 +48,7 @@ from pipeline.train.run_folder import (
     save_refit,
     write_run_info,
 )
-from pipeline.train.schedule import learning_rate_at, patience_exhausted
+from pipeline.train.schedule import learning_rate_at, stop_reason
 from pipeline.train.shard_loss import ShardLoss, dropout_seed, own_shard, wrap_for_processes
 from pipeline.train.validate import validation_loss, validation_map
 
@@ -272,6 +273,9 @@ def _run_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: dict[s
         if config.train.diagnostics_splits and run.distributed.is_main:
             record.update(epoch_diagnostics(run.model, run.dataset, config, run.device, config.train.diagnostics_splits))
     state.history.append(record)
+    reason = stop_reason(config.train, state.history, run.metric)
+    if reason:
+        record["stop"] = reason
     state.epoch = epoch + 1
     if run.distributed.is_main:
         save_last(run.run_dir, run.header, run.model, run.optimizer, run.generator, state)
@@ -352,19 +356,23 @@ def run_train(
     bar = tqdm(range(start_epoch, config.train.epochs), initial=start_epoch, total=config.train.epochs, unit="epoch",
                desc="train", disable=not show_progress, file=sys.stderr)
     for epoch in bar:
-        if patience_exhausted(config.train, epoch, state.best_epoch):  # also when resuming a run that stopped
-            log(f"early stopping after epoch {epoch}: no better validation {run.metric} in "
-                f"{config.train.early_stopping_patience} checks since epoch {state.best_epoch} "
-                "(train.early_stopping_patience)")
+        if state.history and state.history[-1].get("stop"):  # resuming a run that stopped itself
             break
         record = _run_epoch(run, step_loss, train_samples, epoch)
         best = {f"best_val_{run.metric}": f"{state.best_metric:.4f}"} if state.best_metric is not None else {}
         bar.set_postfix(loss=f"{record['loss_total']:.4f}", **best)
+    bar.close()
     if run.writer is not None:
         run.writer.close()
     if not run.validation_ids and distributed.is_main:
         # No validation split: the last epoch is the model (said in run.json).
-        save_best(run.run_dir, run.header, run.model, config.train.epochs, None)
+        save_best(run.run_dir, run.header, run.model, state.epoch, None)
+    reason = (state.history[-1].get("stop") if state.history else None) or f"the schedule ended (train.epochs={config.train.epochs})"
+    if state.history and state.history[-1].get("stop"):
+        log(reason)
+    if distributed.is_main:
+        record_stop(run.run_dir, {"epoch": state.epoch, "reason": reason, "best_epoch": state.best_epoch,
+                                  "best_metric": state.best_metric})
     refit_path = refit(run, amp, log) if config.train.refit else None
     distributed.barrier()  # rank 0's files are complete when any process returns
     return TrainSummary(run.run_dir, state.epoch - start_epoch, state.best_epoch, state.best_metric, run.metric,

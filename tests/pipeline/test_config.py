@@ -64,3 +64,24 @@ def test_config_command_prints_yaml_that_loads_back(tmp_path):
     loaded = load_config(tmp_path / "printed.yaml")
     assert loaded.audio.n_mfcc == 13 and loaded.model.bspg.beta == 0.5
     assert loaded == load_config(None, ["audio.n_mfcc=13", "model.bspg.beta=0.5"])
+
+
+def test_the_paper_preset_sits_under_the_config_file_and_set(tmp_path):
+    paper = load_config(preset="paper")
+    assert paper.model.bspg.outside == "background" and paper.model.loss.base_form == "mean"
+    assert paper.model.pssc.temperature == 1.0 and paper.model.pssc.single_class_negatives == "none"
+    assert (paper.train.epochs, paper.train.early_stopping_patience, paper.data.validation_fraction) == (600, 0, 0.0)
+    assert paper.postprocess == load_config().postprocess  # inference is not part of the recipe
+    file = tmp_path / "mine.yaml"
+    file.write_text("train:\n  epochs: 300\n")
+    layered = load_config(file, ["model.bspg.outside=mined"], preset="paper")
+    assert (layered.train.epochs, layered.model.bspg.outside, layered.model.loss.base_form) == (300, "mined", "mean")
+    with pytest.raises(ConfigError, match=r"--preset papr: no such preset \(did you mean paper\?\)"):
+        load_config(preset="papr")
+
+
+def test_early_stopping_settings_are_checked():
+    with pytest.raises(ConfigError, match="train.early_stopping_min_delta must be a number >= 0"):
+        load_config(overrides=["train.early_stopping_min_delta=-0.1"])
+    with pytest.raises(ConfigError, match="postprocess.class_scores_from must be one of cas, localized"):
+        load_config(overrides=["postprocess.class_scores_from=cas_fg"])

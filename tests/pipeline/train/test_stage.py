@@ -299,6 +299,7 @@ def test_diagnostics_and_early_stopping_options(release, tmp_path):
     result = cli(
         "train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL,
         "--set", "train.diagnostics_splits=[validation,test]", "--set", "train.early_stopping_patience=1",
+        "--set", "train.early_stopping_start_epoch=0",
         "--set", "train.learning_rate=0.000000001", "--set", "train.warmup_epochs=1",
         "--set", "postprocess.score=cas_fg",
     )
@@ -310,7 +311,9 @@ def test_diagnostics_and_early_stopping_options(release, tmp_path):
                 "test_share_cas_lowest", "test_proposals_per_video", "test_map_global_rel"):
         assert key in validated[-1], key
     assert "test_loss_total" not in validated[-1]  # test videos carry no points
-
+    assert records[-1]["stop"].startswith("early stopping after epoch") and "stop" not in records[-2]
+    stopped = json.loads((run_dir / "run.json").read_text())["stopped"]
+    assert stopped["epoch"] == records[-1]["epoch"] and stopped["reason"] == records[-1]["stop"]
 
 
 def test_bench_curves_tabulates_and_plots_a_run_with_diagnostics(release, tmp_path, capsys):
