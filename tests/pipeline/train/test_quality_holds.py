@@ -1,122 +1,167 @@
-"""Issue 13: validation mAP must not decay over a short schedule at the defaults.
+"""The checkpoint users get holds its quality: `run_train` at the defaults on planted data
+with TSL-300's point noise, scored on held-out test videos over three seeds.
 
-A small planted-signal problem (tests/model/test_fsenet_training.py's kind, with TSL-300's
-label noise: 45% of the points lie beside their segment, not in it) is trained full-batch
-with the model, loss, post-processing and stopping defaults (model.bspg.outside,
-postprocess.score, train.early_stopping_patience, weight decay); the learning rate is
-scaled up for a short schedule. Validation mAP (TSL-300 protocol) is taken every
-CHECK_EVERY steps until the schedule ends or stops itself; the last checked model must be
-within MARGIN of the best one.
+The data (written here with numpy in TSL-300's released layout, not with
+pipeline/synthetic): videos of 120 snippets with one or two sentiment segments (half of
+them hold both classes, as 47 of TSL-300's 100 test videos do), each segment carrying
+its class's pattern in every stream under unit noise. One point per training segment,
+with TSL-300's real point noise (../shared/tsl300: 44% of the points lie outside every
+segment of their class, at a median of 19 s = 30 snippets; only a fifth of those within
+4.5 s = 7 snippets): 44% of the points here are moved out of their segment by a
+log-normal distance of median 30 snippets.
 
-Measured when written (deterministic: seeded, one thread): the defaults peak at 0.570
-(step 80) and stop themselves at step 140 with 0.516 (decay 0.054, passes). Reverting one
-default fails: the earlier defaults together (bspg.outside=unlabelled, score=cas, no early
-stopping) 0.543 -> 0.473 at step 240 (decay 0.070); outside=unlabelled alone peaks at
-0.425 (< FLOOR); score=cas alone 0.606 -> 0.485 (decay 0.121); no early stopping alone
-0.570 -> 0.344 (decay 0.226): on this problem it is early stopping that holds the
-schedule, mined background and CAS x (1 - background) what raise and steady the peak.
+Training goes through `run_train` with every model, loss, post-processing and stopping
+default except the model's width, the learning rate and the schedule's length (scaled
+down together so that a run takes seconds). What is asserted, over seeds 1, 2, 3:
+- best.pt (what users get) scores at least FLOOR avg mAP on the test videos (mean over
+  seeds); the class-score rule carries this: with the video-level class scores taken from
+  the localized score (``postprocess.class_scores_from=localized``, the toolkit before the
+  fix) the second class of two-class videos is rarely localized;
+- on the two-class test videos, both classes are localized in at least BOTH_CLASSES of them;
+- each run stops itself (early stopping) before the schedule's end, and its final
+  checkpoint (last.pt) stays within MEAN_DROP of best.pt on average: without early
+  stopping the schedule runs on and the final model decays.
+
+Measured when written (2026-12-06, seeds 1/2/3; test avg mAP of best.pt / last.pt, share
+of two-class test videos with both classes localized):
+- defaults: 0.694 / 0.554, 0.470 / 0.426, 0.502 / 0.413 (mean 0.555; drop 0.091), both 1.0;
+  stopped at epochs 33, 36, 30;
+- ``postprocess.class_scores_from=localized`` (the class scores before the fix):
+  best.pt 0.406, 0.409, 0.343 (mean 0.386 < FLOOR), both 0.0;
+- ``train.early_stopping_patience=0``: 90 epochs each, best.pt unchanged, last.pt 0.237,
+  0.241, 0.487 (mean drop 0.219 > MEAN_DROP).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
+import math
+from pathlib import Path
 
-import torch
+import numpy as np
+import pytest
 
-from model import FSENet, FSENetConfig, PointLabels, fsenet_loss
-from pipeline.config import PostprocessConfig, TrainConfig
-from pipeline.infer.metrics import evaluate_detections
-from pipeline.infer.postprocess import localize_segments
-from pipeline.infer.predict import localization_scores
-from pipeline.train.schedule import patience_exhausted
+from pipeline.config import config_from_layers
+from pipeline.data.sources import load_dataset
+from pipeline.evaluate.stage import evaluate_run
+from pipeline.infer.checkpoint import load_trained_model
+from pipeline.infer.postprocess import select_classes
+from pipeline.infer.predict import predict_scores
+from pipeline.train.stage import run_train
 
-DIMS = {"visual": 12, "audio": 6, "face": 10}
-NUM_SNIPPETS, SEGMENT_LENGTH = 64, 10
-POINTS_BESIDE_SEGMENT = 0.45
-STEPS, CHECK_EVERY, LEARNING_RATE = 240, 20, 1e-3
-MARGIN, FLOOR = 0.06, 0.5
-CLASS_NAMES = ("n", "p")
-
-
-def planted_videos(num_videos: int, generator: torch.Generator, patterns: dict[str, torch.Tensor]) -> dict:
-    """Noise videos with one or two class segments carrying that class's pattern in every
-    stream; one point per segment, inside it or (POINTS_BESIDE_SEGMENT of them) 1-7 snippets beside it."""
-    features = {name: torch.randn(num_videos, NUM_SNIPPETS, width, generator=generator) for name, width in DIMS.items()}
-    segments = torch.zeros(num_videos, NUM_SNIPPETS, 2)
-    point_indices, point_classes = [], []
-
-    def draw(high: int) -> int:
-        return int(torch.randint(0, high, (1,), generator=generator))
-
-    for video in range(num_videos):
-        classes = [0, 1] if video % 2 else [draw(2)]
-        starts = [4 + draw(14), 36 + draw(14)]
-        indices = []
-        for class_id, start in zip(classes, starts, strict=False):
-            segments[video, start:start + SEGMENT_LENGTH, class_id] = 1
-            for name in DIMS:
-                features[name][video, start:start + SEGMENT_LENGTH] += patterns[name][class_id]
-            if float(torch.rand(1, generator=generator)) < POINTS_BESIDE_SEGMENT:
-                offset = 1 + draw(7)
-                point = start - offset if float(torch.rand(1, generator=generator)) < 0.5 else start + SEGMENT_LENGTH - 1 + offset
-            else:
-                point = start + draw(SEGMENT_LENGTH)
-            indices.append(min(max(point, 0), NUM_SNIPPETS - 1))
-        point_indices.append(indices + [0] * (2 - len(indices)))
-        point_classes.append(classes + [0] * (2 - len(classes)))
-    mask = torch.tensor([[True, video % 2 == 1] for video in range(num_videos)])
-    face_mask = (torch.rand(num_videos, NUM_SNIPPETS, generator=generator) > 0.2).float()
-    points = PointLabels(torch.tensor(point_indices), torch.tensor(point_classes), mask)
-    return {"features": features, "face_mask": face_mask, "points": points, "segments": segments}
+FPS, SNIPPET_FRAMES, NUM_SNIPPETS, SEGMENT_SNIPPETS = 25.0, 16, 120, 10
+WIDTHS = {"rgb": 12, "img": 10}
+AUDIO_ROWS, AUDIO_WIDTH = 32, 3
+STRENGTH = {"rgb": 0.9, "img": 1.4, "logmfcc": 0.7}
+OUTSIDE_SHARE, OUTSIDE_MEDIAN_SNIPPETS, OUTSIDE_SIGMA = 0.44, 30.0, 1.4
+TRAIN_VIDEOS, TEST_VIDEOS = 48, 16
+SEEDS = (1, 2, 3)
+FLOOR, BOTH_CLASSES, MEAN_DROP = 0.45, 0.5, 0.15
+SETTINGS = {  # every other setting at its default
+    "model": {"d_model": 16, "num_heads": 2},
+    "train": {"epochs": 90, "learning_rate": 3e-3, "validate_every_epochs": 3, "early_stopping_start_epoch": 18,
+              "num_threads": 1},
+    "data": {"validation_fraction": 0.25},
+    "postprocess": {"upsample_factor": 4},
+}
 
 
-def validation_map(model: FSENet, videos: dict, postprocess: PostprocessConfig) -> float:
-    """Average mAP of the model's segments (1 s snippets) on `videos`, as training validates."""
-    model.eval()
-    with torch.no_grad():
-        scores = localization_scores(model(videos["features"], face_mask=videos["face_mask"]), postprocess.score)
-    model.train()
-    predictions, ground_truth = {}, {}
-    for video in range(scores.shape[0]):
-        found = localize_segments(scores[video].numpy(), 1.0, None, postprocess)
-        predictions[str(video)] = [segment.to_result(CLASS_NAMES) for segment in found]
-        ground_truth[str(video)] = []
-        for class_id, name in enumerate(CLASS_NAMES):
-            inside = torch.nonzero(videos["segments"][video, :, class_id]).flatten()
-            if len(inside):
-                ground_truth[str(video)].append({"label": name, "segment": [float(inside[0]), float(inside[-1] + 1)]})
-    return evaluate_detections(predictions, ground_truth, labels=CLASS_NAMES).average_map
+def segment_starts(rng: np.random.Generator, classes: list[int]) -> list[int]:
+    """Starts of one segment per class, apart from each other, inside the video."""
+    if len(classes) == 1:
+        return [int(rng.integers(5, NUM_SNIPPETS - SEGMENT_SNIPPETS - 5))]
+    first = int(rng.integers(5, NUM_SNIPPETS // 2 - SEGMENT_SNIPPETS))
+    return [first, int(rng.integers(NUM_SNIPPETS // 2 + 5, NUM_SNIPPETS - SEGMENT_SNIPPETS - 5))]
 
 
-def validation_curve(model_config: FSENetConfig, postprocess: PostprocessConfig, train: TrainConfig) -> list[tuple[int, float]]:
-    """(step, validation mAP) at every check until STEPS or until train.early_stopping_patience stops it."""
-    generator = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    patterns = {name: torch.randn(2, width, generator=generator) for name, width in DIMS.items()}
-    training, validation = planted_videos(12, generator, patterns), planted_videos(10, generator, patterns)
-    model = FSENet(model_config, DIMS)
-    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=train.weight_decay)
-    curve: list[tuple[int, float]] = []
-    best_step = None
-    for step in range(STEPS):
-        if patience_exhausted(train, step, best_step):
-            break
-        losses = fsenet_loss(model(training["features"], face_mask=training["face_mask"]), model_config, training["points"])
-        optimiser.zero_grad()
-        losses["total"].backward()
-        optimiser.step()
-        if (step + 1) % CHECK_EVERY == 0:
-            curve.append((step + 1, validation_map(model, validation, postprocess)))
-            if best_step is None or curve[-1][1] > max(value for _, value in curve[:-1]):
-                best_step = step + 1
-    return curve
+def noisy_point(rng: np.random.Generator, start: int) -> int:
+    """A snippet inside [start, start + length), or (OUTSIDE_SHARE) a log-normal distance outside it."""
+    if rng.random() >= OUTSIDE_SHARE:
+        return start + int(rng.integers(0, SEGMENT_SNIPPETS))
+    distance = max(1, round(float(rng.lognormal(math.log(OUTSIDE_MEDIAN_SNIPPETS), OUTSIDE_SIGMA))))
+    sides = [start - distance, start + SEGMENT_SNIPPETS - 1 + distance]
+    inside = [p for p in sides if 0 <= p < NUM_SNIPPETS]
+    return int(rng.choice(inside)) if inside else (0 if sides[0] < 0 else NUM_SNIPPETS - 1)
 
 
-def test_validation_map_holds_over_a_short_schedule_at_the_defaults(one_thread: None) -> None:
-    model_config = FSENetConfig(d_model=16, num_heads=2)  # every other model setting at its default
-    postprocess = dataclasses.replace(PostprocessConfig(), upsample_factor=4)  # coarser bins, same recipe
-    train = dataclasses.replace(TrainConfig(), validate_every_epochs=CHECK_EVERY)  # one step = one epoch here
-    curve = validation_curve(model_config, postprocess, train)
-    best = max(value for _, value in curve)
-    assert best >= FLOOR, curve
-    assert curve[-1][1] >= best - MARGIN, curve
+def write_video(root: Path, split: str, video_id: str, rng: np.random.Generator, patterns: dict) -> tuple[list, list]:
+    """One video's three streams; returns its segments [(label, start_s, end_s)] and points [(class, frame)]."""
+    classes = [0, 1] if rng.random() < 0.5 else [int(rng.integers(0, 2))]
+    intensity = np.zeros((NUM_SNIPPETS, 2))
+    segments, points = [], []
+    for class_id, start in zip(classes, segment_starts(rng, classes), strict=True):
+        intensity[start:start + SEGMENT_SNIPPETS, class_id] = 1.0
+        segments.append(("np"[class_id], start * SNIPPET_FRAMES / FPS, (start + SEGMENT_SNIPPETS) * SNIPPET_FRAMES / FPS))
+        points.append((class_id, noisy_point(rng, start) * SNIPPET_FRAMES + SNIPPET_FRAMES // 2))
+    for name in ("rgb", "img", "logmfcc"):
+        width = AUDIO_ROWS * AUDIO_WIDTH if name == "logmfcc" else WIDTHS[name]
+        rows = rng.normal(size=(NUM_SNIPPETS, width)) + STRENGTH[name] * intensity @ patterns[name]
+        if name == "logmfcc":  # 32 rows of 3 per snippet, as dB values the reader maps back with (x + 50) / 80
+            rows = (-10.0 + 8.0 * rows).reshape(NUM_SNIPPETS * AUDIO_ROWS, AUDIO_WIDTH)
+        folder = root / "features" / split / name
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{video_id}.npy", rows.astype(np.float32))
+    return segments, points
+
+
+def write_planted_release(root: Path) -> Path:
+    """TRAIN_VIDEOS + TEST_VIDEOS planted videos in TSL-300's released layout."""
+    rng = np.random.default_rng(2026)
+    patterns = {name: rng.normal(size=(2, AUDIO_ROWS * AUDIO_WIDTH if name == "logmfcc" else WIDTHS[name]))
+                for name in ("rgb", "img", "logmfcc")}
+    for name, pattern in patterns.items():
+        patterns[name] = pattern / np.linalg.norm(pattern, axis=1, keepdims=True)
+    database, fps, point_rows, splits = {}, {}, ["class,class_index,start_frame,stop_frame,video_id,point"], {}
+    for index in range(TRAIN_VIDEOS + TEST_VIDEOS):
+        split = "train" if index < TRAIN_VIDEOS else "test"
+        video_id = f"v{index:03d}"
+        segments, points = write_video(root, split, video_id, rng, patterns)
+        database[video_id] = {"subset": split, "annotations": [{"label": label, "segment": [s, e]} for label, s, e in segments]}
+        fps[video_id] = FPS
+        splits.setdefault(split, []).append(video_id)
+        if split == "train":
+            point_rows += [f"{'np'[c]},{c},{p - 8},{p + 8},{video_id},{p}" for c, p in points]
+    (root / "videosenti_gt.json").write_text(json.dumps({"database": database}))
+    (root / "fps_dict.json").write_text(json.dumps(fps))
+    for split, ids in splits.items():
+        (root / f"split_{split}.txt").write_text("\n".join(ids) + "\n")
+    (root / "point_gaussian").mkdir()
+    (root / "point_gaussian" / "point_labels.csv").write_text("\n".join(point_rows) + "\n")
+    return root
+
+
+def both_classes_share(run_dir: Path, release: Path, config) -> float:
+    """Share of the two-class test videos in which best.pt localizes both classes."""
+    trained = load_trained_model(run_dir / "best.pt", "cpu")
+    dataset = load_dataset(release, trained.config.data)
+    two_class = [v for v in dataset.splits["test"] if len({int(c) for _, _, c in dataset.samples[v].segments}) == 2]
+    scores = predict_scores(trained.model, dataset.samples, two_class, "cpu", trained.config.postprocess)
+    chosen = [select_classes(scores[v].class_scores, config.postprocess.class_score_threshold) for v in two_class]
+    return float(np.mean([len(classes) == 2 for classes in chosen]))
+
+
+@pytest.fixture(scope="module")
+def planted_runs(tmp_path_factory) -> dict:
+    """Each seed trained at the defaults (SETTINGS over them) and scored on the test videos."""
+    root = tmp_path_factory.mktemp("planted")
+    release = write_planted_release(root / "release")
+    config = config_from_layers(SETTINGS)
+    runs = {}
+    for seed in SEEDS:
+        run_dir = root / f"seed{seed}"
+        summary = run_train(release, None, run_dir, config_from_layers(SETTINGS, {"train": {"seed": seed}}), "cpu",
+                            show_progress=False, log=lambda *_: None)
+        scored = {name: evaluate_run(run_dir, "test", root / f"{name}{seed}.json", "cpu", name, log=lambda *_: None,
+                                     record_in_run=False).average_map for name in ("best.pt", "last.pt")}
+        runs[seed] = {"epochs": summary.epochs_run, **scored, "both": both_classes_share(run_dir, release, config)}
+    return runs
+
+
+def test_best_checkpoint_localizes_both_classes_on_held_out_videos(planted_runs: dict) -> None:
+    assert np.mean([run["best.pt"] for run in planted_runs.values()]) >= FLOOR, planted_runs
+    assert min(run["both"] for run in planted_runs.values()) >= BOTH_CLASSES, planted_runs
+
+
+def test_runs_stop_themselves_and_the_final_checkpoint_holds(planted_runs: dict) -> None:
+    assert all(run["epochs"] < SETTINGS["train"]["epochs"] for run in planted_runs.values()), planted_runs
+    assert np.mean([run["best.pt"] - run["last.pt"] for run in planted_runs.values()]) <= MEAN_DROP, planted_runs
