@@ -72,11 +72,12 @@ class BSPGConfig:
         overlap: where mounds overlap, "max" (each class channel takes the max over
             its class's mounds; background is 1 - the max over all mounds) or
             "nearest" (the nearest point's mound alone labels the snippet).
-        outside: snippets outside every window are "unlabelled" (masked out of the
-            frame losses unless the model's background score exceeds tau, then they
-            become background targets) or "background" (always background targets,
-            the literal "snippets outside every window get 0"),
-            or "mined" (unlabelled, except the ``mined_fraction`` x T snippets outside every
+        outside: snippets outside every window are "background" (always background
+            targets: the paper's "snippets outside every window get 0" read literally,
+            class targets 0 and non-sentiment 1; ``--preset paper`` uses it), "unlabelled"
+            (masked out of the frame losses unless the model's background score exceeds
+            tau, then they become background targets: the project's first reading),
+            or "mined" (the default: unlabelled, except the ``mined_fraction`` x T snippets outside every
             window with the lowest foreground score max_c y_{t,c} (detached): background
             targets; the authors' code likewise always has background seeds: per gap
             between points, the snippets of highest background score), plus the tau rule.
@@ -95,7 +96,7 @@ class BSPGConfig:
     beta: float = 0.6
     tau: float = 0.95
     overlap: str = "max"
-    outside: str = "mined"  # issue 13: "unlabelled" (the earlier reading) leaves the class CAS without negatives
+    outside: str = "mined"  # "unlabelled" leaves the class CAS without negatives (it never falls outside the windows)
     mined_fraction: float = 0.25
     point_keeps_label: bool = True
     hard_threshold: float = 0.5
