@@ -63,7 +63,7 @@ def _check_bool(owner: str, name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class BSPGConfig:
-    """Boundary-aware sentiment pseudo-labels (method.md section 3).
+    """Boundary-aware sentiment pseudo-labels (docs/method.md, "BSPG").
 
     Attributes:
         window: half-width w of a point's mound, in snippets (|t - t_p| <= w).
@@ -115,7 +115,7 @@ class BSPGConfig:
 
 @dataclass(frozen=True)
 class PSSCConfig:
-    """Point-aware sentiment semantics contrast (method.md section 2).
+    """Point-aware sentiment semantics contrast (docs/method.md, "PSSC").
 
     Attributes:
         topk_divisor: K = max(1, T // topk_divisor) positives per class, T the
