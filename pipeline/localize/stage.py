@@ -236,7 +236,8 @@ def run_localize(
 
 def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> str:
     """The table printed at the end: video, duration, shown segments, seconds per label;
-    then failures, and (footer) the random-weights line and where the outputs are."""
+    then failures, and (footer, when files were written) the random-weights line and where
+    the outputs are."""
     labels = list(summary.class_names)
     header = ["video", "duration", "segments", *(f"{printable(label)} s" for label in labels)]
     rows = []
@@ -251,6 +252,7 @@ def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> st
     if summary.failures:
         lines.append("failed:")
         lines += [f"  {shell_path(failure.source)}: {printable(failure.reason)}" for failure in summary.failures]
+    if footer and summary.out_dir is not None:
         lines += localize_footer_lines(summary)
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
@@ -205,6 +206,19 @@ def test_a_second_run_reuses_the_cache_and_gives_the_same_segments(localized_run
     first = load_predictions(localized_run.out / VIDEO_ID / "segments.json")[VIDEO_ID]
     second = load_predictions(tmp_path / "again" / VIDEO_ID / "segments.json")[VIDEO_ID]
     assert second == first
+
+
+def test_a_successful_localize_says_where_the_report_and_the_outputs_are(localized_run, tmp_path):
+    out = tmp_path / "new results"
+    done = cli("localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out", str(out),
+               "--cache", str(localized_run.out / "cache"), "--random-weights", "--no-progress", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    report = out / "demo 01" / "report.html"
+    assert report.is_file()
+    lines = done.stdout.splitlines()
+    assert lines[-1] == f"report: {shlex.quote(str(report))}"  # pasteable: quoted for a shell
+    assert lines[-2].startswith(f"outputs: {shlex.quote(str(out))}/<video>/")
+    assert "1 video(s) localized, 0 failed" in lines
 
 
 def test_random_weight_features_need_the_flag(localized_run, tmp_path):
