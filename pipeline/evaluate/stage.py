@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from cache.atomic import atomic_write_json
-from pipeline.console import to_stderr
+from pipeline.console import random_weights_warning, to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
 from pipeline.data.annotations import SUBSET_SPLITS
 from pipeline.data.annotations.segments_json import read_subsets
@@ -99,7 +99,7 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
     trained.feature_spec.check_features(dataset.feature_spec)
     if trained.feature_spec.random_weights:
-        log("warning: this model was trained on features from RANDOM extractor weights")
+        log(random_weights_warning(trained.feature_spec.random_weight_streams))
     video_ids = dataset.splits.get(split)
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
