@@ -28,6 +28,7 @@ USER_ERROR_NAMES: tuple[str, ...] = (
     "pipeline.infer.checkpoint.CheckpointError",
     "pipeline.data.feature_spec.FeatureSpecError",
     "pipeline.evaluate.stage.EvaluateError",
+    "pipeline.data.activitynet.ActivityNetFileError",
     "pipeline.output_folder.OutputFolderError",
 )
 

@@ -109,6 +109,10 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     predictions = segments_from_cas(cas, dataset.samples, trained.config.postprocess, trained.class_names)
     missing = missing_ground_truth(Path(info["features"]), dataset, split)
     ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}
+    if not any(ground_truth.values()):
+        raise EvaluateError(f"split '{split}': its {len(ground_truth)} video(s) have no ground-truth segments; nothing "
+                            "to evaluate; give them segments (docs/formats.md: a segments JSON whose videos have "
+                            f"\"subset\": \"{split}\")")
     result = evaluate_detections(predictions, ground_truth, labels=trained.class_names)
     out = Path(out)
     provenance = {"run": str(run_dir.resolve()), "split": split, "checkpoint": checkpoint}
@@ -122,7 +126,15 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
 
 
 def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None) -> EvaluationResult:
-    """Score an ActivityNet results file against an ActivityNet-style ground truth."""
+    """Score an ActivityNet results file against an ActivityNet-style ground truth (its
+    videos of `subset`, None: all). A file that cannot be read is an ActivityNetFileError,
+    a ground truth without segments an EvaluateError (one line each). Classes predicted
+    but absent from the ground truth are reported as not scored."""
     truth = load_ground_truth(ground_truth, subset)
+    if not any(truth.values()):
+        where = f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None else f"its {len(truth)} video(s)"
+        raise EvaluateError(f"{ground_truth}: {where} have no annotated segments; nothing to evaluate; pass a "
+                            "ground truth with segments" + (" or another --subset" if subset is not None else ""))
     found = load_predictions(predictions)
-    return evaluate_detections(found, truth)
+    labels = {entry["label"] for entries in [*truth.values(), *found.values()] for entry in entries}
+    return evaluate_detections(found, truth, labels=sorted(labels))
