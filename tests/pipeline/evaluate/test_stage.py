@@ -11,7 +11,7 @@ import pytest
 
 import cli
 from pipeline.config import load_config
-from pipeline.evaluate.stage import evaluate_files, evaluate_run
+from pipeline.evaluate.stage import EvaluateError, evaluate_files, evaluate_run
 from pipeline.train.stage import run_train
 
 TINY = ["model.d_model=16", "model.num_heads=2", "train.batch_size=4", "train.epochs=2",
@@ -64,6 +64,23 @@ def test_no_missing_videos_is_recorded_as_none(release, run_with_missing_test_vi
     metrics = json.loads((tmp_path / "preds.metrics.json").read_text())
     assert metrics["missing_videos"] == {"count": 0, "ground_truth_segments": 0, "video_ids": []}
     assert not [line for line in lines if "not loaded" in line]
+
+
+def test_a_split_without_segments_is_one_line_not_a_traceback(release, run_with_missing_test_videos, tmp_path):
+    _, run_dir, _, _ = run_with_missing_test_videos
+    features = tmp_path / "release"
+    shutil.copytree(release, features)
+    for name in ("gt.json", "videosenti_gt.json"):  # the release's ground truth, both spellings
+        truth = json.loads((features / name).read_text())
+        for video_id in (features / "split_test.txt").read_text().split():
+            truth["database"][video_id]["annotations"] = []
+        (features / name).write_text(json.dumps(truth))
+    other = tmp_path / "run"
+    shutil.copytree(run_dir, other)
+    info = json.loads((other / "run.json").read_text())
+    (other / "run.json").write_text(json.dumps({**info, "features": str(features)}))
+    with pytest.raises(EvaluateError, match="split 'test': its .* video.s. have no ground-truth segments"):
+        evaluate_run(other, "test", tmp_path / "preds.json", "cpu", log=lambda *_: None)
 
 
 GROUND_TRUTH = {"database": {"a": {"subset": "test", "annotations": [{"label": "positive", "segment": [1.0, 3.0]}]},
