@@ -16,7 +16,7 @@ import pytest
 from cache.atomic import is_temp_file
 from cache.store import CacheError, FeatureCache
 from pipeline.extract.discovery import VideoFile
-from pipeline.synthetic.videos import write_test_pattern_video
+from pipeline.synthetic.videos import write_test_pattern_video, write_video
 from tests.conftest import ROOT, cli, make_read_only, one_error_line, run_ffmpeg
 
 AUDIO = ["--streams", "audio", "--no-progress"]
@@ -133,6 +133,24 @@ def test_cache_info_marks_damaged_and_changed_entries_invalid(tmp_path, video_fo
     assert records["tiny"]["valid"]
     table = cli("cache-info", str(cache))
     assert "NO: " in table.stdout and "4 video(s)" in table.stdout
+
+
+def test_cache_info_shows_the_streams_an_entry_holds_and_those_it_lacks(tmp_path, pattern_video):
+    pattern_video("videos/talk.mp4", 1.0, size=(64, 48))
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    write_video(tmp_path / "videos" / "voice only.mkv", [], 25, (64, 48), audio=tone)  # no picture: visual fails
+    cache = tmp_path / "cache"
+    run = cli("extract", str(tmp_path / "videos"), "--cache", str(cache), "--streams", "audio,visual", "--random-weights",
+              "--device", "cpu", "--no-progress", *(f"--set=visual.{s}" for s in ("short_side=64", "crop_size=64", "layer=res5")))
+    assert run.returncode == 1, run.stderr  # one video failed, its audio kept
+    records = records_by_id(cache)
+    assert records["voice only"]["valid"] and list(records["voice only"]["streams"]) == ["audio"]
+    assert records["voice only"]["missing_streams"] == ["visual"] and records["talk"]["missing_streams"] == []
+    table = cli("cache-info", str(cache)).stdout.splitlines()
+    assert table[0] == "the last extract asked for: audio, visual"
+    assert table[2].startswith("talk ") and table[2].split()[-2:] == ["-", "yes"]
+    assert table[3].startswith("voice only ") and table[3].split()[-2:] == ["visual", "yes"]
+    assert table[-1] == "2 video(s); 1 without every stream the last extract asked for (rerun it to add them)"
 
 
 def test_duplicate_ids_stop_before_any_work(tmp_path, video_folder, pattern_video):
