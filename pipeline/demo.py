@@ -136,7 +136,7 @@ def demo_closing(summary: LocalizeSummary, model: Path, seconds: float) -> str:
     lines = [
         f"demo finished in {seconds:.0f} s",
         f"next, localize your own videos (a file or a folder) with this model{why}:",
-        f"  {fsenet_command()} localize your_videos/ --model {shell_path(model)} --out results/{random_weights}",
+        f"  {fsenet_command()} localize new_videos/ --model {shell_path(model)} --out results/{random_weights}",
     ]
     if summary.videos:
         lines.append(f"report: {shell_path(summary.videos[0].output_dir / 'report.html')} (open it in a browser)")

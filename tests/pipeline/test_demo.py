@@ -71,7 +71,7 @@ def test_the_demo_ends_with_the_command_to_localize_new_videos_and_the_report_on
     assert text.endswith("report: 'demo_out/localize/demo 08/report.html' (open it in a browser)")
     [command] = [line.strip() for line in text.splitlines() if line.startswith("  ") and " localize " in line]
     words = shlex.split(command)  # pasteable: the shell gives localize the model's path as one word
-    assert words[1:6] == ["localize", "your_videos/", "--model", "demo out/run/best.pt", "--out"]
+    assert words[1:6] == ["localize", "new_videos/", "--model", "demo out/run/best.pt", "--out"]
     assert ("--random-weights" in words) == bool(random_streams)  # localize refuses the model without it
 
 
