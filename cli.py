@@ -133,10 +133,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
-    from pipeline.api import cache_info, format_cache_info
+    from pipeline.api import cache_info, format_cache_info, last_extract_streams
 
     records = cache_info(args.cache_dir)
-    print(json.dumps(records, indent=2, ensure_ascii=False) if args.json else format_cache_info(records))
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    else:
+        print(format_cache_info(records, last_extract_streams(args.cache_dir)))
     return 0
 
 

@@ -9,7 +9,11 @@ from cache.identity import ExtractorIdentity
 from cache.store import CacheError, FeatureCache
 
 
-def cache_records(cache_dir: Path) -> list[dict]:
+def cache_records(cache_dir: Path, requested: list[str] | None = None) -> list[dict]:
+    """One record per entry (also those whose meta.json is gone): what it holds, per stream,
+    and whether it is valid. `requested`: the streams the last extract asked for (None:
+    unknown); each record's "missing_streams" are those of them it does not hold (an
+    interrupted or failed extract), [] when `requested` is None."""
     cache = FeatureCache(cache_dir)
     if not cache.is_cache():
         raise CacheError(f"{cache_dir}: not a feature cache (no cache.json); pass the folder given to extract --cache")
@@ -35,6 +39,7 @@ def cache_records(cache_dir: Path) -> list[dict]:
                     }
                     for name, record in sorted(meta.get("streams", {}).items())
                 },
+                "missing_streams": [stream for stream in requested or [] if stream not in meta.get("streams", {})],
                 "valid": check.valid,
                 "problems": check.problems,
             }
@@ -42,12 +47,14 @@ def cache_records(cache_dir: Path) -> list[dict]:
     return records
 
 
-def format_records(records: list[dict], show: Callable[[str], str]) -> str:
-    """A plain-text table: id, duration, snippets, streams with widths, validity.
+def format_records(records: list[dict], show: Callable[[str], str], requested: list[str] | None = None) -> str:
+    """A plain-text table: id, duration, snippets, the streams held with their widths, the
+    requested ones missing, validity; a first line naming the `requested` streams (the last
+    extract's; None: unknown, no such line) and a last one counting entries that lack some.
 
     show: how a name or a problem (text from file names) is written for the terminal
     (pipeline.console.printable: control characters as escapes)."""
-    rows = [("id", "duration_s", "snippets", "streams", "valid")]
+    rows = [("id", "duration_s", "snippets", "streams", "missing", "valid")]
     for record in records:
         streams = " ".join(
             f"{show(name)}[{info['shape'][1]}{', RANDOM weights' if info['random_weights'] else ''}]"
@@ -60,9 +67,14 @@ def format_records(records: list[dict], show: Callable[[str], str]) -> str:
                 f"{duration:.2f}" if isinstance(duration, (int, float)) else "?",
                 str(record["num_snippets"]),
                 streams or "-",
+                ",".join(record["missing_streams"]) or "-",
                 "yes" if record["valid"] else "NO: " + show("; ".join(record["problems"])),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
-    return "\n".join(lines + [f"{len(records)} video(s)"])
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in rows]
+    if requested is not None:
+        lines.insert(0, f"the last extract asked for: {', '.join(requested)}")
+    incomplete = sum(bool(record["missing_streams"]) for record in records)
+    ending = f"; {incomplete} without every stream the last extract asked for (rerun it to add them)" if incomplete else ""
+    return "\n".join(lines + [f"{len(records)} video(s){ending}"])

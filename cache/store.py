@@ -183,6 +183,10 @@ class FeatureCache:
         cannot be written passes (reading an up-to-date cache needs no write)."""
         if self.root.exists() and not self.root.is_dir():
             raise CacheError(f"{self.root}: exists and is not a folder; pass a folder (new, or a feature cache) to --cache")
+        # listed before cache.json is looked for: another run making this cache writes
+        # cache.json first, so any of its files listed here means cache.json is there now
+        strangers = [p.name for p in self.root.iterdir() if not (p.name == LOCK_NAME or is_temp_file(p))] \
+            if self.root.is_dir() else []
         marker = self.root / "cache.json"
         if marker.is_file():
             info = self._marker()
@@ -191,7 +195,7 @@ class FeatureCache:
             if info is not None and (info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION):
                 raise CacheError(f"{self.root}: a feature cache of another format ({info}); use a new --cache folder")
             return
-        if self.root.exists() and any(not (p.name == LOCK_NAME or is_temp_file(p)) for p in self.root.iterdir()):
+        if strangers:
             raise CacheError(
                 f"{self.root}: folder exists, is not empty and is not a feature cache; "
                 "pass an empty or new folder to --cache"
@@ -207,14 +211,25 @@ class FeatureCache:
         """Make the folder a cache (idempotent); refuses a folder that is something else
         (:meth:`check_folder`). A cache.json that is not JSON is rewritten when the folder
         is clearly a cache (it holds videos/, config.yaml or extract_report.json); returns a
-        note saying so."""
-        self.check_folder()
-        marker = self.root / "cache.json"
-        if not marker.is_file():
-            self._write_marker()
-        elif self._marker() is None:
-            self._write_marker()
-            return f"{marker} was damaged (not a JSON object); rewritten"
+        note saying so.
+
+        Race-free: several runs may create one new cache at once. The marker is written
+        under the cache lock (whose holder removes stray temp files at the root, so a
+        write outside it could lose its temp file), and the folder is checked again there,
+        where no other run can be half-way through making it."""
+        self.check_folder()  # before the lock: a foreign folder gets no .lock file
+        try:
+            with self.lock():
+                self.check_folder()
+                marker = self.root / "cache.json"
+                if not marker.is_file():
+                    self._write_marker()
+                elif self._marker() is None:
+                    self._write_marker()
+                    return f"{marker} was damaged (not a JSON object); rewritten"
+        except OSError as error:  # the lock file: making the folder failed
+            raise CacheError(f"{self.root}: cannot create a feature cache there ({error.strerror}); "
+                             "pass a folder you can write to --cache") from None
         return None
 
     @contextmanager

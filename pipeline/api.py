@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pipeline.train.stage import TrainSummary
 
 __all__ = ["Segment", "VideoLocalization", "LocalizeResult", "extract", "train", "localize", "cache_info",
-           "format_cache_info", "settings"]
+           "format_cache_info", "last_extract_streams", "settings"]
 
 
 @dataclass(frozen=True)
@@ -204,12 +204,28 @@ def localize(
     return LocalizeResult(videos, summary.failures, summary.out_dir, list(summary.random_weight_streams))
 
 
+def last_extract_streams(cache_dir: Path | str) -> list[str] | None:
+    """The streams the last extract into `cache_dir` asked for, from CACHE_DIR/config.yaml
+    (written before its first video, so an interrupted run's too); None without a readable one."""
+    from pipeline.config import ConfigError, load_config
+
+    path = Path(cache_dir) / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return list(load_config(path).extract.streams)
+    except ConfigError:  # written by another version, or edited
+        return None
+
+
 def cache_info(cache_dir: Path | str) -> list[dict]:
     """One record per cached video: id, source, duration, snippets, streams (shape, mask,
-    extras, extractor identity, random weights), valid, problems."""
-    return cache_records(Path(cache_dir))
+    extras, extractor identity, random weights), missing_streams (those the last extract
+    asked for that it lacks), valid, problems."""
+    return cache_records(Path(cache_dir), last_extract_streams(cache_dir))
 
 
-def format_cache_info(records: list[dict]) -> str:
-    """The plain-text table `cache-info` prints (names with control characters escaped)."""
-    return format_records(records, printable)
+def format_cache_info(records: list[dict], requested: list[str] | None = None) -> str:
+    """The plain-text table `cache-info` prints (names with control characters escaped);
+    `requested`: the last extract's streams (last_extract_streams), said on its first line."""
+    return format_records(records, printable, requested)

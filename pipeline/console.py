@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable, Iterable
 
 
 def printable(text: object) -> str:
@@ -44,9 +45,33 @@ def warnings_only(message: str) -> None:
         to_stderr(message)
 
 
-def stage_log(quiet: bool = False):
-    """The `log` a stage is given: every message, or (--quiet) only warnings and errors."""
-    return warnings_only if quiet else to_stderr
+def warnings_once(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, saying each warning once: a run whose stages each meet the same thing (the
+    demo's extract, train, evaluate and localize all read random-weight features) warns
+    once. Other messages pass as they come."""
+    said: set[str] = set()
+
+    def say(message: str) -> None:
+        if message.startswith("warning:"):
+            if message in said:
+                return
+            said.add(message)
+        log(message)
+
+    return say
+
+
+def stage_log(quiet: bool = False) -> Callable[[str], None]:
+    """The `log` of one run (a command, an API call): every message, or (--quiet) only
+    warnings and errors; each warning once (:func:`warnings_once`)."""
+    return warnings_once(warnings_only if quiet else to_stderr)
+
+
+def random_weights_warning(streams: Iterable[str]) -> str:
+    """The one line every stage says about features from random extractor weights, worded
+    alike so that a run says it once (:func:`warnings_once`)."""
+    return (f"warning: the {', '.join(sorted(streams))} features come from RANDOM weights (--random-weights): they "
+            "carry no learned meaning, and every file made from them says so")
 
 
 def shell_path(path) -> str:

@@ -18,6 +18,7 @@ features, the finished training run).
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -110,18 +111,33 @@ def run_demo(
     print(f"ground truth of {held_out.video_id}: " + ", ".join(
         f"{s.kind} {s.start_seconds:.1f}-{s.end_seconds:.1f} s" for s in held_out.sentiment_stretches
     ))
-    print(demo_closing(summary, time.perf_counter() - started))
+    print(demo_closing(summary, out / "run" / "best.pt", time.perf_counter() - started))
     return 1 if summary.failures else 0
 
 
-def demo_closing(summary: LocalizeSummary, seconds: float) -> str:
-    """The demo's last lines, each said once: the random-weights note, the time, the report."""
-    lines = []
-    if summary.random_weights:
-        lines.append(f"NOTE: the {', '.join(summary.random_weight_streams)} features came from RANDOM weights (no "
-                     "checkpoint here; see docs/weights.md); the model learned from the audio and from what random "
-                     "features keep")
-    lines.append(f"demo finished in {seconds:.0f} s")
+def fsenet_command() -> str:
+    """This toolkit's command as the person started it, for a line they paste: the script's
+    path as run (.venv/bin/fsenet), `python cli.py`, else plain `fsenet` (the API, tests)."""
+    program = sys.argv[0] if sys.argv else ""
+    if Path(program).name == "fsenet":
+        return shell_path(program)
+    if Path(program).name == "cli.py":
+        return f"{shell_path(sys.executable)} {shell_path(program)}"
+    return "fsenet"
+
+
+def demo_closing(summary: LocalizeSummary, model: Path, seconds: float) -> str:
+    """The demo's last lines: the time, the command that localizes new videos with the demo's
+    `model` (with --random-weights when its features came from random weights: localize
+    refuses it otherwise), and the report last."""
+    random_weights = " --random-weights" if summary.random_weights else ""
+    why = (f" (--random-weights: its {', '.join(sorted(summary.random_weight_streams))} features came from random "
+           "weights, no checkpoint here; docs/weights.md)") if summary.random_weights else ""
+    lines = [
+        f"demo finished in {seconds:.0f} s",
+        f"next, localize your own videos (a file or a folder) with this model{why}:",
+        f"  {fsenet_command()} localize new_videos/ --model {shell_path(model)} --out results/{random_weights}",
+    ]
     if summary.videos:
         lines.append(f"report: {shell_path(summary.videos[0].output_dir / 'report.html')} (open it in a browser)")
     return "\n".join(lines)

@@ -4,7 +4,9 @@ do. Commands print that line (exit status 2) instead of a traceback unless --deb
 Listed by name, not imported: several are defined beside torch code, and a command that
 never loads the model must not load it to learn what its errors are. An error of a class
 whose module was never imported cannot have been raised, so `is_user_error` compares
-names along the error's class hierarchy and imports nothing.
+names along the error's class hierarchy and imports nothing. Each name is where the class
+is defined (its `__module__`), not a package that re-exports it: `user_error_classes`
+refuses any other name, and tests/pipeline/test_errors.py calls it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ USER_ERROR_NAMES: tuple[str, ...] = (
     "extractors.weights.WeightsError",
     "builtins.FileNotFoundError",
     "pipeline.data.samples.DatasetError",
-    "pipeline.data.annotations.AnnotationError",
+    "pipeline.data.annotations.records.AnnotationError",
     "pipeline.synthetic.release.SynthError",
     "pipeline.train.run_folder.RunError",
     "pipeline.infer.checkpoint.CheckpointError",
     "pipeline.data.feature_spec.FeatureSpecError",
     "pipeline.evaluate.stage.EvaluateError",
+    "pipeline.data.activitynet.ActivityNetFileError",
     "pipeline.output_folder.OutputFolderError",
 )
 
@@ -36,11 +39,17 @@ def is_user_error(error: BaseException) -> bool:
 
 
 def user_error_classes() -> tuple[type[BaseException], ...]:
-    """The classes of USER_ERROR_NAMES, imported (for tests and tools; costs the imports)."""
+    """The classes of USER_ERROR_NAMES, imported (for tests and tools; costs the imports).
+    LookupError when a name is not where its class is defined (is_user_error would never
+    match it)."""
     classes = []
     for name in USER_ERROR_NAMES:
         module, _, attribute = name.rpartition(".")
-        classes.append(getattr(importlib.import_module(module), attribute))
+        found = getattr(importlib.import_module(module), attribute)
+        if f"{found.__module__}.{found.__qualname__}" != name:
+            raise LookupError(f"pipeline/errors.py lists {name}, but the class is "
+                              f"{found.__module__}.{found.__qualname__}; list that name")
+        classes.append(found)
     return tuple(classes)
 
 

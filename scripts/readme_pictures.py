@@ -56,7 +56,7 @@ def main() -> int:
         page = browser.new_page(viewport=REPORT_VIEWPORT)
         page.goto(report.resolve().as_uri())
         page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=15000)
-        bands = page.locator("#timeline g.segment")
+        bands = page.locator("#timeline .segment")
         scores = [_band_score(bands.nth(i).text_content() or "") for i in range(bands.count())]
         if scores:
             band = bands.nth(max(range(len(scores)), key=scores.__getitem__))

@@ -19,6 +19,12 @@ from cache.atomic import atomic_write_json
 RESULTS_VERSION = "fsenet"
 
 
+class ActivityNetFileError(ValueError):
+    """A ground truth or results file that cannot be read as one (missing, not UTF-8, not
+    JSON, of another shape, a segment that is not [start, end] seconds, a score that is not
+    a finite number): one line naming the file, the entry and what is expected."""
+
+
 def segment_of(entry: Mapping, where: str) -> tuple[float, float]:
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where}: must be an object with 'label' and 'segment', got {type(entry).__name__} {entry!r:.40}")
@@ -27,7 +33,7 @@ def segment_of(entry: Mapping, where: str) -> tuple[float, float]:
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: 'segment' must be [start, end] in seconds, got {entry.get('segment')!r}") from None
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-        raise ValueError(f"{where}: segment [{start}, {end}] must be finite with end >= start")
+        raise ValueError(f"{where}: segment [{start}, {end}] must be [start, end] in seconds, both finite, end >= start")
     return start, end
 
 
@@ -37,20 +43,30 @@ def label_of(entry: Mapping, where: str) -> str:
     return str(entry["label"])
 
 
+_SHAPES = {"ground truth": '{"database": {video: {"subset", "annotations": [{"label", "segment"}]}}}',
+           "results": '{"results": {video: [{"label", "score", "segment"}]}}'}
+
+
 def _read_json(path: Path | str, what: str) -> dict:
+    """The JSON object in `path`, a `what` file ("ground truth" or "results");
+    ActivityNetFileError naming the file and the fix when it cannot be."""
     path = Path(path)
     try:
         raw = path.read_bytes()
         data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: {what} file not found") from None
+        raise ActivityNetFileError(f"{path}: {what} file not found; check the path") from None
+    except OSError as error:
+        raise ActivityNetFileError(f"{path}: cannot read the {what} file ({error.strerror}); pass a readable file") from None
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}: not UTF-8 (line {line}); save the {what} file as UTF-8") from None
+        raise ActivityNetFileError(f"{path}: not UTF-8 (line {line}); save the {what} file as UTF-8") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); expected an ActivityNet-style {what} file") from None
+        raise ActivityNetFileError(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); expected an "
+                                   f"ActivityNet-style {what} file {_SHAPES[what]}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise ActivityNetFileError(f"{path}: holds a JSON {type(data).__name__}; expected an ActivityNet-style {what} "
+                                   f"file {_SHAPES[what]}")
     return data
 
 
@@ -60,9 +76,18 @@ def load_ground_truth(path: Path | str, subset: str | None = None) -> dict[str, 
     The file is {"database": {video: {"subset": str, "annotations": [{"label", "segment"}]}}}
     (TSL-300's gt.json / videosenti_gt.json: segment bounds are strings of seconds, labels
     'p'/'n'). `subset` keeps only the videos whose "subset" equals it (e.g. "test");
-    videos with no annotations are kept with an empty list.
+    videos with no annotations are kept with an empty list. ActivityNetFileError when the
+    file is not such a file.
     """
-    path = Path(path)
+    try:
+        return _parse_ground_truth(Path(path), subset)
+    except ActivityNetFileError:
+        raise
+    except ValueError as error:  # segment_of / label_of: the message names the file and the entry
+        raise ActivityNetFileError(str(error)) from None
+
+
+def _parse_ground_truth(path: Path, subset: str | None) -> dict[str, list[dict]]:
     data = _read_json(path, "ground truth")
     database = data.get("database")
     if not isinstance(database, dict):
@@ -87,7 +112,7 @@ def load_ground_truth(path: Path | str, subset: str | None = None) -> dict[str, 
         ground_truth[str(video)] = entries
     if subset is not None and not ground_truth:
         known = ", ".join(sorted(str(s) for s in subsets_seen))
-        raise ValueError(f"{path}: no video has subset {subset!r} (subsets present: {known})")
+        raise ValueError(f"{path}: no video has subset {subset!r}; pass one of the subsets present: {known}")
     return ground_truth
 
 
@@ -95,9 +120,18 @@ def load_predictions(path: Path | str) -> dict[str, list[dict]]:
     """ActivityNet-style results -> {video: [{"label", "score", "segment": [start_s, end_s]}]}.
 
     The file is {"results": {video: [{"label", "score", "segment"}]}, ...}; other keys
-    ("version", "external_data") are ignored.
+    ("version", "external_data") are ignored. ActivityNetFileError when the file is not
+    such a file (a score must be a finite number).
     """
-    path = Path(path)
+    try:
+        return _parse_predictions(Path(path))
+    except ActivityNetFileError:
+        raise
+    except ValueError as error:  # segment_of / label_of: the message names the file and the entry
+        raise ActivityNetFileError(str(error)) from None
+
+
+def _parse_predictions(path: Path) -> dict[str, list[dict]]:
     data = _read_json(path, "results")
     results = data.get("results")
     if not isinstance(results, dict):
@@ -114,6 +148,8 @@ def load_predictions(path: Path | str) -> dict[str, list[dict]]:
                 score = float(entry["score"])
             except (KeyError, TypeError, ValueError):
                 raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
+            if not math.isfinite(score):
+                raise ValueError(f"{where}: 'score' must be a finite number, got {score}")
             parsed.append({"label": label_of(entry, where), "score": score, "segment": [start, end]})
         predictions[str(video)] = parsed
     return predictions

@@ -247,12 +247,7 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
                                tolerance=data.alignment_tolerance_rows)
         for video_id in video_ids
     }
-    feature_spec = read.feature_spec(path)
-    for stream in feature_spec.random_weight_streams:
-        problems.append(
-            f"{path}: stream {stream!r} was extracted with random weights (--random-weights); "
-            "its features carry no learned meaning"
-        )
+    feature_spec = read.feature_spec(path)  # random weights: there, said by each stage (random_weights_warning)
     disagreement = points_outside_segments(samples)
     if disagreement:
         problems.append(disagreement)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cache.atomic import atomic_write_json
 from pipeline.config import config_to_dict
-from pipeline.console import to_stderr
+from pipeline.console import random_weights_warning, to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
 from pipeline.data.annotations import SUBSET_SPLITS
 from pipeline.data.annotations.segments_json import read_subsets
@@ -104,7 +104,7 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
     trained.feature_spec.check_features(dataset.feature_spec)
     if trained.feature_spec.random_weights:
-        log("warning: this model was trained on features from RANDOM extractor weights")
+        log(random_weights_warning(trained.feature_spec.random_weight_streams))
     video_ids = dataset.splits.get(split)
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
@@ -114,6 +114,10 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     predictions = segments_from_scores(scores, dataset.samples, trained.config.postprocess, trained.class_names)
     missing = missing_ground_truth(Path(info["features"]), dataset, split)
     ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}
+    if not any(ground_truth.values()):
+        raise EvaluateError(f"split '{split}': its {len(ground_truth)} video(s) have no ground-truth segments; nothing "
+                            "to evaluate; give them segments (docs/formats.md: a segments JSON whose videos have "
+                            f"\"subset\": \"{split}\")")
     result = evaluate_detections(predictions, ground_truth, labels=trained.class_names)
     out = Path(out)
     provenance = {"run": str(run_dir.resolve()), "split": split, "checkpoint": checkpoint,
@@ -129,7 +133,15 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
 
 
 def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None) -> EvaluationResult:
-    """Score an ActivityNet results file against an ActivityNet-style ground truth."""
+    """Score an ActivityNet results file against an ActivityNet-style ground truth (its
+    videos of `subset`, None: all). A file that cannot be read is an ActivityNetFileError,
+    a ground truth without segments an EvaluateError (one line each). Classes predicted
+    but absent from the ground truth are reported as not scored."""
     truth = load_ground_truth(ground_truth, subset)
+    if not any(truth.values()):
+        where = f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None else f"its {len(truth)} video(s)"
+        raise EvaluateError(f"{ground_truth}: {where} have no annotated segments; nothing to evaluate; pass a "
+                            "ground truth with segments" + (" or another --subset" if subset is not None else ""))
     found = load_predictions(predictions)
-    return evaluate_detections(found, truth)
+    labels = {entry["label"] for entries in [*truth.values(), *found.values()] for entry in entries}
+    return evaluate_detections(found, truth, labels=sorted(labels))

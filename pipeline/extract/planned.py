@@ -19,7 +19,7 @@ from extractors.decode import DecodeConfig, VideoProbe, resolve_hardware_decode
 from extractors.grid import SnippetGrid
 from extractors.registry import EXTRACTORS
 from pipeline.config import Config, ConfigError
-from pipeline.console import to_stderr
+from pipeline.console import random_weights_warning, to_stderr
 from pipeline.devices import device_line, resolve_device
 
 
@@ -137,11 +137,11 @@ def make_extractors(
                for stream in config.extract.streams}
     networks = {stream: (p.extractor_class, p.settings) for stream, p in planned.items() if p.runs_network}
     run_device = RunDevice(device, networks, log if say_device else lambda message: None)
-    for stream, extractor in planned.items():
+    for extractor in planned.values():
         extractor.device = run_device
         if extractor.planned is None or not lazy:
             extractor.build()
-        if ExtractorIdentity(extractor.identity()).is_random:
-            log(f"warning: the {stream} stream runs with RANDOM weights (--random-weights); its features carry no "
-                "learned meaning, and the cache records this")
+    random_streams = [stream for stream, p in planned.items() if ExtractorIdentity(p.identity()).is_random]
+    if random_streams:
+        log(random_weights_warning(random_streams))  # one line for them all (the cache records it per stream)
     return planned

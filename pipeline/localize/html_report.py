@@ -1,7 +1,7 @@
 """The self-contained HTML report of one localized video.
 
 One file, no external resources: inline CSS, the timeline as inline SVG (drawn here, in
-Python), a poster frame embedded as a data: URI, a few lines of inline JavaScript, and a
+Python) under an HTML layer with its text and segment bands (legible at any width), a poster frame embedded as a data: URI, a few lines of inline JavaScript, and a
 Content-Security-Policy that forbids every network fetch except the video itself. The
 video plays through a relative link: to its original place (localize.video=relative, the
 default), to a copy beside the report (copy: the folder can move and be shared), or to a
@@ -42,13 +42,18 @@ from pipeline.localize.poster import data_uri
 from pipeline.localize.text_formats import cue_text
 from pipeline.localize.video import LocalizedVideo
 
+# The timeline is drawn at a fixed height in CSS pixels, stretched across the page's width:
+# its SVG's viewBox is SVG_WIDTH units of time wide and SVG_HEIGHT units (= pixels) tall,
+# drawn with preserveAspectRatio="none" and strokes that do not scale, so a narrow window
+# squeezes time, never the heights, the lines or the text. Its text (and the segment
+# bands, which carry text) is HTML over the SVG, in pixels: legible at any width.
 SVG_WIDTH = 1000  # viewBox units across the whole duration
-LANE_TOP, LANE_HEIGHT = 4, 26  # segment lane
-SCORES_TOP, SCORES_HEIGHT = 40, 120  # score curves
-FACE_TOP, FACE_HEIGHT = 168, 16  # face presence
-AXIS_TOP = 190
-SVG_HEIGHT = 212
-EMOTION_HEIGHT = 30  # the face-emotion strip (its own SVG, same width)
+LANE_TOP, LANE_HEIGHT = 4, 26  # segment lane (px)
+SCORES_TOP, SCORES_HEIGHT = 40, 120  # score curves (px)
+FACE_TOP, FACE_HEIGHT = 168, 16  # face presence (px)
+AXIS_TOP = 190  # the time axis (px); its labels under it
+SVG_HEIGHT = 212  # px
+EMOTION_HEIGHT = 30  # the face-emotion strip (its own SVG, same width), px
 MAX_DRAWN_SNIPPETS = 2000  # longer timelines are averaged into this many bins for drawing
 
 CONTENT_SECURITY_POLICY = (
@@ -66,10 +71,27 @@ h1 { font-size: 1.3rem; margin: 8px 0 4px; word-break: break-all; }
 video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; background: #000; }
 .video-note { color: #8b1a13; font-size: 0.85rem; margin: 6px 0 0; min-height: 1em; }
 .timeline { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin-top: 10px; padding: 6px 8px 2px; }
-.timeline svg { width: 100%; height: auto; display: block; cursor: pointer; user-select: none; }
+.timeline svg { width: 100%; display: block; cursor: pointer; user-select: none; }
+.plot { position: relative; }
+.plot svg { position: absolute; top: 0; left: 0; height: 100%; }
+.plot-text { position: absolute; inset: 0; pointer-events: none; font-size: 12px; line-height: 1; }
+.plot-text > span { position: absolute; white-space: nowrap; }
+.tick { transform: translateX(-50%); }
+.tick.first { transform: none; }
+.tick.last { transform: translateX(-100%); }
+.mark, .no-face { font-size: 11px; }
+.mark { background: #fbfbfb; padding: 1px 2px; }  /* over the curves, on the scores panel */
+.segment { position: absolute; min-width: 2px; border-radius: 3px; box-sizing: border-box; pointer-events: auto;
+  cursor: pointer; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; text-align: center;
+  padding: 0 3px; container-type: inline-size; }
+.segment:hover, .segment.current, .segment:focus-visible { outline: 1.5px solid #000; outline-offset: 0; }
+@container (max-width: 44px) { .segment-label { display: none; } }
 #emotion-strip { margin-top: 2px; }
-.segment { cursor: pointer; }
-.segment:hover rect, .segment.current rect { stroke: #000; stroke-width: 1.5; }
+@media (max-width: 640px) {
+  main { padding: 10px 8px 32px; }
+  .timeline { padding: 6px 4px 2px; }
+  .tick.minor { display: none; }
+}
 .legend { font-size: 0.8rem; color: #444; margin: 4px 0 6px; }
 .legend span { display: inline-block; margin-right: 14px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px; margin-right: 4px; }
@@ -199,17 +221,21 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
 
 
+NON_SCALING = 'vector-effect="non-scaling-stroke"'  # a line keeps its width when time is squeezed
+
+
 def _svg_frame() -> list[str]:
     parts = [
-        f'<svg id="timeline" class="seekable" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" xmlns="http://www.w3.org/2000/svg" '
-        'role="img" aria-label="sentiment timeline; click to seek">',
+        f'<svg class="seekable" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" preserveAspectRatio="none" '
+        'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="sentiment timeline; click to seek">',
         f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>',
         f'<rect x="0" y="{LANE_TOP}" width="{SVG_WIDTH}" height="{LANE_HEIGHT}" fill="#f2f2f2"/>',
-        f'<rect x="0" y="{SCORES_TOP}" width="{SVG_WIDTH}" height="{SCORES_HEIGHT}" fill="#fbfbfb" stroke="#e4e4e4"/>',
+        f'<rect x="0" y="{SCORES_TOP}" width="{SVG_WIDTH}" height="{SCORES_HEIGHT}" fill="#fbfbfb" stroke="#e4e4e4" '
+        f'{NON_SCALING}/>',
     ]
     for fraction in (0.25, 0.5, 0.75):
         y = SCORES_TOP + (1 - fraction) * SCORES_HEIGHT
-        parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eeeeee"/>')
+        parts.append(f'<line x1="0" x2="{SVG_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eeeeee" {NON_SCALING}/>')
     return parts
 
 
@@ -228,79 +254,89 @@ def _svg_scores(video: LocalizedVideo, class_names: Sequence[str], duration: flo
     binned, bin_seconds = _bins(np.asarray(video.scores, dtype=np.float64), video.snippet_seconds)
     for column, name in enumerate(class_names):
         points = _step_points(binned[:, column], bin_seconds, duration, SCORES_TOP, SCORES_HEIGHT)
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" stroke-width="1.6"/>')
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" stroke-width="1.6" '
+                     f'{NON_SCALING}/>')
     points = _step_points(binned[:, len(class_names)], bin_seconds, duration, SCORES_TOP, SCORES_HEIGHT)
-    parts.append(
-        f'<polyline points="{points}" fill="none" stroke="{BACKGROUND_COLOUR}" stroke-width="1" stroke-dasharray="4 3"/>'
-    )
+    parts.append(f'<polyline points="{points}" fill="none" stroke="{BACKGROUND_COLOUR}" stroke-width="1" '
+                 f'stroke-dasharray="4 3" {NON_SCALING}/>')
     return parts
 
 
 def _svg_face(video: LocalizedVideo, duration: float) -> list[str]:
+    """The face presence area (nothing when the features have no face stream: the text
+    layer says so) and its base line."""
     bottom = FACE_TOP + FACE_HEIGHT
-    if video.face_presence is None:
-        part = (f'<text x="{SVG_WIDTH / 2}" y="{FACE_TOP + 12}" font-size="11" text-anchor="middle" '
-                f'fill="{MUTED_TEXT_COLOUR}">no face stream</text>')
-    else:
+    parts = [f'<line x1="0" x2="{SVG_WIDTH}" y1="{bottom}" y2="{bottom}" stroke="#cccccc" {NON_SCALING}/>']
+    if video.face_presence is not None:
         face_bins, face_seconds = _bins(np.asarray(video.face_presence, dtype=np.float64), video.snippet_seconds)
         outline = _step_points(face_bins, face_seconds, duration, FACE_TOP, FACE_HEIGHT)
-        part = f'<polygon points="0,{bottom} {outline} {SVG_WIDTH},{bottom}" fill="{FACE_COLOUR}" fill-opacity="0.55"/>'
-    return [part, f'<line x1="0" x2="{SVG_WIDTH}" y1="{bottom}" y2="{bottom}" stroke="#ccc"/>']
-
-
-def _svg_segment_lane(video: LocalizedVideo, class_names: Sequence[str], duration: float) -> list[str]:
-    """The shown segments as clickable rects (data-start / data-end in seconds)."""
-    colours = label_colours(class_names)
-    scale = SVG_WIDTH / duration
-    parts = []
-    for entry in video.shown:
-        start, end = (float(v) for v in entry["segment"])
-        label = html.escape(f"{entry['label']} {float(entry['score']):.2f}: {_clock(start)} - {_clock(end)}")
-        width = max((end - start) * scale, 2.0)
-        fill = colours.get(entry["label"], MUTED_TEXT_COLOUR)
-        parts.append(
-            f'<g class="segment" data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0" role="button">'
-            f'<title>{label}</title>'
-            f'<rect x="{start * scale:.2f}" y="{LANE_TOP}" width="{width:.2f}" height="{LANE_HEIGHT}" rx="3" '
-            f'fill="{fill}"/>'
-        )
-        if width > 70:
-            parts.append(
-                f'<text x="{(start * scale + width / 2):.1f}" y="{LANE_TOP + 17}" font-size="11" text-anchor="middle" '
-                f'fill="{text_colour_on(fill)}" pointer-events="none">{html.escape(cue_text(entry, False))}</text>'
-            )
-        parts.append("</g>")
+        parts.insert(0, f'<polygon points="0,{bottom} {outline} {SVG_WIDTH},{bottom}" fill="{FACE_COLOUR}" '
+                        'fill-opacity="0.55"/>')
     return parts
 
 
 def _svg_axis(duration: float) -> list[str]:
-    """Time ticks, the 0 / 1 score marks and the playhead line (id "playhead")."""
+    """Time ticks and the playhead line (id "playhead"); their labels are text (_text_layer)."""
     scale = SVG_WIDTH / duration
-    parts = []
-    for tick in _ticks(duration):
-        x = tick * scale
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999"/>')
-        anchor = "start" if tick == 0 else "end" if x > SVG_WIDTH - 20 else "middle"
-        parts.append(
-            f'<text x="{x:.1f}" y="{AXIS_TOP + 14}" font-size="11" text-anchor="{anchor}" fill="{MUTED_TEXT_COLOUR}">{_clock(tick)}</text>'
-        )
-    parts.append(
-        f'<text x="4" y="{SCORES_TOP + 12}" font-size="10" fill="{MUTED_TEXT_COLOUR}">1</text>'
-        f'<text x="4" y="{SCORES_TOP + SCORES_HEIGHT - 3}" font-size="10" fill="{MUTED_TEXT_COLOUR}">0</text>'
-        f'<line id="playhead" class="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111" stroke-width="1.5" pointer-events="none"/>'
-        "</svg>"
-    )
+    parts = [f'<line x1="{tick * scale:.1f}" x2="{tick * scale:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999999" '
+             f'{NON_SCALING}/>' for tick in _ticks(duration)]
+    parts.append(f'<line id="playhead" class="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111111" '
+                 f'stroke-width="1.5" pointer-events="none" {NON_SCALING}/></svg>')
     return parts
 
 
-def timeline_svg(video: LocalizedVideo, class_names: Sequence[str]) -> str:
-    """Inline SVG: segment lane (clickable rects with data-start/data-end), score step
-    curves, bands, face presence, time axis and a playhead line (id "playhead")."""
+def _tick_label(seconds: float) -> str:
+    """An axis label: m:ss (h:mm:ss), with tenths only where the tick has them (0:02.5)."""
+    clock = _clock(seconds)
+    return clock[:-2] if clock.endswith(".0") else clock
+
+
+def _segment_bands(video: LocalizedVideo, class_names: Sequence[str], duration: float) -> list[str]:
+    """The shown segments as clickable HTML bands in the lane (data-start / data-end in
+    seconds), each labelled "positive 0.82" where it is wide enough on screen."""
+    colours = label_colours(class_names)
+    parts = []
+    for entry in video.shown:
+        start, end = (float(v) for v in entry["segment"])
+        title = html.escape(f"{entry['label']} {float(entry['score']):.2f}: {_clock(start)} - {_clock(end)}")
+        fill = colours.get(entry["label"], MUTED_TEXT_COLOUR)
+        parts.append(
+            f'<span class="segment" data-start="{start:.3f}" data-end="{end:.3f}" tabindex="0" role="button" '
+            f'title="{title}" style="left:{100 * start / duration:.3f}%;width:{100 * (end - start) / duration:.3f}%;'
+            f'top:{LANE_TOP}px;height:{LANE_HEIGHT}px;line-height:{LANE_HEIGHT}px;background:{fill};'
+            f'color:{text_colour_on(fill)}"><span class="segment-label">{html.escape(cue_text(entry, False))}</span>'
+            "</span>"
+        )
+    return parts
+
+
+def _text_layer(video: LocalizedVideo, class_names: Sequence[str], duration: float) -> str:
+    """The timeline's HTML layer: the segment bands, the time labels (every other one
+    hidden on a narrow window: class "minor"), the 1 / 0 score marks, "no face stream"."""
+    ticks = _ticks(duration)
+    parts = _segment_bands(video, class_names, duration)
+    for index, tick in enumerate(ticks):
+        place = " first" if index == 0 else " last" if index == len(ticks) - 1 and tick / duration > 0.96 else ""
+        minor = " minor" if index % 2 else ""
+        parts.append(f'<span class="tick{place}{minor}" style="left:{100 * tick / duration:.3f}%;top:{AXIS_TOP + 4}px">'
+                     f"{_tick_label(tick)}</span>")
+    parts.append(f'<span class="mark" style="left:4px;top:{SCORES_TOP + 3}px">1</span>'
+                 f'<span class="mark" style="left:4px;top:{SCORES_TOP + SCORES_HEIGHT - 14}px">0</span>')
+    if video.face_presence is None:
+        parts.append(f'<span class="no-face" style="left:50%;top:{FACE_TOP + 3}px;transform:translateX(-50%)">'
+                     "no face stream</span>")
+    return f'<div class="plot-text" style="color:{MUTED_TEXT_COLOUR}">{"".join(parts)}</div>'
+
+
+def timeline_html(video: LocalizedVideo, class_names: Sequence[str]) -> str:
+    """The timeline (id "timeline"), SVG_HEIGHT px tall at any width: an SVG of the score
+    step curves, the bands behind them, face presence, the time ticks and a playhead line
+    (id "playhead"), under an HTML layer with the clickable segment bands and every text."""
     duration = max(video.duration_seconds, 1e-3)
-    return "".join([
-        *_svg_frame(), *_svg_scores(video, class_names, duration), *_svg_face(video, duration),
-        *_svg_segment_lane(video, class_names, duration), *_svg_axis(duration),
-    ])
+    svg = "".join([*_svg_frame(), *_svg_scores(video, class_names, duration), *_svg_face(video, duration),
+                   *_svg_axis(duration)])
+    return (f'<div class="plot" id="timeline" style="height:{SVG_HEIGHT}px">{svg}'
+            f"{_text_layer(video, class_names, duration)}</div>")
 
 
 def _emotion_layers(video: LocalizedVideo) -> tuple[np.ndarray, np.ndarray, float]:
@@ -352,8 +388,9 @@ def emotion_strip_svg(video: LocalizedVideo) -> str:
     layers, seen, bin_seconds = _emotion_layers(video)
     colours = [*emotion_colours(video.emotion_names).values(), NO_FACE_COLOUR]
     parts = [
-        f'<svg id="emotion-strip" class="seekable" viewBox="0 0 {SVG_WIDTH} {EMOTION_HEIGHT}" '
-        'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="face emotion per snippet; click to seek">',
+        f'<svg id="emotion-strip" class="seekable" viewBox="0 0 {SVG_WIDTH} {EMOTION_HEIGHT}" preserveAspectRatio="none" '
+        f'style="height:{EMOTION_HEIGHT}px" xmlns="http://www.w3.org/2000/svg" role="img" '
+        'aria-label="face emotion per snippet; click to seek">',
         f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{EMOTION_HEIGHT}" fill="#ffffff"/>',
     ]
     lower = np.zeros(layers.shape[0])
@@ -364,8 +401,8 @@ def emotion_strip_svg(video: LocalizedVideo) -> str:
         parts.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" stroke="none" pointer-events="none"/>')
         lower = upper
     parts += _emotion_titles(video, layers, seen, bin_seconds, duration)
-    parts.append(f'<line class="playhead" x1="0" x2="0" y1="0" y2="{EMOTION_HEIGHT}" stroke="#111" '
-                 'stroke-width="1.5" pointer-events="none"/></svg>')
+    parts.append(f'<line class="playhead" x1="0" x2="0" y1="0" y2="{EMOTION_HEIGHT}" stroke="#111111" '
+                 f'stroke-width="1.5" pointer-events="none" {NON_SCALING}/></svg>')
     return "".join(parts)
 
 
@@ -509,7 +546,7 @@ def report_html(
 {_banner(header)}
 <div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"{poster_attribute}></video></div>
 <p class="video-note" id="video-note"></p>
-<div class="timeline">{timeline_svg(video, class_names)}
+<div class="timeline">{timeline_html(video, class_names)}
 <div class="legend">{_legend(class_names)}</div>
 {emotion_strip_svg(video)}{_emotion_legend(video)}</div>
 <h2>Segments</h2>

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from cache.store import CacheError, FeatureCache
 from pipeline.config import Config, LocalizeConfig
-from pipeline.console import printable, shell_path, to_stderr
+from pipeline.console import printable, random_weights_warning, shell_path, to_stderr
 from pipeline.data.activitynet import write_results
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.samples import DatasetError, VideoSample
@@ -221,8 +221,7 @@ def run_localize(
     failures = [o for o in outcomes if o.status == "failed"]
     random_streams = trained.feature_spec.random_weight_streams
     if random_streams:
-        log(f"warning: the {', '.join(random_streams)} features come from RANDOM extractor weights; "
-            "every output says so, and their scores carry no learned meaning")
+        log(random_weights_warning(random_streams))
     header = run_header(trained, model_path)
     ready = {o.video_id: Path(o.source) for o in outcomes if o.status != "failed"}
     localized = _localize_ready(trained, ready, cache_dir, out_dir, device, header, failures, debug, config)
@@ -242,7 +241,7 @@ def run_localize(
 
 def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> str:
     """The table printed at the end: video, duration, shown segments, seconds per label;
-    then failures, and (footer) the random-weights line and where the outputs are."""
+    then failures, and (footer, when files were written) where the outputs are."""
     labels = list(summary.class_names)
     header = ["video", "duration", "segments", *(f"{printable(label)} s" for label in labels)]
     rows = []
@@ -257,21 +256,17 @@ def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> st
     if summary.failures:
         lines.append("failed:")
         lines += [f"  {shell_path(failure.source)}: {printable(failure.reason)}" for failure in summary.failures]
+    if footer and summary.out_dir is not None:
         lines += localize_footer_lines(summary)
     return "\n".join(lines)
 
 
 def localize_footer_lines(summary: LocalizeSummary) -> list[str]:
-    """The random-weights line and where the outputs are (paths quoted for a shell)."""
-    lines = []
-    if summary.random_weights:
-        lines.append(
-            f"NOTE: features from RANDOM extractor weights ({', '.join(summary.random_weight_streams)}): "
-            "these results carry no learned meaning for those streams"
-        )
-    lines.append(f"outputs: {shell_path(summary.out_dir)}/<video>/ (report.html, segments.json/.csv, .srt, "
-                 f".vtt, .eaf, .labels.txt, timeline.csv/.png); all videos: {shell_path(summary.results_path)}, "
-                 f"{shell_path(summary.summary_path)}, {shell_path(summary.label_studio_path)}")
+    """Where the outputs are (paths quoted for a shell). Random weights are said once, on
+    stderr (random_weights_warning), and in every file."""
+    lines = [f"outputs: {shell_path(summary.out_dir)}/<video>/ (report.html, segments.json/.csv, .srt, "
+             f".vtt, .eaf, .labels.txt, timeline.csv/.png); all videos: {shell_path(summary.results_path)}, "
+             f"{shell_path(summary.summary_path)}, {shell_path(summary.label_studio_path)}"]
     for video in summary.videos[:5]:
         lines.append(f"report: {shell_path(video.output_dir / 'report.html')}")
     if len(summary.videos) > 5:

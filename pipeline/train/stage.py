@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from model import LOSS_TERMS, FSENet
 from pipeline.config import Config, ConfigError, with_overrides
-from pipeline.console import printable, to_stderr
+from pipeline.console import printable, random_weights_warning, to_stderr
 from pipeline.data.batching import collate, crop_sample, resident_bytes, resident_features, training_batches
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.data.sources import load_dataset
@@ -133,7 +133,7 @@ def _prepared_dataset(features: Path, annotations: Path | None, config: Config, 
     if len(dataset.problems) > 20:
         log(f"warning: ... {len(dataset.problems) - 20} more problems (all in {Path(run_dir) / 'run.json'})")
     if dataset.feature_spec.random_weights:
-        log("warning: these features were extracted with RANDOM extractor weights; the model learns from noise-like features")
+        log(random_weights_warning(dataset.feature_spec.random_weight_streams))
     config, note = restrict_streams(config, dataset)
     if note:
         log(f"note: {note}")

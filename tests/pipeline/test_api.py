@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from pipeline import api
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, load_config
+from pipeline.devices import autocast_dtype, device_line, precision_name
 from pipeline.synthetic.demo_videos import write_demo_annotations, write_demo_videos
 from tests.conftest import ROOT
 
@@ -62,7 +63,8 @@ def test_localize_without_out_returns_segments_and_scores_and_writes_nothing(tra
     for segment in found.segments:
         assert 0 <= segment.start_seconds < segment.end_seconds <= found.duration_seconds + 1e-6
         assert segment.label in found.class_names and segment in found.all_segments
-    assert "device: cpu, fp32" in capsys.readouterr().err  # said once, before the model runs
+    precision = precision_name(autocast_dtype(load_config(None).train.amp_dtype, "cpu"))  # bf16 or fp32: the CPU decides
+    assert capsys.readouterr().err.splitlines().count(device_line("cpu", precision)) == 1  # said once, before the model runs
 
 
 def test_localize_with_out_writes_the_files_and_shows_at_most_max_segments(trained, tmp_path):

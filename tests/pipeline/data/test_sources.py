@@ -267,8 +267,8 @@ def test_face_mask_and_random_weights_from_the_cache(tmp_path):
     np.testing.assert_allclose(dataset.samples["a"].face_mask, np.linspace(0, 1, 6))
     assert dataset.samples["b"].video_labels.tolist() == [1.0, 1.0]
     assert dataset.samples["a"].video_labels.tolist() == [0.0, 1.0]
-    assert dataset.feature_spec.random_weights is True
-    assert any("'face' was extracted with random weights" in p for p in dataset.problems)
+    assert dataset.feature_spec.random_weight_streams == ["face"]  # each stage says it, once (not a data problem)
+    assert not any("random" in problem.lower() for problem in dataset.problems)
     emotions = dataset.samples["a"].face_emotions
     assert emotions.names == ("calm", "=tense") and np.array_equal(emotions.probabilities, emotion)
     assert dataset.samples["b"].face_emotions is None

@@ -1,4 +1,6 @@
-"""`evaluate --run`: test videos the split lists but whose features are missing count as misses."""
+"""`evaluate --run`: test videos the split lists but whose features are missing count as
+misses. `evaluate --predictions P --ground-truth G`: a class only predicted is reported as
+not scored, and every input mistake is one line naming the file, exit status 2."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import shutil
 
 import pytest
 
+import cli
 from pipeline.config import load_config
-from pipeline.evaluate.stage import evaluate_files, evaluate_run
+from pipeline.evaluate.stage import EvaluateError, evaluate_files, evaluate_run
 from pipeline.train.stage import run_train
 
 TINY = ["model.d_model=16", "model.num_heads=2", "train.batch_size=4", "train.epochs=2",
@@ -61,3 +64,67 @@ def test_no_missing_videos_is_recorded_as_none(release, run_with_missing_test_vi
     metrics = json.loads((tmp_path / "preds.metrics.json").read_text())
     assert metrics["missing_videos"] == {"count": 0, "ground_truth_segments": 0, "video_ids": []}
     assert not [line for line in lines if "not loaded" in line]
+
+
+def test_a_split_without_segments_is_one_line_not_a_traceback(release, run_with_missing_test_videos, tmp_path):
+    _, run_dir, _, _ = run_with_missing_test_videos
+    features = tmp_path / "release"
+    shutil.copytree(release, features)
+    for name in ("gt.json", "videosenti_gt.json"):  # the release's ground truth, both spellings
+        truth = json.loads((features / name).read_text())
+        for video_id in (features / "split_test.txt").read_text().split():
+            truth["database"][video_id]["annotations"] = []
+        (features / name).write_text(json.dumps(truth))
+    other = tmp_path / "run"
+    shutil.copytree(run_dir, other)
+    info = json.loads((other / "run.json").read_text())
+    (other / "run.json").write_text(json.dumps({**info, "features": str(features)}))
+    with pytest.raises(EvaluateError, match="split 'test': its .* video.s. have no ground-truth segments"):
+        evaluate_run(other, "test", tmp_path / "preds.json", "cpu", log=lambda *_: None)
+
+
+GROUND_TRUTH = {"database": {"a": {"subset": "test", "annotations": [{"label": "positive", "segment": [1.0, 3.0]}]},
+                             "b": {"subset": "train", "annotations": []}}}
+
+
+def results(*entries: dict) -> dict:
+    return {"results": {"a": list(entries)}}
+
+
+def test_a_class_only_predicted_is_not_scored_and_stops_nothing(tmp_path, capsys):
+    (tmp_path / "gt.json").write_text(json.dumps(GROUND_TRUTH))
+    (tmp_path / "p.json").write_text(json.dumps(results({"label": "positive", "score": 0.9, "segment": [1.2, 2.8]},
+                                                        {"label": "negative", "score": 0.4, "segment": [5, 6]})))
+    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth", str(tmp_path / "gt.json")])
+    assert status == 0
+    assert "classes without ground truth, not scored: negative" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("predictions", "ground_truth", "said"), [
+    (None, GROUND_TRUTH, "p.json: results file not found"),
+    (b"not json", GROUND_TRUTH, "p.json: not valid JSON (Expecting value, line 1)"),
+    (b"[]", GROUND_TRUTH, "p.json: holds a JSON list; expected an ActivityNet-style results file"),
+    (b'{"results": {"caf\xe9": []}}', GROUND_TRUTH, "p.json: not UTF-8 (line 1); save the results file as UTF-8"),
+    (results({"label": "positive", "score": 0.5, "segment": [3, 2]}), GROUND_TRUTH,
+     "p.json: video 'a', result 0: segment [3.0, 2.0] must be [start, end] in seconds"),
+    (b'{"results": {"a": [{"label": "positive", "score": NaN, "segment": [1, 2]}]}}', GROUND_TRUTH,
+     "p.json: video 'a', result 0: 'score' must be a finite number, got nan"),
+    (results({"label": "positive", "score": 0.5, "segment": [1, None]}), GROUND_TRUTH,
+     "p.json: video 'a', result 0: 'segment' must be [start, end] in seconds"),
+    (results(), None, "gt.json: ground truth file not found"),
+    (results(), b"{}", "gt.json: missing the 'database' object"),
+    (results(), {"database": {"a": {"subset": "test", "annotations": [{"label": "positive", "segment": [1, "NaN"]}]}}},
+     "gt.json: video 'a', annotation 0: segment [1.0, nan] must be"),
+    (results(), {"database": {"a": {"subset": "test", "annotations": []}}},
+     "gt.json: the 1 video(s) of subset 'test' have no annotated segments"),
+])
+def test_every_input_mistake_is_one_line_naming_the_file(tmp_path, capsys, predictions, ground_truth, said):
+    for name, content in (("p.json", predictions), ("gt.json", ground_truth)):
+        if content is not None:
+            (tmp_path / name).write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth", str(tmp_path / "gt.json"),
+                       "--subset", "test"])
+    printed = capsys.readouterr()
+    assert status == 2 and printed.out == ""
+    assert printed.err.splitlines() == [printed.err.strip()] and printed.err.startswith(f"error: {tmp_path}/"), printed.err
+    assert said in printed.err

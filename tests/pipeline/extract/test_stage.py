@@ -15,8 +15,12 @@ import pytest
 
 from cache.atomic import is_temp_file
 from cache.store import CacheError, FeatureCache
+from cli import main as cli_main
+from pipeline import api
+from pipeline.config import load_config
 from pipeline.extract.discovery import VideoFile
-from pipeline.synthetic.videos import write_test_pattern_video
+from pipeline.extract.stage import run_extract
+from pipeline.synthetic.videos import write_test_pattern_video, write_video
 from tests.conftest import ROOT, cli, make_read_only, one_error_line, run_ffmpeg
 
 AUDIO = ["--streams", "audio", "--no-progress"]
@@ -133,6 +137,26 @@ def test_cache_info_marks_damaged_and_changed_entries_invalid(tmp_path, video_fo
     assert records["tiny"]["valid"]
     table = cli("cache-info", str(cache))
     assert "NO: " in table.stdout and "4 video(s)" in table.stdout
+
+
+def test_cache_info_shows_the_streams_an_entry_holds_and_those_it_lacks(tmp_path, pattern_video, capsys):
+    pattern_video("videos/talk.mp4", 1.0, size=(64, 48))
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    write_video(tmp_path / "videos" / "voice only.mkv", [], 25, (64, 48), audio=tone)  # no picture: visual fails
+    cache = tmp_path / "cache"
+    small = ["extract.streams=audio,visual", "visual.short_side=64", "visual.crop_size=64", "visual.layer=res5"]
+    run = run_extract(tmp_path / "videos", cache, load_config(None, small), allow_random_weights=True,
+                      show_progress=False, log=lambda message: None)
+    assert run.counts() == {"extracted": 1, "up to date": 0, "failed": 1}  # its audio kept
+    records = {record["id"]: record for record in api.cache_info(cache)}
+    assert records["voice only"]["valid"] and list(records["voice only"]["streams"]) == ["audio"]
+    assert records["voice only"]["missing_streams"] == ["visual"] and records["talk"]["missing_streams"] == []
+    assert cli_main(["cache-info", str(cache)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "the last extract asked for: audio, visual"
+    assert table[2].startswith("talk ") and table[2].split()[-2:] == ["-", "yes"]
+    assert table[3].startswith("voice only ") and table[3].split()[-2:] == ["visual", "yes"]
+    assert table[-1] == "2 video(s); 1 without every stream the last extract asked for (rerun it to add them)"
 
 
 def test_duplicate_ids_stop_before_any_work(tmp_path, video_folder, pattern_video):

@@ -5,7 +5,8 @@ no console errors and a click on a segment (band or table row) seeks the video t
 segment's start. `--video copy` makes a folder that still plays after it is moved. Every
 text of the page and of timeline.png has a WCAG contrast of at least 4.5 against what it is
 drawn on (computed from the colours they actually use), and the classes are drawn in a
-colour-blind-safe pair."""
+colour-blind-safe pair. At 500 and 360 px wide the timeline's text is still at least 10 px
+tall."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pipeline.localize.colours import (
     contrast_ratio,
     text_colour_on,
 )
-from pipeline.localize.html_report import report_html
+from pipeline.localize.html_report import SVG_HEIGHT, report_html
 from pipeline.localize.text_formats import timeline_csv_text
 from pipeline.localize.timeline_plot import FIGURE_BACKGROUND, TEXT_COLOURS, timeline_png
 from pipeline.localize.video import LocalizedVideo
@@ -63,34 +64,29 @@ class _Links(HTMLParser):
                 self.poster = value
 
 
-class _SvgTexts(HTMLParser):
-    """(text fill, fill of the segment band it sits on or None) of every SVG <text>, the
-    fills of the SVG's panels (rects outside segments) and the strokes of its curves."""
+class _TimelineParts(HTMLParser):
+    """Of the timeline's markup: the fill of every SVG <text> (the timeline draws its text
+    in HTML, so none is expected), the fills of the SVG's panels (opaque rects) and the
+    strokes of its curves; (text colour, background) of each HTML segment band."""
 
     def __init__(self):
         super().__init__()
-        self.texts: list[tuple[str, str | None]] = []
+        self.texts: list[str] = []
         self.panels: set[str] = set()
         self.strokes: set[str] = set()
-        self._band: str | None = None
-        self._in_segment = False
+        self.bands: list[tuple[str, str]] = []
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == "g" and "segment" in (attributes.get("class") or ""):
-            self._in_segment, self._band = True, None
-        elif tag == "rect" and self._in_segment:
-            self._band = attributes["fill"]
+        if "segment" in (attributes.get("class") or "").split():
+            style = dict(rule.split(":", 1) for rule in attributes["style"].split(";") if rule)
+            self.bands.append((style["color"], style["background"]))
         elif tag == "rect" and "fill-opacity" not in attributes and attributes.get("fill", "").startswith("#"):
             self.panels.add(attributes["fill"])
         elif tag == "text":
-            self.texts.append((attributes["fill"], self._band if self._in_segment else None))
+            self.texts.append(attributes["fill"])
         elif tag == "polyline":
             self.strokes.add(attributes["stroke"])
-
-    def handle_endtag(self, tag):
-        if tag == "g":
-            self._in_segment = False
 
 
 def test_report_is_self_contained_and_links_the_video(localized_run):
@@ -119,13 +115,11 @@ def test_report_embeds_a_small_poster_frame_of_the_video(localized_run):
 def test_report_and_plot_text_contrast_is_at_least_aa_and_the_class_pair_is_colour_blind_safe(localized_run):
     folder = localized_run.out / VIDEO_ID
     page = (folder / "report.html").read_text(encoding="utf-8")
-    svg = _SvgTexts()
-    svg.feed(page[page.index("<svg"): page.index("</svg>")])
-    assert svg.texts and svg.panels
-    for fill, band in svg.texts:
-        backgrounds = [band] if band is not None else sorted(svg.panels)
-        for background in backgrounds:
-            assert contrast_ratio(fill, background) >= AA_TEXT, (fill, background)
+    svg = _TimelineParts()
+    svg.feed(page[page.index('<div class="plot" id="timeline"'): page.index('<div class="legend">')])
+    assert svg.panels and svg.bands and not svg.texts  # its text is HTML, measured in Chromium below
+    for colour, band in svg.bands:  # "positive 0.82" on its band
+        assert contrast_ratio(colour, band) >= AA_TEXT, (colour, band)
     assert {"#0072B2", "#D55E00"} <= svg.strokes  # Okabe-Ito blue (positive), vermillion (negative)
     for stroke in svg.strokes:
         assert contrast_ratio(stroke, "#ffffff") >= AA_GRAPHICS, stroke
@@ -141,9 +135,9 @@ def test_report_and_plot_text_contrast_is_at_least_aa_and_the_class_pair_is_colo
 
     # the face-emotion strip: no text on its areas (a label drawn on one would take text_colour_on),
     # its legend's text on the page (checked in Chromium below), the palette drawn in both
-    strip = _SvgTexts()
+    strip = _TimelineParts()
     strip.feed(page[page.index('<svg id="emotion-strip"'):])
-    assert all(contrast_ratio(fill, panel) >= AA_TEXT for fill, _ in strip.texts for panel in strip.panels)
+    assert all(contrast_ratio(fill, panel) >= AA_TEXT for fill in strip.texts for panel in strip.panels)
     for colour in (*EMOTION_COLOURS, NO_FACE_COLOUR):
         assert contrast_ratio(text_colour_on(colour), colour) >= AA_TEXT, colour
     drawn = [colour for colour in EMOTION_COLOURS[:7] if colour in page]
@@ -189,7 +183,7 @@ def test_report_in_headless_chromium_loads_cleanly_and_a_click_seeks(localized_r
             duration = page.evaluate("document.getElementById('video').duration")
             assert duration == pytest.approx(localized_run.localized_duration, abs=0.1)
 
-            bands = page.locator("#timeline g.segment")
+            bands = page.locator("#timeline .segment")
             rows = page.locator("#segments tbody tr[data-start]")
             assert bands.count() == rows.count() >= 1
             away = "v => { const video = document.getElementById('video'); video.currentTime = v; }"
@@ -271,6 +265,61 @@ def test_video_copy_plays_after_the_folder_moves_and_the_page_passes_contrast(lo
             assert len(contrasts) > 10
             low = [(element, round(ratio, 2)) for element, ratio in contrasts if ratio < AA_TEXT]
             assert not low, low
+        finally:
+            browser.close()
+
+
+# Every text the timeline renders (HTML over its SVG, and any SVG text): its rendered height
+# and horizontal extent in CSS pixels; and the height of the plot.
+TIMELINE_TEXTS = """() => {
+  const found = [];
+  document.querySelectorAll(".timeline *").forEach(e => {
+    if (e.closest("title")) return;
+    Array.from(e.childNodes).filter(n => n.nodeType === 3 && n.textContent.trim()).forEach(n => {
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      const box = range.getBoundingClientRect();
+      const kind = typeof e.className === "string" ? e.className : e.className.baseVal;
+      if (box.width > 0) found.push({text: n.textContent.trim(), kind: kind, height: box.height, left: box.left,
+                                     right: box.right});
+    });
+  });
+  return {texts: found, plot: document.getElementById("timeline").getBoundingClientRect().height};
+}"""
+
+
+def test_the_timeline_stays_legible_on_a_narrow_window(tmp_path):
+    """At 500 px (a narrow window) and 360 px (a phone) every text of the timeline is at
+    least 10 px tall (it was 5 and 4 px when the whole SVG scaled down), the time labels do
+    not overlap, nothing leaves the window, and the plot keeps its height."""
+    sync_api = _browser_or_skip()
+    rng = np.random.default_rng(1)
+    snippets, names = 148, ("happy", "sad", "neutral")
+    presence = (rng.random(snippets) > 0.2).astype(np.float32)
+    shown = [{"label": "positive", "score": 0.82, "segment": [5.12, 19.2]},
+             {"label": "negative", "score": 0.61, "segment": [40.3, 47.0]}]
+    video = LocalizedVideo("talks/long one", tmp_path / "long one.mp4", 94.72, 0.64, rng.random((snippets, 3)), presence,
+                           shown, shown, tmp_path, emotions=rng.dirichlet(np.ones(3), snippets).astype(np.float32),
+                           emotion_names=names)
+    (tmp_path / "report.html").write_text(report_html(video, ("negative", "positive"), {"model": "m.pt"}, {}),
+                                          encoding="utf-8")
+    executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            for width in (500, 360):
+                page = browser.new_page(viewport={"width": width, "height": 800})
+                page.goto((tmp_path / "report.html").as_uri())
+                found = page.evaluate(TIMELINE_TEXTS)
+                texts = found["texts"]
+                assert found["plot"] == SVG_HEIGHT  # only time is squeezed
+                ticks = sorted((t for t in texts if "tick" in t["kind"]), key=lambda t: t["left"])
+                assert [t["text"] for t in ticks] == ["0:00", "0:20", "0:40", "1:00", "1:20"]  # every other one
+                small = [(t["text"], round(t["height"], 1)) for t in texts if t["height"] < 10]
+                assert not small, (width, small)
+                assert all(a["right"] + 4 <= b["left"] for a, b in zip(ticks, ticks[1:], strict=False)), (width, ticks)
+                assert all(0 <= t["left"] and t["right"] <= width for t in texts), (width, texts)
+                page.close()
         finally:
             browser.close()
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
@@ -89,7 +90,12 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     table = result.stdout.splitlines()
     assert table[0].split() == ["video", "duration", "segments", "negative", "s", "positive", "s"]
     assert table[1].startswith(VIDEO_ID)
-    assert "RANDOM" in result.stdout and "RANDOM" in result.stderr
+    # random weights: one warning per command (the face stream's), none among the results
+    for command in (localized_run.extracted, localized_run.trained, result):
+        assert [line for line in command.stderr.splitlines() if "RANDOM" in line] == [
+            "warning: the face features come from RANDOM weights (--random-weights): they carry no learned meaning, "
+            "and every file made from them says so"], command.stderr
+        assert "RANDOM" not in command.stdout
 
     folder = out / VIDEO_ID
     names = sorted(p.name for p in folder.iterdir())
@@ -205,6 +211,19 @@ def test_a_second_run_reuses_the_cache_and_gives_the_same_segments(localized_run
     first = load_predictions(localized_run.out / VIDEO_ID / "segments.json")[VIDEO_ID]
     second = load_predictions(tmp_path / "again" / VIDEO_ID / "segments.json")[VIDEO_ID]
     assert second == first
+
+
+def test_a_successful_localize_says_where_the_report_and_the_outputs_are(localized_run, tmp_path):
+    out = tmp_path / "new results"
+    done = cli("localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out", str(out),
+               "--cache", str(localized_run.out / "cache"), "--random-weights", "--no-progress", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    report = out / "demo 01" / "report.html"
+    assert report.is_file()
+    lines = done.stdout.splitlines()
+    assert lines[-1] == f"report: {shlex.quote(str(report))}"  # pasteable: quoted for a shell
+    assert lines[-2].startswith(f"outputs: {shlex.quote(str(out))}/<video>/")
+    assert "1 video(s) localized, 0 failed" in lines
 
 
 def test_random_weight_features_need_the_flag(localized_run, tmp_path):

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -140,9 +139,10 @@ def test_two_processes_train_like_one_and_resume(release, tmp_path):
 def test_a_failure_on_one_rank_stops_every_rank(release, tmp_path):
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
-    started = time.monotonic()
-    # rank 0 alone creates the run folder and fails; rank 1 waits for it in a barrier
-    result = torchrun("train", "--features", str(release), "--out", str(blocker / "run"), "--epochs", "1", *EXACT)
+    # rank 0 alone creates the run folder and fails; rank 1 waits for it in a barrier, where
+    # a rank left behind would wait for torch's 30-minute timeout: torchrun's timeout (TimeoutExpired)
+    # catches that, with no bound on this machine's speed
+    result = torchrun("train", "--features", str(release), "--out", str(blocker / "run"), "--epochs", "1", *EXACT,
+                      timeout=300)
     assert result.returncode != 0
-    assert time.monotonic() - started < 90
     assert "rank 0/2:" in result.stderr
