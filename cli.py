@@ -124,9 +124,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
     from pipeline.api import cache_info, format_cache_info
+    from pipeline.console import json_for_stdout
 
     records = cache_info(args.cache_dir)
-    print(json.dumps(records, indent=2, ensure_ascii=False) if args.json else format_cache_info(records))
+    print(json_for_stdout(records) if args.json else format_cache_info(records))
     return 0
 
 
@@ -162,6 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.console import json_for_stdout
     from pipeline.infer.metrics import format_report
 
     if args.run is not None:
@@ -172,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out = args.out or args.run / f"predictions_{args.split}.json"
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
                               log=_log(args))
-        print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+        print(json_for_stdout(result.to_json()) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
         return 0
@@ -181,7 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.evaluate.stage import evaluate_files
 
     result = evaluate_files(args.predictions, args.ground_truth, args.subset)
-    print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+    print(json_for_stdout(result.to_json()) if args.json else format_report(result))
     return 0
 
 

@@ -152,10 +152,10 @@ SCRIPT = """
 
 
 def relative_video_url(video_path: Path, report_dir: Path) -> str:
-    """The video as a relative URL from the report's folder (each part percent-encoded,
-    so spaces, '#', '?' and non-ASCII names work)."""
+    """The video as a relative URL from the report's folder (each part's bytes
+    percent-encoded, so spaces, '#', '?', non-ASCII names and names that are not UTF-8 work)."""
     relative = os.path.relpath(os.path.abspath(video_path), os.path.abspath(report_dir))
-    return "/".join(quote(part, safe="") for part in Path(relative).parts)
+    return "/".join(quote(os.fsencode(part), safe="") for part in Path(relative).parts)
 
 
 def _bins(values: np.ndarray, snippet_seconds: float) -> tuple[np.ndarray, float]:
@@ -475,7 +475,7 @@ def report_html(
     escape = html.escape
     seconds_by_label = video.seconds_per_label(class_names)
     coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
-    links = "".join(f'<a href="{quote(name)}">{escape(text)}</a>' for text, name in files.items())
+    links = "".join(f'<a href="{quote(os.fsencode(name))}">{escape(text)}</a>' for text, name in files.items())
     provenance = json.dumps(header, indent=2, ensure_ascii=False)
     video_url = relative_video_url(played if played is not None else video.source, video.output_dir)
     poster_attribute = f' poster="{data_uri(poster)}"' if poster else ""

@@ -51,7 +51,7 @@ def relative_media_url(source: Path, folder: Path) -> str | None:
         relative = os.path.relpath(Path(source).resolve(), Path(folder).resolve())
     except ValueError:
         return None
-    url = quote(Path(relative).as_posix())
+    url = quote(os.fsencode(Path(relative).as_posix()))  # the name's bytes: names that are not UTF-8 too
     return url if url.startswith("../") else f"./{url}"
 
 

@@ -9,3 +9,20 @@ def test_control_characters_are_escaped_and_letters_kept():
     assert printable("evil\u202etxt.mp4 \u2028") == "evil\\u202etxt.mp4 \\u2028"
     assert printable("café 日本語 clip (1).mp4") == "café 日本語 clip (1).mp4"
     assert "\n" not in printable("line one\n\nline two") and printable(42) == "42"
+
+
+def test_bytes_that_are_not_utf8_print_as_hex_escapes_and_paste_back_into_a_shell(tmp_path):
+    import os
+    import subprocess
+
+    from pipeline.console import json_for_stdout, shell_path
+
+    name = os.fsdecode(b"r\xe9sum\xe9 it's \\ \x1b.mp4")  # Latin-1 bytes, a quote, a backslash, ESC
+    assert printable(name) == "r\\xe9sum\\xe9 it's \\ \\x1b.mp4"
+    quoted = shell_path(tmp_path / name)
+    assert quoted.startswith("$'") and "\x1b" not in quoted and "\udce9" not in quoted
+    (tmp_path / name).write_bytes(b"")
+    pasted = subprocess.run(["bash", "-c", f"printf %s {quoted}"], capture_output=True)  # as typed at a prompt
+    assert pasted.stdout == os.fsencode(tmp_path / name)
+    assert shell_path("out/day 1/report.html") == "'out/day 1/report.html'"  # plain names: as before
+    assert json_for_stdout({"id": name}) == '{\n  "id": "r\\udce9sum\\udce9 it\'s \\\\ \\u001b.mp4"\n}'

@@ -368,3 +368,21 @@ def test_an_audio_only_file_lists_the_streams_it_got(tmp_path):
     assert outcome.status == "failed" and "no video stream" in outcome.reason
     assert outcome.streams_written == ["audio"] and outcome.num_snippets == 3
     assert cache.check_entry("voice").valid and list(cache.read_meta("voice")["streams"]) == ["audio"]
+
+
+def test_a_name_that_is_not_utf8_is_extracted_kept_exactly_and_printed_escaped(tmp_path, short_videos):
+    latin1 = os.fsdecode(b"\xc0 la m\xeame heure")  # Latin-1 bytes: Linux names are bytes, not text
+    folder = copy_videos(short_videos, tmp_path / "videos", ["v0.mp4", f"{latin1}.mp4", "v2.mp4", "v3.mp4"])
+    cache = tmp_path / "cache"
+    result = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert result.returncode == 0 and "4 extracted" in result.stdout, result.stdout + result.stderr
+    assert "\\xc0 la m\\xeame heure" not in result.stdout  # no failure line names it
+    again = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert "0 extracted, 4 already up to date" in again.stdout, again.stdout + again.stderr
+    report = json.loads((cache / "extract_report.json").read_text(encoding="utf-8"))  # valid UTF-8 JSON
+    assert [v["video_id"] for v in report["videos"]] == sorted(["v0", latin1, "v2", "v3"])  # the exact name back
+    meta = json.loads((cache / "videos" / latin1 / "meta.json").read_bytes())
+    assert os.fsencode(meta["source"]["path"]) == os.fsencode(folder) + b"/\xc0 la m\xeame heure.mp4"
+    table = cli("cache-info", str(cache))
+    assert table.returncode == 0 and "\\xc0 la m\\xeame heure  " in table.stdout, table.stdout + table.stderr
+    assert all(record["valid"] for record in records_by_id(cache).values())
