@@ -284,7 +284,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         allow_random_weights=args.random_weights, debug=args.debug, show_progress=_progress(args), log=_log(args),
     )
     print(format_localize_summary(summary))
-    return 1 if summary.failures else 0
+    return 1 if summary.failures or summary.unwritten else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -180,8 +180,9 @@ def extract_video(
 def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
     """Make the folder a cache (or check it is one; CacheError when it cannot be one), and
     save the resolved config in it when it changed. Under the cache lock, temp files at
-    the cache's root (left by a killed run) are removed. A cache that cannot be written is
-    used as it is, with a warning: an up-to-date cache needs no write."""
+    the cache's root (left by a killed run) are removed. A cache that cannot be written
+    (read-only, a full disk) is used as it is, with a warning naming the file: an
+    up-to-date cache needs no write."""
     note = cache.create()
     if note:
         log(f"warning: {printable(note)}")
@@ -197,10 +198,9 @@ def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
                 saved = None
             if saved != config_to_yaml(config):
                 save_config(config, path, "extract")
-    except OSError as error:
-        if not is_permission_error(error):
-            raise
-        log(f"warning: {printable(cache.root)} cannot be written ({error.strerror}): config.yaml and the extract "
-            "reports stay as they are; videos whose features are up to date are reported as such")
+    except OSError as error:  # read-only, or a full disk: the videos say what they need
+        log(f"warning: {printable(error.filename or cache.root)} cannot be written ({error.strerror or type(error).__name__}): "
+            "config.yaml and the extract reports stay as they are; videos whose features are up to date are reported "
+            "as such")
 
 

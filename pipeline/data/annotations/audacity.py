@@ -5,7 +5,9 @@ A label with start == end (Audacity's point label), or lasting at most
 ``data.point_max_seconds``, is a point; a longer one a segment. The label text is the
 class. Lines starting with a backslash (a spectral selection's frequencies, written
 under its label) are skipped. The file holds no link to its video: the video is the
-file's name without ``.txt`` and a trailing ``.labels`` ("talk.labels.txt" -> "talk").
+file's name without ``.txt`` and a trailing ``.labels`` ("talk.labels.txt" -> "talk"), or
+the one video whose name `localize` cut into this file's name to fit the filesystem
+(cache.atomic.fitted_name).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from cache.atomic import fitted_name
 from pipeline.data.annotations.checks import Checker, finite_float, match_video_id
 from pipeline.data.annotations.records import (
     AnnotationSet,
@@ -51,6 +54,16 @@ def audacity_video_name(path: Path) -> PurePosixPath:
     return PurePosixPath(stem.as_posix())
 
 
+def _video_of_cut_name(path: Path, known: Mapping[str, float] | None) -> str | None:
+    """The one known video whose name, cut as `localize` cuts a name that would not fit the
+    filesystem with ".labels.txt" after it, gives this file's name; None when not one."""
+    suffix = LABELS_SUFFIX + ".txt"
+    if known is None or not path.name.lower().endswith(suffix):
+        return None
+    matches = [video_id for video_id in known if fitted_name(PurePosixPath(video_id).name, suffix) == path.name]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _read_line(line: str, where: str, video_id: str, checker: Checker, result: AnnotationSet) -> None:
     fields = line.split("\t", 2)
     if len(fields) < 2:
@@ -81,7 +94,7 @@ def read_audacity_labels(
     checker = Checker(path, vocabulary, durations, options)
     result = AnnotationSet()
     name = audacity_video_name(path)
-    video_id = match_video_id([name], durations)
+    video_id = match_video_id([name], durations) or _video_of_cut_name(path, durations)
     if video_id is None:
         checker.problem(str(path), f"no video with features is named {name.name!r}; file skipped "
                         "(name the file after its video: VIDEO.txt or VIDEO.labels.txt)")

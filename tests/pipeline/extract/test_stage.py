@@ -386,3 +386,27 @@ def test_a_name_that_is_not_utf8_is_extracted_kept_exactly_and_printed_escaped(t
     table = cli("cache-info", str(cache))
     assert table.returncode == 0 and "\\xc0 la m\\xeame heure  " in table.stdout, table.stdout + table.stderr
     assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_a_full_disk_costs_the_report_a_warning_line_not_the_run(tmp_path, short_videos):
+    import resource
+
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    reference = tmp_path / "reference"
+    assert cli("extract", str(folder), "--cache", str(reference), *AUDIO).returncode == 0
+    entry_bytes = max(p.stat().st_size for p in (reference / "videos").rglob("*") if p.is_file())
+    assert (reference / "extract_report.json").stat().st_size > entry_bytes + 1
+    limit = entry_bytes + 1  # every file of an entry fits; config.yaml and the report do not, as on a full disk
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    cache = tmp_path / "cache"
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache", str(cache), *AUDIO],
+                            capture_output=True, text=True, cwd=ROOT, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 0 and "4 extracted, 0 already up to date, 0 failed" in result.stdout, result.stderr
+    assert "Traceback" not in result.stderr and "report: not written" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("config.yaml" in line and "File too large" in line for line in warnings), warnings
+    assert any(line.startswith("warning: the extract report was not written (File too large: ") for line in warnings)
+    assert all(record["valid"] for record in records_by_id(cache).values())

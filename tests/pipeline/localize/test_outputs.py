@@ -19,6 +19,12 @@ from pipeline.synthetic.videos import write_test_pattern_video
 from tests.conftest import cli
 
 NOT_UTF8 = os.fsdecode(b"\xe0 bient\xf4t")  # Latin-1 bytes: a name that is not UTF-8 text
+GREEK = "λ" * 120  # 240 bytes: "<name>.labels.txt" fits in 255, its temp name would not
+LONGEST = "a" * 251  # "<name>.mp4" is 255 bytes, the most a name may have: "<name>.labels.txt" would not fit
+RUN_LEVEL_LOOKALIKES = {  # file stem -> the folder its outputs get (never one of OUT_DIR's own files)
+    "Label_Studio_Config.XML": "_Label_Studio_Config.XML", "cache": "_cache", "_results.json": "__results.json",
+}
+STEMS = (NOT_UTF8, "plain", GREEK, LONGEST, *RUN_LEVEL_LOOKALIKES)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -31,7 +37,7 @@ def named_run(localized_run, tmp_path_factory):
     """`localize` (real extraction) on a folder of 1-second videos named as above, beside a plain one."""
     root = tmp_path_factory.mktemp("names")
     videos = root / "videos"
-    for index, stem in enumerate((NOT_UTF8, "plain")):
+    for index, stem in enumerate(STEMS):
         write_test_pattern_video(videos / f"{stem}.mp4", 1.0, size=(64, 48), tone_hz=300.0 + 90 * index)
     out = root / "out"
     result = cli("localize", str(videos), "--model", str(localized_run.model), "--out", str(out), "--random-weights",
@@ -42,8 +48,8 @@ def named_run(localized_run, tmp_path_factory):
 def test_a_name_that_is_not_utf8_gets_every_output_and_keeps_its_bytes(named_run):
     videos, out, result = named_run
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 video(s) localized, 0 failed" in result.stdout and "\\xe0 bient\\xf4t" in result.stdout
-    assert set(load_predictions(out / "results.json")) == {NOT_UTF8, "plain"}  # JSON: the exact name back
+    assert f"{len(STEMS)} video(s) localized, 0 failed" in result.stdout and "\\xe0 bient\\xf4t" in result.stdout
+    assert set(load_predictions(out / "results.json")) == set(STEMS)  # JSON: the exact name back
     rows = {row["video_id"]: row for row in read_csv(out / "summary.csv")}
     assert rows["\\xe0 bient\\xf4t"]["status"] == "localized"  # text files: the bytes as escapes
     folder = out / NOT_UTF8
@@ -60,4 +66,87 @@ def test_a_name_that_is_not_utf8_gets_every_output_and_keeps_its_bytes(named_run
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert '/%E0%20bient%F4t.mp4"' in page and "\\xe0 bient\\xf4t" in page
     tasks = json.loads((out / "label_studio.json").read_text(encoding="utf-8"))
-    assert {task["data"]["video_id"] for task in tasks} == {NOT_UTF8, "plain"}
+    assert {task["data"]["video_id"] for task in tasks} == set(STEMS)
+
+
+def test_names_as_long_as_a_file_name_may_be_get_every_output(named_run, localized_run):
+    from pipeline.data.annotations import ClassVocabulary, read_annotations
+
+    _, out, result = named_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(os.fsencode(f"{LONGEST}.mp4")) == 255
+    for stem, labels_name in ((GREEK, f"{GREEK}.labels.txt"), (LONGEST, f"{'a' * 244}.labels.txt")):
+        folder = out / stem
+        assert {p.name for p in folder.iterdir()} >= {labels_name, "report.html", "timeline.png", "segments.json"}
+        assert max(len(os.fsencode(p.name)) for p in folder.iterdir()) <= 255
+        duration = json.loads((folder / "segments.json").read_text())["localize"]["duration_seconds"]
+        back = read_annotations(folder / labels_name, ClassVocabulary(("negative", "positive")),
+                                {stem: duration, "plain": duration})  # the cut name still finds its video
+        assert back.problems == [] and back.videos == {stem}, back.problems
+    page = (out / LONGEST / "report.html").read_text(encoding="utf-8")
+    assert f'href="{"a" * 244}.labels.txt"' in page  # the report links the file under its cut name
+
+
+def test_a_video_named_like_a_run_file_gets_its_own_folder_and_the_run_files_stay_files(named_run):
+    _, out, result = named_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("results.json", "summary.csv", "label_studio.json", "label_studio_config.xml"):
+        assert (out / name).is_file(), name
+    assert (out / "cache" / "cache.json").is_file()  # the default feature cache, untouched by the video "cache"
+    rows = {row["video_id"]: row for row in read_csv(out / "summary.csv")}
+    for stem, folder in RUN_LEVEL_LOOKALIKES.items():
+        assert rows[stem]["outputs"] == folder and (out / folder / f"{stem}.srt").is_file(), stem
+        assert json.loads((out / folder / "segments.json").read_text())["localize"]["video_id"] == stem
+    assert rows["plain"]["outputs"] == "plain"
+
+
+def test_localize_into_a_folder_of_the_users_own_files_replaces_none_of_them(localized_run, tmp_path):
+    library = tmp_path / "library"
+    write_test_pattern_video(library / "talk.mkv", 1.0, size=(64, 48), tone_hz=440.0)
+    theirs = write_test_pattern_video(library / "talk" / "talk.mkv", 1.0, size=(64, 48), tone_hz=550.0)  # another video
+    (library / "summary.csv").write_text("their own spreadsheet\n")
+    kept = {path: path.read_bytes() for path in (theirs, library / "summary.csv")}
+    for mode in ("link", "copy", "link"):  # reruns too: a copy or a link localize made is no new video
+        result = cli("localize", str(library), "--model", str(localized_run.model), "--out", str(library), "--video",
+                     mode, "--random-weights", "--no-progress", "--device", "cpu")
+        assert result.returncode == 1 and "1 video(s) localized, 1 failed" in result.stdout, result.stdout + result.stderr
+        assert "talk.mkv: cannot write outputs: talk/talk.mkv: a file localize did not write is in the way" in result.stdout
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and f"{library / 'summary.csv'}: a file localize did not write" in errors[0], errors
+        assert {path: path.read_bytes() for path in kept} == kept and not theirs.is_symlink()
+        assert (library / "talk" / "talk" / "report.html").is_file()  # the other video, in its own folder
+    assert not (library / "talk" / "talk" / "talk").exists()
+    assert os.path.samefile(library / "talk" / "talk" / "talk.mkv", theirs)  # its link (the last run's mode)
+
+
+def test_outputs_of_an_earlier_version_without_a_manifest_are_localize_s_own(localized_run, tmp_path):
+    out = tmp_path / "out"
+    arguments = ["localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out", str(out),
+                 "--cache", str(localized_run.out / "cache"), "--video", "copy", "--random-weights", "--quiet",
+                 "--device", "cpu"]
+    assert cli(*arguments).returncode == 0
+    for manifest in out.rglob(".fsenet-localize.json"):
+        manifest.unlink()  # as an earlier version left its outputs
+    again = cli(*arguments)
+    assert again.returncode == 0 and "error" not in again.stdout + again.stderr, again.stdout + again.stderr
+    assert (out / "demo 01" / ".fsenet-localize.json").is_file() and (out / ".fsenet-localize.json").is_file()
+
+
+def test_a_run_file_that_cannot_be_written_is_one_line_naming_it_and_the_rest_is_written(localized_run, tmp_path):
+    from tests.conftest import make_read_only
+
+    out = tmp_path / "out"
+    arguments = ["localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out", str(out),
+                 "--cache", str(localized_run.out / "cache"), "--random-weights", "--quiet", "--device", "cpu"]
+    assert cli(*arguments).returncode == 0
+    (out / "summary.csv").write_text("stale")
+    undo = make_read_only(out / "results.json")  # a write that fails, as on a full disk
+    try:
+        again = cli(*arguments)
+    finally:
+        undo()
+    assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+    errors = [line for line in again.stderr.splitlines() if not line.startswith("warning: the face features")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {out / 'results.json'}: "), errors
+    assert errors[0].endswith("; not written (the videos' own files are)")
+    assert read_csv(out / "summary.csv")[0]["status"] == "localized"  # the other run files are written

@@ -94,7 +94,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     folder = out / VIDEO_ID
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(["segments.json", "segments.csv", "demo 01.srt", "demo 01.vtt", "timeline.csv",
-                            "timeline.png", "report.html", "demo 01.eaf", "demo 01.labels.txt"])
+                            "timeline.png", "report.html", "demo 01.eaf", "demo 01.labels.txt",
+                            ".fsenet-localize.json"])  # the manifest: what localize wrote here
 
     # JSON: ActivityNet results format, readable by evaluate's reader; header says random weights.
     document = json.loads((folder / "segments.json").read_text())
@@ -480,8 +481,11 @@ def test_one_video_whose_outputs_fail_is_listed_and_the_batch_goes_on(localized_
                            show_progress=False, log=lambda message: None)
     assert [v.video_id for v in summary.videos] == ["second"]
     assert [(f.video_id, f.reason.split(":")[0]) for f in summary.failures] == [("first", "cannot write outputs")]
+    assert summary.failures[0].reason.startswith("cannot write outputs: first/timeline.png: a folder")
     rows = read_csv(out / "summary.csv")
     assert [(r["video_id"], r["status"]) for r in rows] == [("first", "failed"), ("second", "localized")]
+    assert str(tmp_path) not in rows[0]["reason"]  # summary.csv is shared: no absolute path, even in a reason
+    assert sorted(p.name for p in (out / "first").iterdir()) == ["timeline.png"]  # nothing half-written beside it
     assert set(load_predictions(out / "results.json")) == {"second"}
 
 
