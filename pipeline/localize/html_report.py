@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from cache.atomic import atomic_write_text
+from cache.atomic import atomic_write_text, json_text
 from pipeline.localize.colours import (
     BACKGROUND_COLOUR,
     FACE_COLOUR,
@@ -385,7 +385,10 @@ def _emotion_legend(video: LocalizedVideo) -> str:
 
 
 def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
-    """The page's JSON data block (duration, cues), safe inside a <script> element."""
+    """The page's JSON data block (duration, cues), safe inside a <script> element: no '<'
+    at all (JSON's \\u003c instead), so no name can end the element or open the "<!--"
+    state in which a later </script> no longer ends it; a name that is not UTF-8 as JSON's
+    \\udcXX escape (cache.atomic.json_text)."""
     cues = [
         {"start": float(e["segment"][0]), "end": float(e["segment"][1]), "text": cue_text(e, random_weights)}
         for e in video.shown
@@ -396,7 +399,7 @@ def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
         "video_name": Path(video.source).name,
         "cues": cues,
     }
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return json_text(data, indent=None).replace("<", "\\u003c")
 
 
 def _banner(header: dict) -> str:

@@ -17,6 +17,7 @@ import pytest
 from pipeline.data.activitynet import load_predictions
 from pipeline.synthetic.videos import write_test_pattern_video
 from tests.conftest import cli
+from tests.pipeline.localize.test_html_report import report_data_block
 
 NOT_UTF8 = os.fsdecode(b"\xe0 bient\xf4t")  # Latin-1 bytes: a name that is not UTF-8 text
 GREEK = "λ" * 120  # 240 bytes: "<name>.labels.txt" fits in 255, its temp name would not
@@ -65,6 +66,7 @@ def test_a_name_that_is_not_utf8_gets_every_output_and_keeps_its_bytes(named_run
     assert linked.resolve() == (videos / f"{NOT_UTF8}.mp4").resolve()  # the link reaches the very file
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert '/%E0%20bient%F4t.mp4"' in page and "\\xe0 bient\\xf4t" in page
+    assert json.loads(report_data_block(page))["video_name"] == f"{NOT_UTF8}.mp4"  # the page script's data parses
     tasks = json.loads((out / "label_studio.json").read_text(encoding="utf-8"))
     assert {task["data"]["video_id"] for task in tasks} == set(STEMS)
 
