@@ -486,7 +486,13 @@ def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | No
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
+    """A warning (a library's too: matplotlib names a glyph it cannot draw) as one line, with
+    control characters escaped as every name on the terminal is."""
+    return f"warning: {printable(message)}\n"
+
+
+def _debug_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{printable(filename)}:{lineno}: {category.__name__}: {printable(message)}\n"
 
 
 def _stdout_closed() -> int:
@@ -505,8 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    if not args.debug:
-        warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = _debug_warning if args.debug else _one_line_warning
     from pipeline.errors import is_user_error  # names only: imports no stage
 
     try:

@@ -454,6 +454,24 @@ def test_class_names_from_a_checkpoint_are_plain_text_everywhere(localized_run, 
     assert (folder / "timeline.png").stat().st_size > 0
 
 
+def test_control_characters_in_class_names_keep_the_xml_files_valid_and_stderr_escaped(localized_run, hostile_run,
+                                                                                       tmp_path):
+    root, out, _ = hostile_run
+    trained = torch.load(localized_run.model, weights_only=True)
+    trained["class_names"] = ["neg\x07ative\x00", "pos\x1b]0;title\x07itive\x0b"]  # BEL, NUL, OSC, vertical tab
+    model = tmp_path / "control classes.pt"
+    save_checkpoint(model, {k: v for k, v in trained.items() if k not in ("format", "version")})
+    result = cli("localize", str(root / "videos" / "-0.5.mp4"), "--model", str(model), "--out", str(tmp_path / "out"),
+                 "--cache", str(out / "cache"), "--random-weights", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not re.search("[\x00-\x08\x0b-\x1f]", result.stdout + result.stderr)  # nothing raw reaches the terminal
+    assert "Glyph 7 (\\x07) missing" in result.stderr  # matplotlib's warning, escaped like every name
+    tiers = [tier.get("TIER_ID") for tier in ET.parse(tmp_path / "out" / "-0.5" / "-0.5.eaf").getroot().iter("TIER")]
+    assert tiers == ["neg\\x07ative\\x00", "pos\\x1b]0;title\\x07itive\\x0b"]  # strict XML parser: valid
+    config = ET.parse(tmp_path / "out" / "label_studio_config.xml").getroot()
+    assert [label.get("value") for label in config.iter("Label")] == tiers
+
+
 def test_a_dot_named_video_writes_only_inside_out(localized_run, tmp_path):
     video = write_test_pattern_video(tmp_path / "in" / "...mp4", 1.0, size=(64, 48))
     out = tmp_path / "in" / "deep" / "out"
