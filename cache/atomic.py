@@ -17,12 +17,13 @@ byte as `\\xNN` (:func:`escape_undecodable`), as the terminal does.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import time
 import uuid
 from pathlib import Path
+
+from cache.json_text import json_text
 
 TEMP_MARKER = ".tmp-"
 NAME_MAX_BYTES = 255  # the longest file name (in bytes) of Linux, macOS and Windows filesystems
@@ -147,14 +148,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     """`text` as UTF-8; bytes of file names that were not UTF-8 as `\\xNN` (escape_undecodable),
     any other lone surrogate as `\\udXXX`."""
     atomic_write_bytes(path, escape_undecodable(text).encode("utf-8", "backslashreplace"))
-
-
-def json_text(value, indent: int | None = 2) -> str:
-    """`value` as JSON text that UTF-8 can encode: non-ASCII letters as they are, a lone
-    surrogate (a file name's byte that was not UTF-8) as the JSON escape `\\udcXX` (it can only
-    stand in a JSON string), so json.loads gives the exact name back."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def atomic_write_json(path: Path, value) -> None:

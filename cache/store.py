@@ -27,7 +27,6 @@ every array it lists has the recorded shape, dtype float32 and only finite value
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ import numpy as np
 from cache.atomic import atomic_save_npy, atomic_write_json, folder_write_problem, is_temp_file
 from cache.fingerprint import content_fingerprint
 from cache.identity import canonical
+from cache.json_text import parse_json
 from cache.lock import LOCK_NAME, exclusive_lock
 
 FORMAT_NAME = "fsenet-feature-cache"
@@ -164,7 +164,7 @@ class FeatureCache:
     def _marker(self) -> dict | None:
         """cache.json parsed, None when it is not a JSON object (damaged)."""
         try:
-            info = json.loads((self.root / "cache.json").read_text(encoding="utf-8"))
+            info = parse_json((self.root / "cache.json").read_text(encoding="utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None
         return info if isinstance(info, dict) else None
@@ -253,7 +253,7 @@ class FeatureCache:
         not JSON, of another format or of the wrong shape (:func:`meta_problem`)."""
         path = self.entry_dir(video_id) / META_NAME
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
+            meta = parse_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None, "meta.json missing"
         except OSError as error:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from cache.atomic import escape_undecodable, json_text
+from cache.atomic import escape_undecodable
+from cache.json_text import json_text
 
 
 def printable(text: object) -> str:

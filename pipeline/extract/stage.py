@@ -18,7 +18,6 @@ its latest outcome, naming the run that gave it, and "runs" lists the runs merge
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
+from cache.json_text import parse_json
 from cache.store import FeatureCache
 from pipeline.config import Config, ConfigError
 from pipeline.console import printable, shell_path, to_stderr
@@ -128,7 +128,7 @@ def _write_reports(cache: FeatureCache, run: dict, started_at: float, log=to_std
         with cache.lock():
             atomic_write_json(cache.root / name, run)
             try:
-                previous = json.loads((cache.root / REPORT_NAME).read_text(encoding="utf-8"))
+                previous = parse_json((cache.root / REPORT_NAME).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 previous = None
             atomic_write_json(cache.root / REPORT_NAME, merged_report(previous, run, name))

@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from cache.atomic import atomic_write_text, json_text
+from cache.atomic import atomic_write_text
+from cache.json_text import json_text
 from pipeline.localize.colours import (
     BACKGROUND_COLOUR,
     FACE_COLOUR,

@@ -16,12 +16,12 @@ by its results.json (a "localize" header); their usual files count as localize's
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cache.atomic import atomic_write_json
+from cache.json_text import parse_json
 
 MANIFEST_NAME = ".fsenet-localize.json"
 WRITTEN_BY = "fsenet localize"
@@ -37,8 +37,8 @@ def _listed(folder: Path) -> set[str] | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        manifest = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
     files = manifest.get("files") if isinstance(manifest, dict) and manifest.get("written_by") == WRITTEN_BY else None
     return {name for name in files if isinstance(name, str)} if isinstance(files, list) else None
@@ -56,8 +56,8 @@ def localize_header(path: Path) -> dict | None:
     try:
         if not path.is_file() or path.stat().st_size > 64 * 2**20:
             return None
-        header = json.loads(path.read_text(encoding="utf-8")).get("localize")
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+        header = parse_json(path.read_text(encoding="utf-8")).get("localize")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         return None
     return header if isinstance(header, dict) else None
 

@@ -156,6 +156,7 @@ def _damaged_metas():
         (json.dumps(record_list).encode(), "meta.json stream 'audio' is an array, not an object"),
         (b"\x00\xffgarbage", "meta.json is not valid JSON"),
         (b'{"format_version": 1, "source": {', "meta.json is not valid JSON"),
+        (b'{"streams": ' + b'{"a": ' * 120_000, "meta.json is not valid JSON"),  # nested past Python's limit
     ]
 
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from cache.json_text import parse_json
 from pipeline.data.annotations.audacity import is_audacity_labels, read_audacity_labels
 from pipeline.data.annotations.csv_files import (
     POINT_COLUMNS,
@@ -76,7 +76,7 @@ def annotation_kind(path: Path) -> str:
 
 def _read_label_studio_file(path: Path, vocabulary, durations, frame_rates, options) -> AnnotationSet:
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
+        tasks = parse_json(path.read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
     except (ValueError, UnicodeDecodeError) as error:

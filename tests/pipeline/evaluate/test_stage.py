@@ -61,3 +61,14 @@ def test_no_missing_videos_is_recorded_as_none(release, run_with_missing_test_vi
     metrics = json.loads((tmp_path / "preds.metrics.json").read_text())
     assert metrics["missing_videos"] == {"count": 0, "ground_truth_segments": 0, "video_ids": []}
     assert not [line for line in lines if "not loaded" in line]
+
+
+def test_results_or_ground_truth_nested_past_any_reader_are_not_valid_json(tmp_path):
+    ground_truth = tmp_path / "gt.json"
+    ground_truth.write_text(json.dumps({"database": {"v": {"subset": "test", "annotations": []}}}))
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"results": {"v": ' + '{"a": ' * 150_000)
+    for predictions, truth in ((deep, ground_truth), (ground_truth, deep)):
+        with pytest.raises(Exception, match=r"deep.json: not valid JSON \(nested too deeply") as caught:
+            evaluate_files(predictions, truth, None)
+        assert not isinstance(caught.value, RecursionError)
