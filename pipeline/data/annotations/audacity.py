@@ -12,6 +12,7 @@ the one video whose name `localize` cut into this file's name to fit the filesys
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -30,7 +31,9 @@ LABELS_SUFFIX = ".labels"
 
 
 def _read_lines(path: Path) -> list[str]:
-    return read_utf8_text(path).splitlines()
+    """The file's lines, split where Audacity ends them (LF, CRLF, CR) and nowhere else: a
+    label holding a form feed, U+0085 or U+2028 stays on its line."""
+    return [line.rstrip("\n") for line in io.StringIO(read_utf8_text(path), newline=None)]
 
 
 def is_audacity_labels(path: Path) -> bool:

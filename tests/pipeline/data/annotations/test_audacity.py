@@ -61,3 +61,10 @@ def test_the_video_is_the_file_name_without_labels(tmp_path):
 def test_a_text_file_that_is_no_label_track_is_an_error_when_named(tmp_path):
     with pytest.raises(AnnotationError, match="not an Audacity label track"):
         read_annotations(write(tmp_path / "notes.txt", "positive at 1.2 s\n"), VOCABULARY, DURATIONS)
+
+
+def test_a_label_holding_a_unicode_line_separator_stays_on_its_line(tmp_path):
+    path = write(tmp_path / "talk.labels.txt", "1.000000\t2.000000\tpositive\u2028note\x85\n4.000000\t4.000000\tn\n")
+    result = read_annotations(path, VOCABULARY, DURATIONS)
+    assert [(p.seconds, p.label) for p in result.points] == [(4.0, "n")] and result.segments == []
+    assert len(result.problems) == 1 and result.problems[0].startswith(f"{path}:1: ")  # one label, one line
