@@ -41,6 +41,7 @@ from cache.fingerprint import content_fingerprint
 from cache.identity import canonical
 from cache.json_text import parse_json
 from cache.lock import LOCK_NAME, exclusive_lock
+from cache.regular_files import check_regular_file, read_regular_text
 
 FORMAT_NAME = "fsenet-feature-cache"
 FORMAT_VERSION = 1
@@ -164,8 +165,8 @@ class FeatureCache:
     def _marker(self) -> dict | None:
         """cache.json parsed, None when it is not a JSON object (damaged)."""
         try:
-            info = parse_json((self.root / "cache.json").read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            info = parse_json(read_regular_text(self.root / "cache.json"))
+        except (OSError, UnicodeDecodeError, ValueError):
             return None
         return info if isinstance(info, dict) else None
 
@@ -253,7 +254,7 @@ class FeatureCache:
         not JSON, of another format or of the wrong shape (:func:`meta_problem`)."""
         path = self.entry_dir(video_id) / META_NAME
         try:
-            meta = parse_json(path.read_text(encoding="utf-8"))
+            meta = parse_json(read_regular_text(path))
         except FileNotFoundError:
             return None, "meta.json missing"
         except OSError as error:
@@ -295,13 +296,16 @@ class FeatureCache:
     def _array_problem(self, entry: Path, file_name: str, shape: list[int]) -> str | None:
         path = entry / file_name
         try:
+            check_regular_file(path)  # a FIFO there would block np.load forever
             array = np.load(path, mmap_mode="r", allow_pickle=False)
             if list(array.shape) != list(shape) or array.dtype != np.float32:
                 return f"{file_name} is {array.dtype}{list(array.shape)}, meta says float32{list(shape)}"
             # one pass, no temporary: a float64 sum of float32 values is finite exactly when they all are
             if not math.isfinite(float(np.sum(array, dtype=np.float64))):
                 return f"{file_name} holds NaN or infinite values"
-        except (OSError, ValueError) as error:
+        except OSError as error:
+            return f"{file_name} unreadable ({error.strerror or type(error).__name__})"
+        except ValueError as error:
             return f"{file_name} unreadable ({type(error).__name__})"
         return None
 

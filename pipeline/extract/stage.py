@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
 from cache.json_text import parse_json
+from cache.regular_files import read_regular_text
 from cache.store import FeatureCache
 from pipeline.config import Config, ConfigError
 from pipeline.console import printable, shell_path, to_stderr
@@ -128,7 +129,7 @@ def _write_reports(cache: FeatureCache, run: dict, started_at: float, log=to_std
         with cache.lock():
             atomic_write_json(cache.root / name, run)
             try:
-                previous = parse_json((cache.root / REPORT_NAME).read_text(encoding="utf-8"))
+                previous = parse_json(read_regular_text(cache.root / REPORT_NAME))
             except (OSError, ValueError):
                 previous = None
             atomic_write_json(cache.root / REPORT_NAME, merged_report(previous, run, name))

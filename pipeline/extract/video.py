@@ -19,6 +19,7 @@ from tqdm import tqdm
 from cache.atomic import is_temp_file
 from cache.fingerprint import source_record
 from cache.lock import is_permission_error
+from cache.regular_files import read_regular_text
 from cache.store import META_NAME, CacheError, FeatureCache
 from extractors.decode import VideoProbe, VideoReadError, probe_video
 from extractors.grid import SnippetGrid
@@ -193,7 +194,7 @@ def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
                 for temp in [p for p in folder.glob(".*") if is_temp_file(p)]:
                     temp.unlink(missing_ok=True)
             try:
-                saved = path.read_text(encoding="utf-8").split("\n", 1)[-1]
+                saved = read_regular_text(path).split("\n", 1)[-1]
             except (OSError, UnicodeDecodeError):
                 saved = None
             if saved != config_to_yaml(config):

@@ -410,3 +410,26 @@ def test_a_full_disk_costs_the_report_a_warning_line_not_the_run(tmp_path, short
     assert any("config.yaml" in line and "File too large" in line for line in warnings), warnings
     assert any(line.startswith("warning: the extract report was not written (File too large: ") for line in warnings)
     assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, short_videos):
+    import stat
+
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
+    fifos = [cache / "videos" / "v1" / "audio.mask.npy", cache / "videos" / "v2" / "meta.json", cache / "extract_report.json"]
+    for path in fifos:
+        path.unlink()
+        os.mkfifo(path)  # no writer will ever come: a reader that opens it waits forever
+    problems = {video_id: r["problems"] for video_id, r in records_by_id(cache).items()}  # cli(): 300 s at most
+    assert problems == {"v0": [], "v1": ["audio: audio.mask.npy unreadable (not a regular file)"],
+                        "v2": ["meta.json unreadable (not a regular file)"], "v3": []}
+    (tmp_path / "points.csv").write_text("video_id,time_s,label\n" + "".join(f"v{i},0.3,positive\n" for i in range(4)))
+    line = one_error_line(cli("train", "--features", str(cache), "--annotations", str(tmp_path / "points.csv"), "--out",
+                              str(tmp_path / "run"), "--device", "cpu", timeout=120))
+    assert "damaged cache entry" in line and "not a regular file" in line and "rerun `extract`" in line
+    repaired = cli("extract", str(folder), "--cache", str(cache), *AUDIO, timeout=120)
+    assert repaired.returncode == 0 and "2 extracted, 2 already up to date" in repaired.stdout, repaired.stderr
+    assert all(stat.S_ISREG(path.stat().st_mode) for path in fifos)
+    assert all(record["valid"] for record in records_by_id(cache).values())
