@@ -490,5 +490,5 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
         problems=annotation_problems + problems,
         annotation_files=annotation_set.files,
         vocabulary=data.vocabulary(),
-        notes=[_layout_note(files, layouts, data)],
+        notes=[_layout_note(files, layouts, data), *annotation_set.notes],
     )

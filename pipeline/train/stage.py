@@ -126,7 +126,7 @@ def _prepared_dataset(features: Path, annotations: Path | None, config: Config, 
     """The dataset, its problems logged, and the config fitted to it (streams, classes)."""
     dataset = load_dataset(Path(features), config.data, annotations)
     for line in dataset.notes:
-        log(f"note: {line}")
+        log(f"note: {printable(line)}")
     for line in dataset.problems[:20]:
         log(f"warning: {printable(line)}")
     if len(dataset.problems) > 20:

@@ -36,17 +36,22 @@ def _read_lines(path: Path) -> list[str]:
     return [line.rstrip("\n") for line in io.StringIO(read_utf8_text(path), newline=None)]
 
 
-def is_audacity_labels(path: Path) -> bool:
-    """Does the first label line of a .txt file read start<TAB>end[<TAB>label]? (A file
-    without any line is a label track when it is named *.labels.txt, as localize names them.)"""
+def audacity_labels_problem(path: Path) -> str | None:
+    """None when the first label line of a .txt file reads start<TAB>end[<TAB>label] (a file
+    without any line is a label track when it is named *.labels.txt, as localize names
+    them); else why it is not a label track, in a few words."""
     try:
         with path.open("r", encoding="utf-8-sig") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.strip() and not line.startswith("\\"):
-                    return bool(AUDACITY_LINE.match(line.rstrip("\r\n")))
-    except (OSError, UnicodeDecodeError):
-        return False
-    return path.name.lower().endswith(LABELS_SUFFIX + ".txt")
+                    if AUDACITY_LINE.match(line.rstrip("\r\n")):
+                        return None
+                    return f"line {number} reads {line.strip()[:40]!r}, not start<TAB>end<TAB>label"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    return None if path.name.lower().endswith(LABELS_SUFFIX + ".txt") else "no label line"
 
 
 def audacity_video_name(path: Path) -> PurePosixPath:

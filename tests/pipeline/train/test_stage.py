@@ -275,10 +275,14 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
             for i, r in enumerate(mine, start=1))
         text = ELAN_POINTS.format(name=name, count=len(mine), slots=slots, annotations=annotations)
         (folder / f"{name}.eaf").write_text(text, encoding="utf-8")
+    (folder / "README.txt").write_text("exported from ELAN\n")
+    (folder / "old.labels.txt").write_text("time\tlabel\n")  # named as a label track, but none
     run_dir = tmp_path / "run"
     result = cli("train", "--features", str(localized_run.training_cache), "--annotations", str(folder), "--out",
                  str(run_dir), "--epochs", "2", *TINY_MODEL)
     assert result.returncode == 0, result.stderr
+    assert f"note: {folder / 'README.txt'}: skipped, not an Audacity label track (line 1 reads" in result.stderr
+    assert f"warning: {folder / 'old.labels.txt'}: not an Audacity label track (line 1 reads" in result.stderr
     run = json.loads((run_dir / "run.json").read_text())
     assert run["annotations"] == str(folder.resolve())
     assert sum(run["splits"].values()) == len({row["video_id"] for row in rows})
