@@ -52,6 +52,11 @@ class CacheError(Exception):
     """A cache that cannot be used as asked, with a one-line reason."""
 
 
+class OtherSourceError(CacheError):
+    """A video whose id names a cache entry extracted from a different file (another path and
+    other content): the entry is left as it is (see FeatureCache.other_source)."""
+
+
 def check_video_id(video_id: str) -> str:
     """`video_id` when it is a relative path that stays inside the folder it is joined to
     (no empty, '.' or '..' part, not absolute, no NUL); else CacheError. Every place an
@@ -292,6 +297,23 @@ class FeatureCache:
         return meta["source"].get("fingerprint") == source["fingerprint"] and meta["source"].get(
             "size"
         ) == source["size"]
+
+    def other_source(self, video_id: str, meta: dict, source: dict) -> OtherSourceError | None:
+        """The refusal to give when the entry's features come from a different file than
+        `source` (cache.fingerprint.source_record): another path and other content. The same
+        path with other content is the file changed (its features are redone); other paths
+        with the same content are the file moved or copied (its features are reused). An
+        entry belongs to the file it was extracted from: in a cache shared by several
+        folders, another file whose id is the same would otherwise replace its features, and
+        a later train or evaluate would read them as the first file's."""
+        if self.source_matches(meta, source) or meta["source"]["path"] == source["path"]:
+            return None
+        return OtherSourceError(  # no absolute path: localize's summary.csv holds this reason
+            f"the cache entry '{video_id}' holds the features of another file, "
+            f"{Path(meta['source']['path']).name!r} elsewhere (cache-info shows where); extract this one into "
+            f"another --cache or give it another name; if it replaces that file, delete the entry's folder "
+            f"(videos/{video_id} in the cache) first"
+        )
 
     def _array_problem(self, entry: Path, file_name: str, shape: list[int]) -> str | None:
         path = entry / file_name

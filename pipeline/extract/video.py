@@ -20,7 +20,7 @@ from cache.atomic import is_temp_file
 from cache.fingerprint import source_record
 from cache.lock import is_permission_error
 from cache.regular_files import read_regular_text
-from cache.store import META_NAME, CacheError, FeatureCache
+from cache.store import META_NAME, CacheError, FeatureCache, OtherSourceError
 from extractors.decode import VideoProbe, VideoReadError, probe_video
 from extractors.grid import SnippetGrid
 from pipeline.config import Config, config_to_yaml, save_config
@@ -58,14 +58,19 @@ def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config, probe: 
 
     A stale, absent or damaged entry (other content, other grid, a meta.json that is not
     one) loses its meta until its first stream is written again; the same content moved or
-    touched gets its source record refreshed (where the cache can be written). Reads the
-    entry from disk, so a second call (the next engine phase, a retry after a dead worker,
-    another `extract` on the same cache) sees what the first one wrote.
+    touched gets its source record refreshed (where the cache can be written). An entry
+    extracted from a different file (another path and other content) is left alone:
+    OtherSourceError (FeatureCache.other_source). Reads the entry from disk, so a second
+    call (the next engine phase, a retry after a dead worker, another `extract` on the same
+    cache) sees what the first one wrote.
     """
     probe = probe or probe_video(video.path)
     source = source_record(video.path)
     grid = SnippetGrid.for_duration(probe.duration_seconds, config.grid)
     meta = cache.read_meta(video.video_id)
+    conflict = cache.other_source(video.video_id, meta, source) if meta is not None else None
+    if conflict is not None:
+        raise conflict
     if meta is None or not cache.source_matches(meta, source) or meta["grid"] != grid.to_dict():
         if (cache.entry_dir(video.video_id) / META_NAME).exists():
             cache.drop_meta(video.video_id)
@@ -121,6 +126,8 @@ def failure_reason(error: Exception) -> str:
     """The one-line reason a failed video gets in the summary and extract_report.json."""
     if isinstance(error, VideoReadError):
         return error.reason
+    if isinstance(error, OtherSourceError):
+        return str(error)
     reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
     return f"{reason} (rerun with --debug for details)"
 

@@ -433,3 +433,26 @@ def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, 
     assert repaired.returncode == 0 and "2 extracted, 2 already up to date" in repaired.stdout, repaired.stderr
     assert all(stat.S_ISREG(path.stat().st_mode) for path in fifos)
     assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_a_shared_cache_keeps_each_entry_to_the_file_it_was_extracted_from(tmp_path, short_videos):
+    first = copy_videos(short_videos, tmp_path / "season 1")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(first), "--cache", str(cache), *AUDIO).returncode == 0
+    def contents():
+        return {name: array.tobytes() for name, array in cache_arrays(cache).items()}, comparable_meta(cache)
+
+    before = contents()
+    second = tmp_path / "season 2"
+    second.mkdir()
+    shutil.copy(short_videos / "v0.mp4", second / "v1.mp4")  # another file (v0's content) with v1's id
+    result = cli("extract", str(second), "--cache", str(cache), *AUDIO)
+    assert result.returncode == 1 and "0 extracted, 0 already up to date, 1 failed" in result.stdout, result.stdout
+    assert "the cache entry 'v1' holds the features of another file, 'v1.mp4' elsewhere" in result.stdout
+    assert contents() == before  # v1 keeps season 1's features
+    records = records_by_id(cache)
+    assert all(r["valid"] for r in records.values()) and records["v1"]["source"] == str(first / "v1.mp4")
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)  # the same files elsewhere: the same content, reused
+    again = cli("extract", str(moved), "--cache", str(cache), *AUDIO)
+    assert again.returncode == 0 and "0 extracted, 4 already up to date" in again.stdout, again.stdout

@@ -208,6 +208,20 @@ def test_a_second_run_reuses_the_cache_and_gives_the_same_segments(localized_run
     assert second == first
 
 
+def test_a_new_video_with_a_training_video_s_id_never_replaces_its_cached_features(localized_run, tmp_path):
+    cache = localized_run.training_cache
+    trained_on = sorted(p.parent.name for p in (cache / "videos").glob("*/meta.json"))[0]
+    meta_before = (cache / "videos" / trained_on / "meta.json").read_bytes()
+    other = write_test_pattern_video(tmp_path / "other" / f"{trained_on}.mp4", 1.0, size=(64, 48))
+    result = cli("localize", str(other.parent), "--model", str(localized_run.model), "--out", str(tmp_path / "out"),
+                 "--cache", str(cache), "--random-weights", "--no-progress", "--device", "cpu")
+    assert result.returncode == 1 and "0 video(s) localized, 1 failed" in result.stdout, result.stdout + result.stderr
+    assert f"the cache entry '{trained_on}' holds the features of another file" in result.stdout
+    assert (cache / "videos" / trained_on / "meta.json").read_bytes() == meta_before  # training's features intact
+    [row] = read_csv(tmp_path / "out" / "summary.csv")
+    assert row["status"] == "failed" and str(tmp_path) not in row["reason"] and str(cache) not in row["reason"]
+
+
 def test_random_weight_features_need_the_flag(localized_run, tmp_path):
     refused = cli("localize", str(localized_run.localized_video), "--model", str(localized_run.model), "--out",
                   str(tmp_path / "out"), "--no-progress", "--device", "cpu")
