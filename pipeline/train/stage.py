@@ -177,7 +177,7 @@ def _open_run(features: Path, annotations: Path | None, run_dir: Path, config: C
     generator = torch.Generator().manual_seed(config.train.seed)
     model = FSENet(config.model, header["stream_dims"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
-    state = resume(run_dir, config, model, optimizer, generator, log)
+    state = resume(run_dir, config, model, optimizer, generator, log, header["training_data"])
     train_ids, validation_ids = dataset.splits.get("train", []), dataset.splits.get("validation", [])
     if not distributed.agree([state.epoch, state.step, _checksum(train_ids), _checksum(validation_ids)]):
         raise RunError(

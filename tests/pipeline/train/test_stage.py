@@ -100,6 +100,38 @@ def test_a_run_folder_refuses_another_config(release, tmp_path):
     assert "another config" in other.stderr
 
 
+def test_a_run_folder_refuses_other_annotations_or_features_under_the_same_settings(release, tmp_path):
+    import shutil
+
+    features = tmp_path / "release"
+    shutil.copytree(release, features)
+    run_dir = tmp_path / "run"
+    first = cli("train", "--features", str(features), "--out", str(run_dir), "--epochs", "1", *TINY_MODEL)
+    assert first.returncode == 0, first.stderr
+    best = (run_dir / "best.pt").read_bytes()
+    truth = json.loads((features / "gt.json").read_text())
+    video, record = next((v, r) for v, r in truth["database"].items() if r["annotations"])
+    record["annotations"][0]["segment"] = [str(float(value) + 0.5) for value in record["annotations"][0]["segment"]]
+    corrected = tmp_path / "corrected.json"  # the correct-and-retrain loop: one segment moved
+    corrected.write_text(json.dumps(truth))
+    again = cli("train", "--features", str(features), "--annotations", str(corrected), "--out", str(run_dir),
+                "--epochs", "2", *TINY_MODEL)
+    line = again.stderr.strip().splitlines()[-1]  # the dataset's notes, then one error line
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert line == (f"error: {run_dir} holds a run trained on other annotations (the same settings): its best.pt is "
+                    "that data's model; pass a new --out folder to train on these, or the same --features and "
+                    "--annotations to resume")
+    rgb = next((features / "features" / "train" / "rgb").glob("*.npy"))
+    np.save(rgb, np.load(rgb) + np.float32(0.25))  # the features re-extracted differently
+    changed = cli("train", "--features", str(features), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
+    assert changed.returncode == 2 and "holds a run trained on other features (the same settings)" in changed.stderr
+    assert (run_dir / "best.pt").read_bytes() == best and len(history(run_dir)) == 1  # nothing trained over it
+    moved = tmp_path / "moved release"
+    shutil.copytree(release, moved)  # the same data from another folder resumes
+    resumed = cli("train", "--features", str(moved), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
+    assert resumed.returncode == 0 and "trained 1 epoch(s)" in resumed.stdout, resumed.stderr
+
+
 def _resume_from(run_dir):
     """resume() as `train` calls it, on the run's own config and a fresh model."""
     from model import FSENet
