@@ -103,14 +103,27 @@ def test_a_run_folder_refuses_another_config(release, tmp_path):
 def test_a_run_folder_refuses_other_annotations_or_features_under_the_same_settings(release, tmp_path):
     import shutil
 
+    from pipeline.config import load_config, with_overrides
+    from pipeline.train.run_folder import RunError
+    from pipeline.train.stage import run_train
+
     features = tmp_path / "release"
     shutil.copytree(release, features)
     run_dir = tmp_path / "run"
-    first = cli("train", "--features", str(features), "--out", str(run_dir), "--epochs", "1", *TINY_MODEL)
-    assert first.returncode == 0, first.stderr
+    settings = [value for option, value in zip(TINY_MODEL, TINY_MODEL[1:], strict=False) if option == "--set"]
+    threads = torch.get_num_threads()
+
+    def train_in_process(data, epochs: int):  # no new process to start: the test stays short
+        try:
+            return run_train(data, None, run_dir, with_overrides(load_config(None, settings), {"train": {"epochs": epochs}}),
+                             "cpu", show_progress=False, log=lambda message: None)
+        finally:
+            torch.set_num_threads(threads)
+
+    train_in_process(features, 1)
     best = (run_dir / "best.pt").read_bytes()
     truth = json.loads((features / "gt.json").read_text())
-    video, record = next((v, r) for v, r in truth["database"].items() if r["annotations"])
+    record = next(r for r in truth["database"].values() if r["annotations"])
     record["annotations"][0]["segment"] = [str(float(value) + 0.5) for value in record["annotations"][0]["segment"]]
     corrected = tmp_path / "corrected.json"  # the correct-and-retrain loop: one segment moved
     corrected.write_text(json.dumps(truth))
@@ -123,13 +136,12 @@ def test_a_run_folder_refuses_other_annotations_or_features_under_the_same_setti
                     "--annotations to resume")
     rgb = next((features / "features" / "train" / "rgb").glob("*.npy"))
     np.save(rgb, np.load(rgb) + np.float32(0.25))  # the features re-extracted differently
-    changed = cli("train", "--features", str(features), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
-    assert changed.returncode == 2 and "holds a run trained on other features (the same settings)" in changed.stderr
+    with pytest.raises(RunError, match="holds a run trained on other features \\(the same settings\\)"):
+        train_in_process(features, 2)
     assert (run_dir / "best.pt").read_bytes() == best and len(history(run_dir)) == 1  # nothing trained over it
     moved = tmp_path / "moved release"
     shutil.copytree(release, moved)  # the same data from another folder resumes
-    resumed = cli("train", "--features", str(moved), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
-    assert resumed.returncode == 0 and "trained 1 epoch(s)" in resumed.stdout, resumed.stderr
+    assert train_in_process(moved, 2).epochs_run == 1
 
 
 def _resume_from(run_dir):
