@@ -134,12 +134,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
     from pipeline.api import cache_info, format_cache_info, last_extract_streams
+    from pipeline.console import json_for_stdout
 
     records = cache_info(args.cache_dir)
-    if args.json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
-    else:
-        print(format_cache_info(records, last_extract_streams(args.cache_dir)))
+    print(json_for_stdout(records) if args.json else format_cache_info(records, last_extract_streams(args.cache_dir)))
     return 0
 
 
@@ -175,6 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.console import json_for_stdout
     from pipeline.infer.metrics import format_report
 
     if args.run is not None:
@@ -186,7 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _config(args)  # the settings given are checked before any work
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
                               log=_log(args), postprocess_overrides=_given_postprocess(args))
-        print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+        print(json_for_stdout(result.to_json()) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
         return 0
@@ -195,7 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.evaluate.stage import evaluate_files
 
     result = evaluate_files(args.predictions, args.ground_truth, args.subset)
-    print(json.dumps(result.to_json(), indent=2) if args.json else format_report(result))
+    print(json_for_stdout(result.to_json()) if args.json else format_report(result))
     return 0
 
 
@@ -300,7 +299,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         postprocess_overrides=_given_postprocess(args),
     )
     print(format_localize_summary(summary))
-    return 1 if summary.failures else 0
+    return 1 if summary.failures or summary.unwritten else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -504,7 +503,13 @@ def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | No
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
+    """A warning (a library's too: matplotlib names a glyph it cannot draw) as one line, with
+    control characters escaped as every name on the terminal is."""
+    return f"warning: {printable(message)}\n"
+
+
+def _debug_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{printable(filename)}:{lineno}: {category.__name__}: {printable(message)}\n"
 
 
 def _stdout_closed() -> int:
@@ -523,8 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    if not args.debug:
-        warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = _debug_warning if args.debug else _one_line_warning
     from pipeline.errors import is_user_error  # names only: imports no stage
 
     try:

@@ -3,22 +3,30 @@
 A process killed at any moment leaves either the old file, the new file, or a stray temp
 file whose name (`.NAME.tmp-PID-RANDOM`) no reader ever opens. Strays are removed by
 whoever may know their writer is gone: the holder of the folder's lock (cache/lock.py), or
-:func:`remove_stale_temp_files` (writer process no longer running, or the file old).
+:func:`remove_stale_temp_files` (writer process no longer running, or the file old). A
+temp name fits wherever its target's name fits (:func:`temp_path_for`: NAME is cut when
+the whole would pass the filesystem's 255-byte limit).
+
+Text from file names: on Linux a name is bytes, and Python carries the bytes that are not
+UTF-8 as lone surrogates (U+DC80..U+DCFF, `os.fsdecode`'s surrogateescape), which UTF-8
+cannot encode. JSON files keep them losslessly, as JSON's own `\\udcXX` escapes (json.loads
+gives back the exact name); other text files (CSV, subtitles, HTML, XML) show each such
+byte as `\\xNN` (:func:`escape_undecodable`), as the terminal does.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import time
 import uuid
 from pathlib import Path
 
-import numpy as np
+from cache.json_text import json_text
 
 TEMP_MARKER = ".tmp-"
+NAME_MAX_BYTES = 255  # the longest file name (in bytes) of Linux, macOS and Windows filesystems
 
 
 _TEMP_PID = re.compile(r"\.tmp-(\d+)-[0-9a-f]+$")
@@ -79,10 +87,47 @@ def folder_write_problem(folder: Path) -> str | None:
     return None
 
 
+def _cut_to_bytes(name: str, limit: int) -> str:
+    """The longest start of `name` whose file-system bytes (os.fsencode) fit in `limit`,
+    cut between characters."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    total, kept = 0, []
+    for character in name:
+        total += len(os.fsencode(character))
+        if total > limit:
+            break
+        kept.append(character)
+    return "".join(kept)
+
+
+def fitted_name(stem: str, suffix: str) -> str:
+    """`stem + suffix` as a file name, `stem` cut between characters so that the whole
+    fits in NAME_MAX_BYTES (a name that fits already is unchanged)."""
+    return _cut_to_bytes(stem, NAME_MAX_BYTES - len(os.fsencode(suffix))) + suffix
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh temp name beside `path`, `.NAME.tmp-PID-RANDOM` (is_temp_file, and
+    remove_stale_temp_files reads the PID), that fits wherever `path`'s name fits: NAME
+    is cut (fitted_name) when the whole would pass NAME_MAX_BYTES."""
+    path = Path(path)
+    return path.with_name(fitted_name(f".{path.name}", f"{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"))
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def escape_undecodable(text: str) -> str:
+    """`text` with each byte of a file name that was not UTF-8 (carried as U+DC80..U+DCFF by
+    surrogateescape) written as `\\xNN`: 'caf\\udce9' -> 'caf\\\\xe9'. Other text is unchanged."""
+    return _UNDECODABLE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temp = temp_path_for(path)
     try:
         with open(temp, "wb") as handle:
             handle.write(data)
@@ -100,14 +145,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """`text` as UTF-8; bytes of file names that were not UTF-8 as `\\xNN` (escape_undecodable),
+    any other lone surrogate as `\\udXXX`."""
+    atomic_write_bytes(path, escape_undecodable(text).encode("utf-8", "backslashreplace"))
 
 
 def atomic_write_json(path: Path, value) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    """`value` as JSON (UTF-8, indented; names that are not UTF-8 kept exactly: json_text)."""
+    atomic_write_bytes(path, (json_text(value) + "\n").encode("utf-8"))
 
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+def atomic_save_npy(path: Path, array) -> None:
+    """`array` (np.ndarray) as a .npy file, without pickles."""
+    import numpy as np  # here: the writers of text and JSON (and --help, through pipeline.console) need no numpy
+
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())

@@ -27,7 +27,6 @@ every array it lists has the recorded shape, dtype float32 and only finite value
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -40,7 +39,9 @@ import numpy as np
 from cache.atomic import atomic_save_npy, atomic_write_json, folder_write_problem, is_temp_file
 from cache.fingerprint import content_fingerprint
 from cache.identity import canonical
+from cache.json_text import parse_json
 from cache.lock import LOCK_NAME, exclusive_lock
+from cache.regular_files import check_regular_file, read_regular_text
 
 FORMAT_NAME = "fsenet-feature-cache"
 FORMAT_VERSION = 1
@@ -49,6 +50,11 @@ META_NAME = "meta.json"
 
 class CacheError(Exception):
     """A cache that cannot be used as asked, with a one-line reason."""
+
+
+class OtherSourceError(CacheError):
+    """A video whose id names a cache entry extracted from a different file (another path and
+    other content): the entry is left as it is (see FeatureCache.other_source)."""
 
 
 def check_video_id(video_id: str) -> str:
@@ -164,8 +170,8 @@ class FeatureCache:
     def _marker(self) -> dict | None:
         """cache.json parsed, None when it is not a JSON object (damaged)."""
         try:
-            info = json.loads((self.root / "cache.json").read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            info = parse_json(read_regular_text(self.root / "cache.json"))
+        except (OSError, UnicodeDecodeError, ValueError):
             return None
         return info if isinstance(info, dict) else None
 
@@ -268,7 +274,7 @@ class FeatureCache:
         not JSON, of another format or of the wrong shape (:func:`meta_problem`)."""
         path = self.entry_dir(video_id) / META_NAME
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
+            meta = parse_json(read_regular_text(path))
         except FileNotFoundError:
             return None, "meta.json missing"
         except OSError as error:
@@ -307,16 +313,36 @@ class FeatureCache:
             "size"
         ) == source["size"]
 
+    def other_source(self, video_id: str, meta: dict, source: dict) -> OtherSourceError | None:
+        """The refusal to give when the entry's features come from a different file than
+        `source` (cache.fingerprint.source_record): another path and other content. The same
+        path with other content is the file changed (its features are redone); other paths
+        with the same content are the file moved or copied (its features are reused). An
+        entry belongs to the file it was extracted from: in a cache shared by several
+        folders, another file whose id is the same would otherwise replace its features, and
+        a later train or evaluate would read them as the first file's."""
+        if self.source_matches(meta, source) or meta["source"]["path"] == source["path"]:
+            return None
+        return OtherSourceError(  # no absolute path: localize's summary.csv holds this reason
+            f"the cache entry '{video_id}' holds the features of another file, "
+            f"{Path(meta['source']['path']).name!r} elsewhere (cache-info shows where); extract this one into "
+            f"another --cache or give it another name; if it replaces that file, delete the entry's folder "
+            f"(videos/{video_id} in the cache) first"
+        )
+
     def _array_problem(self, entry: Path, file_name: str, shape: list[int]) -> str | None:
         path = entry / file_name
         try:
+            check_regular_file(path)  # a FIFO there would block np.load forever
             array = np.load(path, mmap_mode="r", allow_pickle=False)
             if list(array.shape) != list(shape) or array.dtype != np.float32:
                 return f"{file_name} is {array.dtype}{list(array.shape)}, meta says float32{list(shape)}"
             # one pass, no temporary: a float64 sum of float32 values is finite exactly when they all are
             if not math.isfinite(float(np.sum(array, dtype=np.float64))):
                 return f"{file_name} holds NaN or infinite values"
-        except (OSError, ValueError) as error:
+        except OSError as error:
+            return f"{file_name} unreadable ({error.strerror or type(error).__name__})"
+        except ValueError as error:
             return f"{file_name} unreadable ({type(error).__name__})"
         return None
 

@@ -274,8 +274,17 @@ class _FfmpegProcess:
         self._stderr_thread.join(timeout=5)
 
 
-def _ffmpeg_command(binary: str, stream: ffmpeg.nodes.OutputStream) -> list[str]:
-    return [binary, "-nostdin", "-hide_banner", "-loglevel", "error", *stream.get_args()]
+# ffmpeg-python hashes its arguments as UTF-8 text, which a file name that is not UTF-8 (bytes
+# carried as lone surrogates) cannot pass: the input is named by this stand-in there and put
+# back in the command line (the NUL would stop the command, were it ever left in)
+_INPUT_STAND_IN = "file:\x00input"
+
+
+def _ffmpeg_command(binary: str, stream: ffmpeg.nodes.OutputStream, probe: VideoProbe) -> list[str]:
+    """The command line of `stream` (built on _input), the input named as the file `probe` read."""
+    source = "file:" + os.path.abspath(probe.path)  # subprocess passes its bytes as they are (os.fsencode)
+    args = [source if arg == _INPUT_STAND_IN else arg for arg in stream.get_args()]
+    return [binary, "-nostdin", "-hide_banner", "-loglevel", "error", *args]
 
 
 def _input(probe: VideoProbe, config: DecodeConfig, pictures: bool = False) -> ffmpeg.nodes.FilterableStream:
@@ -285,7 +294,7 @@ def _input(probe: VideoProbe, config: DecodeConfig, pictures: bool = False) -> f
     options: dict = {"threads": config.threads} if config.threads else {}
     if pictures and config.hardware == "cuda":  # resolved (resolve_hardware_decode): NVDEC, frames back in memory
         options["hwaccel"] = "cuda"
-    return ffmpeg.input("file:" + os.path.abspath(probe.path), **options)
+    return ffmpeg.input(_INPUT_STAND_IN, **options)  # the file itself: _ffmpeg_command
 
 
 def _check_decoded(probe: VideoProbe, decoded: float, stated: float | None, what: str, config: DecodeConfig) -> None:
@@ -345,7 +354,7 @@ def iter_video_frames(
     import ffmpeg
 
     output = ffmpeg.output(stream, "pipe:", format="image2pipe", vcodec="ppm")
-    process = _FfmpegProcess(_ffmpeg_command(find_ffmpeg(config.ffmpeg_binary), output))
+    process = _FfmpegProcess(_ffmpeg_command(find_ffmpeg(config.ffmpeg_binary), output, probe))
     emitted = 0
     chunk: list[np.ndarray] = []
     last_frame = None
@@ -406,7 +415,7 @@ def iter_audio_samples(
         ar=sample_rate,
         af="aresample=async=1:first_pts=0",
     )
-    process = _FfmpegProcess(_ffmpeg_command(find_ffmpeg(config.ffmpeg_binary), output))
+    process = _FfmpegProcess(_ffmpeg_command(find_ffmpeg(config.ffmpeg_binary), output, probe))
     decoded = 0
     ended = False
     try:

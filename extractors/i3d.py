@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from extractors.weights import I3D_CHECKPOINT, WeightsError
+from extractors.weights import I3D_CHECKPOINT, WeightsError, inflated_size_problem
 
 with warnings.catch_warnings():  # pytorchvideo's package init touches deprecated torch.jit.script
     warnings.simplefilter("ignore", FutureWarning)
@@ -63,6 +63,9 @@ def load_i3d_checkpoint(model: nn.Module, path: Path) -> None:
     torch.load runs with weights_only=True. Raises WeightsError (naming the file) when the
     file is not a torch checkpoint or does not hold exactly this architecture's tensors.
     """
+    bomb = inflated_size_problem(path)  # before torch.load inflates anything
+    if bomb:
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({bomb}); download {I3D_CHECKPOINT.url} again")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:

@@ -35,6 +35,7 @@ from PIL import Image
 from torch import nn
 
 from extractors.resemotenet_facts import EMBEDDING_DIM, FER2013_LABELS, SIX_CLASS_LABELS  # noqa: F401 (their names here too)
+from extractors.weights import inflated_size_problem
 
 INPUT_SIDE = 64  # pixels; faces are resized to INPUT_SIDE x INPUT_SIDE
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -146,6 +147,9 @@ def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     such as an optimizer state, are ignored), and a bare state dict (what their training
     script saves with torch.save(model.state_dict())).
     """
+    bomb = inflated_size_problem(Path(path))  # before torch.load inflates anything
+    if bomb:
+        raise CheckpointFormatError(f"{path}: cannot be read as a PyTorch checkpoint ({bomb})")
     try:
         loaded = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip or unsafe-type errors: one line for the user

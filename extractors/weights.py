@@ -75,6 +75,32 @@ I3D_CHECKPOINT = CheckpointSpec(
 )
 
 
+# torch.save writes its members stored (uncompressed): a checkpoint's members add up to about
+# its own size. A zip whose members would inflate to much more (a "zip bomb": 1.6 MB that
+# torch.load inflates to 1.5 GiB in memory before anything can refuse it) is refused unread.
+MAX_INFLATION = 4  # members may add up to this many times the file's size ...
+INFLATION_ALLOWANCE_BYTES = 64 * 2**20  # ... or the file's size plus this, whichever is more
+
+
+def inflated_size_problem(path: Path) -> str | None:
+    """Why the PyTorch checkpoint at `path` must not be loaded: its zip members declare more
+    bytes than MAX_INFLATION x its size (and INFLATION_ALLOWANCE_BYTES more than it), checked
+    from the zip's directory before a byte is inflated; None when they do not, or when it is
+    no zip (torch.load then says what it is)."""
+    import zipfile
+
+    size = os.path.getsize(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    if declared <= max(MAX_INFLATION * size, size + INFLATION_ALLOWANCE_BYTES):
+        return None
+    return (f"its members would inflate to {declared / 2**20:.0f} MiB from a {size / 2**20:.1f} MiB file "
+            "(a zip bomb, not a checkpoint torch.save wrote)")
+
+
 def hub_checkpoint_dir() -> Path:
     """torch.hub's checkpoint folder, by torch.hub.get_dir's rule ($TORCH_HOME/hub, else
     $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub) without importing torch; torch's own

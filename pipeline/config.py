@@ -306,6 +306,15 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(annotation)}, got {value!r}")
 
 
+MAX_SEED = 2**63 - 1  # every seed reaches numpy (non-negative only) and torch (64 bits)
+
+
+def _check_seed(key: str, value: Any) -> None:
+    """A setting named `seed` or `*_seed` must be an integer in [0, MAX_SEED] (or None where allowed)."""
+    if value is not None and not (isinstance(value, int) and 0 <= value <= MAX_SEED):
+        raise ConfigError(f"{key}: a seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {value!r}")
+
+
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
@@ -316,6 +325,8 @@ def _build(cls: type, data: dict, prefix: str = "") -> Any:
             hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (known: {', '.join(names)})"
             raise ConfigError(f"unknown setting {prefix}{key}{hint}")
         kwargs[key] = _coerce(value, hints[key], prefix + key)
+        if key == "seed" or key.endswith("_seed"):
+            _check_seed(prefix + key, kwargs[key])
     try:
         return cls(**kwargs)
     except ValueError as error:
@@ -354,16 +365,31 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESETS_FOLDER.glob("*.yaml"))
 
 
+def _config_text(path: Path) -> str:
+    """The text of a config file; ConfigError when it cannot be read or is not UTF-8 (naming
+    the line of the first byte that is not)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 (line {line}: byte 0x{data[error.start]:02x}); "
+                          "save the config file as UTF-8 text") from None
+
+
 def _read_yaml_file(path: Path) -> dict:
     """A YAML mapping of sections from `path`, or ConfigError naming the file and the fix."""
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+        loaded = yaml.safe_load(_config_text(path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: is not valid YAML (nested too deeply); fix the syntax") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of sections")
     return loaded or {}

@@ -2,7 +2,8 @@
 carries only a command's results (tables, JSON).
 
 Names that reach the terminal (video ids, file paths, class names) may carry ANSI escape
-codes, newlines or bidi overrides; :func:`printable` shows those as escapes instead."""
+codes, newlines, bidi overrides or bytes that are not UTF-8; :func:`printable` shows those
+as escapes instead."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import shlex
 import sys
 from collections.abc import Callable, Iterable
 
+from cache.atomic import escape_undecodable
+from cache.json_text import json_text
+
 
 def printable(text: object) -> str:
     """`text` with every character Python does not call printable (control characters such
     as ESC and newline, bidi overrides, non-ASCII spaces) written as its escape (\\x1b,
-    \\n, \\u202e); plain spaces and every script's letters stay as they are."""
+    \\n, \\u202e), and each byte of a file name that was not UTF-8 as \\xNN (as in files:
+    cache.atomic.escape_undecodable); plain spaces and every script's letters stay as they are."""
     text = str(text)
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    text = escape_undecodable(text)
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in text)
 
 
 def to_stderr(message: str) -> None:
@@ -76,6 +83,17 @@ def random_weights_warning(streams: Iterable[str]) -> str:
 
 def shell_path(path) -> str:
     """A path as people copy it into a shell: quoted when it holds spaces or other
-    characters the shell would split or expand ('demo_out/localize/demo 08/report.html'),
-    with control characters escaped as printable() does (a name never reaches a terminal raw)."""
-    return shlex.quote(printable(path))
+    characters the shell would split or expand ('demo_out/localize/demo 08/report.html').
+    A name with control characters or bytes that are not UTF-8 is escaped as printable()
+    does, inside ANSI-C quotes ($'caf\\xe9.mp4'), which bash, zsh and ksh read back into the
+    same bytes: the name never reaches a terminal raw, and still pastes."""
+    text = str(path)
+    if printable(text) == text:
+        return shlex.quote(text)
+    return "$'" + printable(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
+
+
+def json_for_stdout(value) -> str:
+    """`value` as indented JSON for a command's --json output: names as they are, those that
+    are not UTF-8 as JSON's \\udcXX escapes (cache.atomic.json_text), never raw bytes."""
+    return json_text(value)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cache.atomic import atomic_write_json
+from cache.json_text import parse_json
 
 RESULTS_VERSION = "fsenet"
 
@@ -53,7 +54,7 @@ def _read_json(path: Path | str, what: str) -> dict:
     path = Path(path)
     try:
         raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
+        data = parse_json(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ActivityNetFileError(f"{path}: {what} file not found; check the path") from None
     except OSError as error:

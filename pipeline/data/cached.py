@@ -260,6 +260,7 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
         problems=annotation_problems + problems,
         annotation_files=annotation_set.files,
         vocabulary=data.vocabulary(),
+        notes=list(annotation_set.notes),
     )
 
 

@@ -24,13 +24,13 @@ validation split is always carved from training videos, never from the test spli
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cache.identity import ExtractorIdentity
+from cache.json_text import parse_json
 from model.config import KNOWN_STREAMS
 from pipeline.data.annotations import (
     AnnotationSet,
@@ -102,7 +102,7 @@ def is_release(path: Path) -> bool:
 
 def _read_json_object(path: Path) -> dict:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = parse_json(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise DatasetError(f"{path}: cannot read ({error.strerror})") from None
     except ValueError as error:
@@ -490,5 +490,5 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
         problems=annotation_problems + problems,
         annotation_files=annotation_set.files,
         vocabulary=data.vocabulary(),
-        notes=[_layout_note(files, layouts, data)],
+        notes=[_layout_note(files, layouts, data), *annotation_set.notes],
     )

@@ -18,7 +18,6 @@ its latest outcome, naming the run that gave it, and "runs" lists the runs merge
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cache.atomic import atomic_write_json
-from cache.lock import is_permission_error
+from cache.json_text import parse_json
+from cache.regular_files import read_regular_text
 from cache.store import FeatureCache
 from pipeline.config import Config, ConfigError
 from pipeline.console import printable, shell_path, to_stderr
@@ -69,7 +69,7 @@ def format_extract_summary(summary: ExtractSummary) -> str:
         lines.append("failed:")
         lines += [f"  {shell_path(outcome.source)}: {printable(outcome.reason)}" for outcome in summary.failures]
     if summary.report_path is None:
-        lines.append("report: not written (the cache cannot be written)")
+        lines.append("report: not written (the cache cannot be written; see the warning above)")
     else:
         lines.append(f"report: {shell_path(summary.report_path)} (every video's latest outcome: "
                      f"{shell_path(summary.report_path.parent.parent / REPORT_NAME)})")
@@ -122,22 +122,22 @@ def merged_report(previous: object, run: dict, run_name: str) -> dict:
 
 def _write_reports(cache: FeatureCache, run: dict, started_at: float, log=to_stderr) -> Path | None:
     """This run's report in CACHE_DIR/reports/, merged into CACHE_DIR/extract_report.json,
-    under the cache lock; None (and a warning) where the cache cannot be written."""
+    under the cache lock; None (and a warning naming the file) where they cannot be written
+    (a read-only cache, a full disk)."""
     name = f"{RUN_REPORTS}/extract-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started_at))}-{os.getpid()}.json"
     try:
         with cache.lock():
             atomic_write_json(cache.root / name, run)
             try:
-                previous = json.loads((cache.root / REPORT_NAME).read_text(encoding="utf-8"))
+                previous = parse_json(read_regular_text(cache.root / REPORT_NAME))
             except (OSError, ValueError):
                 previous = None
             atomic_write_json(cache.root / REPORT_NAME, merged_report(previous, run, name))
             for old in sorted((cache.root / RUN_REPORTS).glob("extract-*.json"))[:-KEEP_RUN_REPORTS]:
                 old.unlink(missing_ok=True)
     except OSError as error:
-        if not is_permission_error(error):
-            raise
-        log(f"warning: the extract report was not written ({error.strerror}: {printable(error.filename)})")
+        log(f"warning: the extract report was not written ({error.strerror or type(error).__name__}: "
+            f"{printable(error.filename or cache.root)})")
         return None
     return cache.root / name
 

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from cache.atomic import is_temp_file
 from cache.fingerprint import source_record
 from cache.lock import is_permission_error
-from cache.store import META_NAME, CacheError, FeatureCache
+from cache.regular_files import read_regular_text
+from cache.store import META_NAME, CacheError, FeatureCache, OtherSourceError
 from extractors.decode import VideoProbe, VideoReadError, probe_video
 from extractors.grid import SnippetGrid
 from pipeline.config import Config, config_to_yaml, save_config
@@ -57,14 +58,19 @@ def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config, probe: 
 
     A stale, absent or damaged entry (other content, other grid, a meta.json that is not
     one) loses its meta until its first stream is written again; the same content moved or
-    touched gets its source record refreshed (where the cache can be written). Reads the
-    entry from disk, so a second call (the next engine phase, a retry after a dead worker,
-    another `extract` on the same cache) sees what the first one wrote.
+    touched gets its source record refreshed (where the cache can be written). An entry
+    extracted from a different file (another path and other content) is left alone:
+    OtherSourceError (FeatureCache.other_source). Reads the entry from disk, so a second
+    call (the next engine phase, a retry after a dead worker, another `extract` on the same
+    cache) sees what the first one wrote.
     """
     probe = probe or probe_video(video.path)
     source = source_record(video.path)
     grid = SnippetGrid.for_duration(probe.duration_seconds, config.grid)
     meta = cache.read_meta(video.video_id)
+    conflict = cache.other_source(video.video_id, meta, source) if meta is not None else None
+    if conflict is not None:
+        raise conflict
     if meta is None or not cache.source_matches(meta, source) or meta["grid"] != grid.to_dict():
         if (cache.entry_dir(video.video_id) / META_NAME).exists():
             cache.drop_meta(video.video_id)
@@ -120,6 +126,8 @@ def failure_reason(error: Exception) -> str:
     """The one-line reason a failed video gets in the summary and extract_report.json."""
     if isinstance(error, VideoReadError):
         return error.reason
+    if isinstance(error, OtherSourceError):
+        return str(error)
     reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
     return f"{reason} (rerun with --debug for details)"
 
@@ -180,8 +188,9 @@ def extract_video(
 def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
     """Make the folder a cache (or check it is one; CacheError when it cannot be one), and
     save the resolved config in it when it changed. Under the cache lock, temp files at
-    the cache's root (left by a killed run) are removed. A cache that cannot be written is
-    used as it is, with a warning: an up-to-date cache needs no write."""
+    the cache's root (left by a killed run) are removed. A cache that cannot be written
+    (read-only, a full disk) is used as it is, with a warning naming the file: an
+    up-to-date cache needs no write."""
     note = cache.create()
     if note:
         log(f"warning: {printable(note)}")
@@ -192,15 +201,14 @@ def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
                 for temp in [p for p in folder.glob(".*") if is_temp_file(p)]:
                     temp.unlink(missing_ok=True)
             try:
-                saved = path.read_text(encoding="utf-8").split("\n", 1)[-1]
+                saved = read_regular_text(path).split("\n", 1)[-1]
             except (OSError, UnicodeDecodeError):
                 saved = None
             if saved != config_to_yaml(config):
                 save_config(config, path, "extract")
-    except OSError as error:
-        if not is_permission_error(error):
-            raise
-        log(f"warning: {printable(cache.root)} cannot be written ({error.strerror}): config.yaml and the extract "
-            "reports stay as they are; videos whose features are up to date are reported as such")
+    except OSError as error:  # read-only, or a full disk: the videos say what they need
+        log(f"warning: {printable(error.filename or cache.root)} cannot be written ({error.strerror or type(error).__name__}): "
+            "config.yaml and the extract reports stay as they are; videos whose features are up to date are reported "
+            "as such")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from cache.atomic import atomic_write_bytes
+from extractors.weights import inflated_size_problem
 from model import FSENet
 from pipeline.config import Config, ConfigError, config_from_dict, with_overrides
 from pipeline.data.feature_spec import FeatureSpec
@@ -38,6 +39,9 @@ def read_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint; pass a file written by `train` (RUN_DIR/best.pt)")
+    bomb = inflated_size_problem(path)  # before torch.load inflates anything
+    if bomb:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {bomb}; pass a file written by `train`")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors of many kinds

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import numpy as np
 
 from cache.atomic import atomic_write_text
+from cache.json_text import json_text
 from pipeline.localize.colours import (
     BACKGROUND_COLOUR,
     FACE_COLOUR,
@@ -174,10 +175,10 @@ SCRIPT = """
 
 
 def relative_video_url(video_path: Path, report_dir: Path) -> str:
-    """The video as a relative URL from the report's folder (each part percent-encoded,
-    so spaces, '#', '?' and non-ASCII names work)."""
+    """The video as a relative URL from the report's folder (each part's bytes
+    percent-encoded, so spaces, '#', '?', non-ASCII names and names that are not UTF-8 work)."""
     relative = os.path.relpath(os.path.abspath(video_path), os.path.abspath(report_dir))
-    return "/".join(quote(part, safe="") for part in Path(relative).parts)
+    return "/".join(quote(os.fsencode(part), safe="") for part in Path(relative).parts)
 
 
 def _bins(values: np.ndarray, snippet_seconds: float) -> tuple[np.ndarray, float]:
@@ -422,7 +423,10 @@ def _emotion_legend(video: LocalizedVideo) -> str:
 
 
 def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
-    """The page's JSON data block (duration, cues), safe inside a <script> element."""
+    """The page's JSON data block (duration, cues), safe inside a <script> element: no '<'
+    at all (JSON's \\u003c instead), so no name can end the element or open the "<!--"
+    state in which a later </script> no longer ends it; a name that is not UTF-8 as JSON's
+    \\udcXX escape (cache.atomic.json_text)."""
     cues = [
         {"start": float(e["segment"][0]), "end": float(e["segment"][1]), "text": cue_text(e, random_weights)}
         for e in video.shown
@@ -433,7 +437,7 @@ def _report_data(video: LocalizedVideo, random_weights: bool) -> str:
         "video_name": Path(video.source).name,
         "cues": cues,
     }
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return json_text(data, indent=None).replace("<", "\\u003c")
 
 
 def _banner(header: dict) -> str:
@@ -523,7 +527,7 @@ def report_html(
     escape = html.escape
     seconds_by_label = video.seconds_per_label(class_names)
     coverage = ", ".join(f"{escape(label)} {seconds_by_label.get(label, 0.0):.1f} s" for label in class_names)
-    links = "".join(f'<a href="{quote(name)}">{escape(text)}</a>' for text, name in files.items())
+    links = "".join(f'<a href="{quote(os.fsencode(name))}">{escape(text)}</a>' for text, name in files.items())
     provenance = json.dumps(header, indent=2, ensure_ascii=False)
     video_url = relative_video_url(played if played is not None else video.source, video.output_dir)
     poster_attribute = f' poster="{data_uri(poster)}"' if poster else ""

@@ -4,6 +4,11 @@ header they all carry.
 The outputs are meant to be shared: no absolute path goes into them. The model is named
 by its file name and sha256, the video by its file name; report.html reaches the video by
 a relative link, a copy or a symlink beside it (localize.video).
+
+Names from outside never collide with localize's own: a video's folder is never one of the
+run's files or the default cache (RUN_LEVEL_NAMES: `results.json.mp4` gets the folder
+`_results.json`), a file name is cut to fit the filesystem (`fitted_name`), and no file
+localize did not write is replaced (pipeline/localize/owned_files.py).
 """
 
 from __future__ import annotations
@@ -14,28 +19,49 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cache.atomic import fitted_name, temp_path_for
 from cache.store import check_video_id
 from extractors.weights import weights_sha256
 from pipeline.config import LocalizeConfig
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report
+from pipeline.localize.owned_files import claim_files, localize_header
 from pipeline.localize.poster import poster_jpeg, poster_seconds
 from pipeline.localize.text_formats import segments_csv_text, srt_text, timeline_csv_text, vtt_text, write_text
 from pipeline.localize.timeline_plot import write_timeline_png
 from pipeline.localize.tool_formats import audacity_text, eaf_text
 from pipeline.localize.video import LocalizedVideo
 
+# OUT_DIR's own files (and the default feature cache, OUT_DIR/cache): no video's folder takes these names
+RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json", "label_studio_config.xml", "cache")
+TOOL_SUFFIXES: tuple[str, ...] = (".srt", ".vtt", ".eaf", ".labels.txt")  # files named after the video
+
+
+def output_folder_name(video_id: str) -> str:
+    """The video's folder relative to OUT_DIR: its id, with a '_' before the first part when
+    that part, less its leading '_'s, is one of RUN_LEVEL_NAMES (case-insensitively, as some
+    filesystems compare names): 'results.json' -> '_results.json', '_results.json' ->
+    '__results.json' (one id, one folder; no two ids share one). CacheError for an id that
+    would leave OUT_DIR ('..' parts)."""
+    first, _, rest = check_video_id(video_id).partition("/")
+    if first.lstrip("_").casefold() in RUN_LEVEL_NAMES:
+        first = "_" + first
+    return f"{first}/{rest}" if rest else first
+
 
 def video_output_dir(out_dir: Path, video_id: str) -> Path:
-    """OUT_DIR/<video_id>; CacheError for an id that would leave OUT_DIR ('..' parts)."""
-    return Path(out_dir) / check_video_id(video_id)
+    """OUT_DIR/<output_folder_name(video_id)>."""
+    return Path(out_dir) / output_folder_name(video_id)
 
 
 def output_file_names(video_id: str) -> dict[str, str]:
-    """Link text -> file name of a video's outputs (subtitles named after the video)."""
+    """Link text -> file name of a video's outputs (subtitles named after the video; a name
+    too long for the filesystem is cut between characters so that `<name>.labels.txt`, the
+    longest, fits in 255 bytes: cache.atomic.fitted_name)."""
     name = Path(video_id).name
     name = name if name not in ("", ".", "..") else "video"
+    name = fitted_name(name, max(TOOL_SUFFIXES, key=len))[: -len(max(TOOL_SUFFIXES, key=len))]
     return {
         "segments.json": "segments.json", "segments.csv": "segments.csv", "subtitles (SRT)": f"{name}.srt",
         "subtitles (WebVTT)": f"{name}.vtt", "timeline.csv": "timeline.csv", "timeline.png": "timeline.png",
@@ -74,45 +100,81 @@ def results_fields(header: dict) -> dict:
     return {"random_weights": bool(header.get("random_weights")), "localize": header}
 
 
+def _is_the_source(placed: Path, source: Path) -> bool:
+    """Is `placed` the video file itself, or a link to it?"""
+    try:
+        return placed.exists() and os.path.samefile(placed, source)
+    except OSError:
+        return False
+
+
+def _same_copy(placed: Path, source: Path) -> bool:
+    """Is `placed` a plain file of the source's size and modification time (a copy2 of it)?"""
+    if placed.is_symlink() or not placed.is_file():
+        return False
+    existing, original = placed.stat(), os.stat(source)
+    return (existing.st_size, int(existing.st_mtime)) == (original.st_size, int(original.st_mtime))
+
+
+def placed_video_name(video: LocalizedVideo, mode: str) -> str | None:
+    """The file place_video writes beside the report (None: it writes none: relative mode, or
+    the video or a link to it is already there)."""
+    placed = video.output_dir / video.source.name
+    return None if mode == "relative" or _is_the_source(placed, video.source) else placed.name
+
+
 def place_video(video: LocalizedVideo, mode: str) -> Path:
     """The file report.html plays: the source itself (relative), or a copy (copy) or a
-    symlink (link) named like it beside the report. A copy already there with the same
-    size and modification time is kept."""
-    if mode == "relative":
-        return video.source
+    symlink (link) named like it beside the report, each put in place atomically (a temp
+    name, then a rename). A copy already there with the same size and modification time is
+    kept. The caller has claimed the name (owned_files.claim_files)."""
     placed = video.output_dir / video.source.name
-    if placed.exists() and placed.resolve() == Path(video.source).resolve():
-        return placed  # the source is already there (or a link to it)
-    if mode == "link":
-        if placed.is_symlink() or placed.exists():
-            placed.unlink()
-        placed.symlink_to(os.path.abspath(video.source))
-        return placed
-    source = os.stat(video.source)
-    if placed.is_file() and not placed.is_symlink():
-        existing = placed.stat()
-        if (existing.st_size, int(existing.st_mtime)) == (source.st_size, int(source.st_mtime)):
-            return placed
-    temp = placed.with_name(f".{placed.name}.tmp-{os.getpid()}")
+    if placed_video_name(video, mode) is None or (mode == "copy" and _same_copy(placed, video.source)):
+        return video.source if mode == "relative" else placed
+    temp = temp_path_for(placed)
     try:
-        shutil.copy2(video.source, temp)
+        if mode == "link":
+            temp.symlink_to(os.path.abspath(video.source))
+        else:
+            shutil.copy2(video.source, temp)
         os.replace(temp, placed)
     finally:
-        temp.unlink(missing_ok=True)
+        if os.path.lexists(temp):
+            temp.unlink()
     return placed
+
+
+def _earlier_video_outputs(video: LocalizedVideo):
+    """The files an earlier localize (before manifests) wrote in a video's folder: its usual
+    outputs when its segments.json is localize's for this video, and the video beside them
+    when it is a link or a copy of the source."""
+
+    def earlier(folder: Path) -> set[str]:
+        header = localize_header(folder / "segments.json")
+        if header is None or header.get("video_id") != video.video_id:
+            return set()
+        placed = folder / video.source.name
+        beside = {placed.name} if placed.is_symlink() or _same_copy(placed, video.source) else set()
+        return {*output_file_names(video.video_id).values(), "report.html", *beside}
+
+    return earlier
 
 
 def write_video_outputs(
     video: LocalizedVideo, class_names: tuple[str, ...], header: dict, settings: LocalizeConfig | None = None,
-    ffmpeg_binary: str = "",
+    ffmpeg_binary: str = "", shown_as=str,
 ) -> None:
     """Every per-video file under video.output_dir (each written atomically); `settings`
-    say how the report reaches the video (default: a relative link)."""
+    say how the report reaches the video (default: a relative link). A file localize did
+    not write in the way stops it before any is written (owned_files.ForeignFileError,
+    naming the path as `shown_as(path)` writes it)."""
     settings = settings or LocalizeConfig()
     folder = video.output_dir
-    folder.mkdir(parents=True, exist_ok=True)
     random_weights = bool(header.get("random_weights"))
     names = output_file_names(video.video_id)
+    placed = placed_video_name(video, settings.video)
+    claim_files(folder, [*names.values(), "report.html", *([placed] if placed else [])], shown_as,
+                _earlier_video_outputs(video))
     video_header = {
         **header, "video_id": video.video_id, "source": video.source.name,
         "duration_seconds": video.duration_seconds, "snippet_seconds": video.snippet_seconds,

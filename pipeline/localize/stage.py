@@ -17,11 +17,14 @@ segments people can read, play and plot.
    but the Audacity labels (a format without comments).
 
 A video that fails (extraction or writing) is listed with its reason; the others complete.
+No file localize did not write is replaced (pipeline/localize/owned_files.py); a run file
+that cannot be written is one line naming it, and the others are written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -39,7 +42,15 @@ from pipeline.extract.video import VideoOutcome
 from pipeline.infer.checkpoint import TrainedModel, load_trained_model
 from pipeline.infer.predict import predict_scores, segments_from_scores
 from pipeline.localize.features import extraction_config, features_for_model, refuse_unreproducible_features
-from pipeline.localize.outputs import results_fields, run_header, video_output_dir, write_video_outputs
+from pipeline.localize.outputs import (
+    RUN_LEVEL_NAMES,
+    output_folder_name,
+    results_fields,
+    run_header,
+    video_output_dir,
+    write_video_outputs,
+)
+from pipeline.localize.owned_files import ForeignFileError, claim_files, localize_header, written_by_localize
 from pipeline.localize.text_formats import summary_csv_text, write_text
 from pipeline.localize.tool_formats import label_studio_config, label_studio_task
 from pipeline.localize.video import LocalizedVideo, shown_segments
@@ -60,6 +71,7 @@ class LocalizeSummary:
     random_weight_streams: list[str]
     extracted: int = 0  # videos whose features were (re)computed
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    unwritten: list[str] = field(default_factory=list)  # run-level files that could not be written: "PATH: why"
 
     @property
     def random_weights(self) -> bool:
@@ -114,20 +126,32 @@ def localize_samples(
             continue
         try:
             write_video_outputs(video, trained.class_names, header, shown_settings,
-                                config.decode.ffmpeg_binary if config is not None else "")
+                                config.decode.ffmpeg_binary if config is not None else "",
+                                shown_as=lambda path: relative_to(path, out_dir))
         except Exception as error:  # one video's outputs must not stop the batch
             if debug:
                 traceback.print_exc()
-            failures.append(VideoOutcome(video_id, str(sources[video_id]), "failed", output_failure_reason(error)))
+            failures.append(VideoOutcome(video_id, str(sources[video_id]), "failed",
+                                         output_failure_reason(error, out_dir)))
             continue
         localized.append(video)
     return localized
 
 
-def output_failure_reason(error: Exception) -> str:
-    """The one-line reason of a video whose outputs could not be written."""
-    if isinstance(error, OSError):
+def relative_to(path: Path | str, out_dir: Path) -> str:
+    """`path` relative to OUT_DIR when it lies inside (the outputs are shared: no absolute path)."""
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))
+    return str(path) if relative == ".." or relative.startswith("../") else relative
+
+
+def output_failure_reason(error: Exception, out_dir: Path) -> str:
+    """The one-line reason of a video whose outputs could not be written (paths relative to
+    OUT_DIR: the reason goes into summary.csv, which holds no absolute path)."""
+    if isinstance(error, ForeignFileError):
         return f"cannot write outputs: {error}"
+    if isinstance(error, OSError):
+        where = f"{relative_to(error.filename, out_dir)}: " if error.filename else ""
+        return f"cannot write outputs: {where}{error.strerror or type(error).__name__}"
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"cannot write outputs: {type(error).__name__}: {first_line} (rerun with --debug for details)"
 
@@ -154,22 +178,53 @@ def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Pa
     return localized
 
 
-def _write_run_files(summary: LocalizeSummary, header: dict) -> None:
-    """OUT_DIR/results.json (every video's segments) and OUT_DIR/summary.csv (one row per video)."""
-    write_results(summary.results_path, {v.video_id: v.segments for v in summary.videos}, results_fields(header))
+def _run_file_texts(summary: LocalizeSummary, header: dict) -> dict[Path, object]:
+    """The run's files: OUT_DIR/summary.csv (one row per video), label_studio.json and its
+    config -> their text; OUT_DIR/results.json (every video's segments) -> its results."""
     rows = [
         {
             "video_id": v.video_id, "status": "localized", "duration_s": v.duration_seconds, "segments": len(v.shown),
-            "seconds": v.seconds_per_label(summary.class_names), "outputs": v.video_id,  # relative to OUT_DIR
+            "seconds": v.seconds_per_label(summary.class_names), "outputs": output_folder_name(v.video_id),
         }
         for v in summary.videos
     ] + [{"video_id": f.video_id, "status": "failed", "reason": f.reason} for f in summary.failures]
     rows.sort(key=lambda row: row["video_id"])
-    write_text(summary.summary_path, summary_csv_text(rows, summary.class_names, summary.random_weights))
     model_version = f"fsenet {Path(str(header.get('model', ''))).name}"
     tasks = [label_studio_task(v, model_version, summary.random_weights) for v in sorted(summary.videos, key=lambda v: v.video_id)]
-    write_text(summary.label_studio_path, json.dumps(tasks, indent=1) + "\n")
-    write_text(summary.label_studio_path.with_name("label_studio_config.xml"), label_studio_config(summary.class_names))
+    return {
+        summary.results_path: {v.video_id: v.segments for v in summary.videos},
+        summary.summary_path: summary_csv_text(rows, summary.class_names, summary.random_weights),
+        summary.label_studio_path: json.dumps(tasks, indent=1) + "\n",
+        summary.label_studio_path.with_name("label_studio_config.xml"): label_studio_config(summary.class_names),
+    }
+
+
+def _earlier_run_files(out_dir: Path) -> set[str]:
+    """The run's files an earlier localize (before manifests) wrote in OUT_DIR: all of them,
+    when its results.json is localize's."""
+    return set(RUN_LEVEL_NAMES) if localize_header(out_dir / "results.json") is not None else set()
+
+
+def _write_run_files(summary: LocalizeSummary, header: dict, log) -> None:
+    """OUT_DIR's own files (_run_file_texts), none replacing a file localize did not write
+    (owned_files). A file that cannot be written (in the way, a full disk) is one line naming
+    it, listed in summary.unwritten; the others are written."""
+    files = _run_file_texts(summary, header)
+    try:
+        claim_files(summary.out_dir, [path.name for path in files], str, _earlier_run_files)
+    except (ForeignFileError, OSError) as error:
+        files, problem = {}, str(error) if isinstance(error, ForeignFileError) else f"{error.filename}: {error.strerror}"
+        summary.unwritten.append(problem)
+        log(f"error: {printable(problem)}; the run's files ({', '.join(RUN_LEVEL_NAMES[:4])}) are not written")
+    for path, content in files.items():
+        try:
+            if isinstance(content, dict):
+                write_results(path, content, results_fields(header))
+            else:
+                write_text(path, content)
+        except OSError as error:
+            summary.unwritten.append(f"{path}: {error.strerror or type(error).__name__}")
+            log(f"error: {printable(summary.unwritten[-1])}; not written (the videos' own files are)")
 
 
 def run_localize(
@@ -212,7 +267,8 @@ def run_localize(
 
     started = time.perf_counter()
     skip = [cache_dir] + ([out_dir] if out_dir is not None and out_dir.resolve() != Path(videos).resolve() else [])
-    found = discover_videos(Path(videos), config.extract.video_extensions, skip=skip)
+    found = [video for video in discover_videos(Path(videos), config.extract.video_extensions, skip=skip)
+             if not written_by_localize(video.path)]  # its own copies and links, when --out holds the videos
     outcomes, extracted = features_for_model(Path(videos), found, cache_dir, trained, model_path, settings, device,
                                              allow_random_weights, debug, show_progress)
     timings["features"] = time.perf_counter() - started
@@ -235,7 +291,7 @@ def run_localize(
         random_weight_streams=random_streams, extracted=extracted, timings=timings,
     )
     if out_dir is not None:
-        _write_run_files(summary, header)
+        _write_run_files(summary, header, log)
     return summary
 
 

@@ -11,7 +11,9 @@ pipeline/data/annotations/elan.py, label_studio.py, audacity.py):
   ``label_studio_config.xml``, the labeling config they fit.
 
 Times are the shown segments' seconds; ELAN stores whole milliseconds, Audacity six
-decimals. A model trained on random-weight features says so in the .eaf header
+decimals. Names are data: in the XML files a character XML 1.0 forbids (control characters
+but tab and line ends, U+FFFE, U+FFFF) is written as its escape (`\\x1b`, as the terminal
+shows it), so a class name cannot make the file invalid. A model trained on random-weight features says so in the .eaf header
 (PROPERTY fsenet:random_weights), the task data and the prediction's model_version.
 """
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 import math
 import mimetypes
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.console import printable
 from pipeline.localize.video import LocalizedVideo, segment_key
 
 EAF_SCHEMA = "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"
@@ -32,6 +36,15 @@ XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
 LINGUISTIC_TYPE = "sentiment"
 LABEL_STUDIO_FROM_NAME, LABEL_STUDIO_TO_NAME = "sentiment", "video"
 FALLBACK_FRAME_RATE = 25.0  # Label Studio frames when the video's own rate is unknown
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what XML 1.0 forbids in text and attributes
+
+
+def xml_document(text: str) -> str:
+    """Serialised XML with every character XML 1.0 forbids written as its escape (printable:
+    ESC -> \\x1b); they can only stand in names (text, attribute values), never in markup."""
+    return _NOT_XML.sub(lambda match: printable(match.group()), text)
 
 
 def _in_time_order(shown: Sequence[dict]) -> list[tuple[float, float, str, float]]:
@@ -51,7 +64,7 @@ def relative_media_url(source: Path, folder: Path) -> str | None:
         relative = os.path.relpath(Path(source).resolve(), Path(folder).resolve())
     except ValueError:
         return None
-    url = quote(Path(relative).as_posix())
+    url = quote(os.fsencode(Path(relative).as_posix()))  # the name's bytes: names that are not UTF-8 too
     return url if url.startswith("../") else f"./{url}"
 
 
@@ -91,7 +104,7 @@ def eaf_text(video: LocalizedVideo, class_names: Sequence[str], eaf_path: Path, 
         "GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": LINGUISTIC_TYPE, "TIME_ALIGNABLE": "true",
     })
     ET.indent(root, space="    ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return xml_document('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
 def audacity_text(shown: Sequence[dict]) -> str:
@@ -139,4 +152,4 @@ def label_studio_config(class_names: Sequence[str]) -> str:
     for name in class_names:
         ET.SubElement(labels, "Label", {"value": name})
     ET.indent(view, space="  ")
-    return ET.tostring(view, encoding="unicode") + "\n"
+    return xml_document(ET.tostring(view, encoding="unicode") + "\n")

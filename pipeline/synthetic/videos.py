@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cache.atomic import fitted_name
 from extractors.decode import find_ffmpeg
 
 _CODECS = {
@@ -38,8 +39,9 @@ def _run(args: list[str], path: Path, temp: Path) -> Path:
     return path
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
+def _temp_name(path: Path, suffix: str | None = None) -> Path:
+    """`.STEM.partial.SUFFIX` beside `path` (default suffix: its own), STEM cut to fit the filesystem."""
+    return path.with_name(fitted_name(f".{path.stem}", f".partial{path.suffix if suffix is None else suffix}"))
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
@@ -67,7 +69,7 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
     temp = _temp_name(path)
-    wav = path.with_name(f".{path.stem}.partial.wav")
+    wav = _temp_name(path, ".wav")
     args = [
         find_ffmpeg(ffmpeg_binary), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:",

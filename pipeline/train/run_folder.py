@@ -3,7 +3,8 @@
 RUN_DIR/config.yaml        the resolved config
 RUN_DIR/run.json           what was trained on (features path, annotations, dataset summary)
 RUN_DIR/last.pt            written atomically after every epoch: weights, optimiser, RNG
-                           states; rerunning the same command resumes from it
+                           states, a digest of the training data; rerunning the same command
+                           resumes from it (the same config and the same data only)
 RUN_DIR/best.pt            the best epoch on the validation split (never the test split)
 RUN_DIR/history.json       per-epoch losses, validation figures, epoch seconds
 RUN_DIR/tensorboard/       TensorBoard scalars (loss terms per step, validation per check)
@@ -13,10 +14,12 @@ RUN_DIR/refit.pt           with train.refit: a new model trained on train + vali
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cache.atomic import atomic_write_json, remove_stale_temp_files
@@ -38,6 +41,14 @@ RESUME_KEYS: dict[str, type] = {"config": dict, "model_state": dict, "optimizer_
 
 class RunError(Exception):
     """A run folder that cannot be used as asked."""
+
+
+class _OtherRun(RunError):
+    """last.pt holds another run: `what` differs ("config", "annotations", "features", ...)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"holds a run with another {what}")
+        self.what = what
 
 
 @dataclass
@@ -63,6 +74,37 @@ def _comparable(config_dict: dict) -> dict | None:
     return data
 
 
+def _update(digest, array: np.ndarray | None) -> None:
+    """Feed an array (its dtype, shape and bytes) to a hashlib digest; None counts too."""
+    if array is None:
+        digest.update(b"none;")
+        return
+    array = np.ascontiguousarray(array)
+    digest.update(f"{array.dtype.str}{array.shape};".encode())
+    digest.update(array.data)
+
+
+def training_data_digest(dataset: SentimentDataset) -> dict[str, str]:
+    """What a run trains on, as two sha256 digests (hex): "annotations" (the class names,
+    each video's points, segments and video labels, the splits) and "features" (each
+    video's arrays per stream, face mask and grid). The same data from another path gives
+    the same digests; one label moved or one value changed gives others."""
+    annotations, features = hashlib.sha256(), hashlib.sha256()
+    annotations.update(json.dumps([list(dataset.class_names), dataset.splits], sort_keys=True).encode())
+    for video_id in sorted(dataset.samples):
+        sample = dataset.samples[video_id]
+        for digest in (annotations, features):
+            digest.update(json.dumps(video_id).encode())
+        for array in (sample.points, sample.point_seconds, sample.segments, sample.video_labels):
+            _update(annotations, array)
+        features.update(f"{sample.snippet_seconds!r};{sample.duration_seconds!r};".encode())
+        for stream in sorted(sample.features):
+            features.update(stream.encode())
+            _update(features, sample.features[stream])
+        _update(features, sample.face_mask)
+    return {"annotations": annotations.hexdigest(), "features": features.hexdigest()}
+
+
 def rng_state(generator: torch.Generator) -> dict:
     state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if torch.cuda.is_available():
@@ -77,15 +119,30 @@ def _restore_rng(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _other_data(previous: dict, training_data: dict | None) -> str | None:
+    """"annotations", "features" or "annotations and features": what the run in last.pt
+    trained on that differs from `training_data` (training_data_digest); None when nothing
+    does, or when either side has no digest (a last.pt of an earlier version)."""
+    recorded = previous.get("training_data")
+    if not isinstance(recorded, dict) or training_data is None:
+        return None
+    differ = [kind for kind in ("annotations", "features") if recorded.get(kind) != training_data.get(kind)]
+    return " and ".join(differ) or None
+
+
 def _load_resume_state(previous: dict, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                       generator: torch.Generator) -> RunState:
+                       generator: torch.Generator, training_data: dict | None = None) -> RunState:
     """RunState from a parsed last.pt, its weights, optimiser and RNG states loaded;
-    ValueError/KeyError/TypeError/RuntimeError when it is damaged; RunError for another config."""
+    ValueError/KeyError/TypeError/RuntimeError when it is damaged; RunError for another
+    config, or for other training data (other annotations or features: `training_data`)."""
     problem = missing_keys(previous, RESUME_KEYS)
     if problem:
         raise ValueError(problem)
     if _comparable(previous["config"]) != _comparable(config_to_dict(config)):
-        raise RunError("holds a run with another config")
+        raise _OtherRun("config")
+    other = _other_data(previous, training_data)
+    if other:
+        raise _OtherRun(other)
     model.load_state_dict(previous["model_state"])
     optimizer.load_state_dict(previous["optimizer_state"])
     _restore_rng(previous["rng_state"], generator)
@@ -94,18 +151,23 @@ def _load_resume_state(previous: dict, config: Config, model: torch.nn.Module, o
 
 
 def resume(run_dir: Path, config: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-           generator: torch.Generator, log) -> RunState:
+           generator: torch.Generator, log, training_data: dict | None = None) -> RunState:
     """The state of RUN_DIR/last.pt loaded into model, optimiser and generator; a fresh
-    state when there is none. A last.pt of another config, or one that cannot be read
-    (truncated, missing keys, tensors of other shapes), is a RunError saying how to go on."""
+    state when there is none. A last.pt of another config or of other training data (the
+    `training_data` digests differ: other annotations or features), or one that cannot be
+    read (truncated, missing keys, tensors of other shapes), is a RunError saying how to go on."""
     last_path = Path(run_dir) / "last.pt"
     if not last_path.exists():
         return RunState()
     try:
-        state = _load_resume_state(read_checkpoint(last_path), config, model, optimizer, generator)
-    except RunError:
-        raise RunError(f"{run_dir} holds a run with another config; pass a new --out folder, or the same settings "
-                       "to resume") from None
+        state = _load_resume_state(read_checkpoint(last_path), config, model, optimizer, generator, training_data)
+    except _OtherRun as other:
+        if other.what == "config":
+            raise RunError(f"{run_dir} holds a run with another config; pass a new --out folder, or the same settings "
+                           "to resume") from None
+        raise RunError(f"{run_dir} holds a run trained on other {other.what} (the same settings): its best.pt is "
+                       "that data's model; pass a new --out folder to train on these, or the same --features and "
+                       "--annotations to resume") from None
     except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as error:
         reason = (str(error).removeprefix(f"{last_path}: ").split(";")[0] if isinstance(error, CheckpointError)
                   else short_reason(error))
@@ -157,12 +219,13 @@ def record_stop(run_dir: Path, stop: dict) -> None:
 
 def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:
     """What every checkpoint of a run carries besides weights: the model's stream widths,
-    the feature spec, the class names and the resolved config."""
+    the feature spec, the class names, the resolved config and the training data's digests."""
     return {
         "stream_dims": {name: dataset.feature_spec.streams[name] for name in config.model.streams},
         "feature_spec": dataset.feature_spec.to_dict(),
         "class_names": list(dataset.class_names),
         "config": config_to_dict(config),
+        "training_data": training_data_digest(dataset),  # resume compares it (other annotations or features)
     }
 
 

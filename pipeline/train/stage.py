@@ -127,7 +127,7 @@ def _prepared_dataset(features: Path, annotations: Path | None, config: Config, 
     """The dataset, its problems logged, and the config fitted to it (streams, classes)."""
     dataset = load_dataset(Path(features), config.data, annotations)
     for line in dataset.notes:
-        log(f"note: {line}")
+        log(f"note: {printable(line)}")
     for line in dataset.problems[:20]:
         log(f"warning: {printable(line)}")
     if len(dataset.problems) > 20:
@@ -178,7 +178,7 @@ def _open_run(features: Path, annotations: Path | None, run_dir: Path, config: C
     generator = torch.Generator().manual_seed(config.train.seed)
     model = FSENet(config.model, header["stream_dims"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
-    state = resume(run_dir, config, model, optimizer, generator, log)
+    state = resume(run_dir, config, model, optimizer, generator, log, header["training_data"])
     train_ids, validation_ids = dataset.splits.get("train", []), dataset.splits.get("validation", [])
     if not distributed.agree([state.epoch, state.step, _checksum(train_ids), _checksum(validation_ids)]):
         raise RunError(

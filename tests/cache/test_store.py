@@ -8,7 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from cache.atomic import atomic_save_npy, atomic_write_json, is_temp_file, remove_stale_temp_files
+from cache.atomic import (
+    atomic_save_npy,
+    atomic_write_json,
+    atomic_write_text,
+    is_temp_file,
+    remove_stale_temp_files,
+    temp_path_for,
+)
 from cache.store import CacheError, FeatureCache
 
 GRID = {"snippet_seconds": 0.64, "num_snippets": 5, "frame_rate": 25.0, "snippet_frames": 16}
@@ -149,6 +156,7 @@ def _damaged_metas():
         (json.dumps(record_list).encode(), "meta.json stream 'audio' is an array, not an object"),
         (b"\x00\xffgarbage", "meta.json is not valid JSON"),
         (b'{"format_version": 1, "source": {', "meta.json is not valid JSON"),
+        (b'{"streams": ' + b'{"a": ' * 120_000, "meta.json is not valid JSON"),  # nested past Python's limit
     ]
 
 
@@ -233,3 +241,22 @@ def test_stale_temp_files_are_those_of_dead_writers_or_old(tmp_path):
     removed = remove_stale_temp_files(tmp_path, min_age_seconds=3600)
     assert removed == {dead: 10, old_live: 10}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, foreign.name, "last.pt"])
+
+
+def test_a_temp_name_fits_wherever_its_target_fits_and_is_still_a_temp_name(tmp_path):
+    target = tmp_path / ("ж" * 127)  # 254 bytes: the temp name, uncut, would pass the 255-byte limit
+    atomic_write_text(target, "whole")
+    assert target.read_text() == "whole" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    temp = temp_path_for(target)
+    assert len(os.fsencode(temp.name)) <= 255 and is_temp_file(temp) and temp.name.startswith(".жж")
+    temp.write_text("left by a killed writer")
+    os.utime(temp, (1.0, 1.0))
+    assert list(remove_stale_temp_files(tmp_path)) == [temp]  # recognised as a temp file, cut or not
+
+
+def test_names_that_are_not_utf8_stay_exact_in_json_and_escaped_in_text(tmp_path):
+    name = os.fsdecode(b"\xff\xfeclip \xe9t\xe9")
+    atomic_write_json(tmp_path / "a.json", {name: [name]})
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == {name: [name]}  # valid UTF-8, exact
+    atomic_write_text(tmp_path / "a.csv", f"{name},x\n")
+    assert (tmp_path / "a.csv").read_text(encoding="utf-8") == "\\xff\\xfeclip \\xe9t\\xe9,x\n"

@@ -31,6 +31,8 @@ def test_yaml_then_set_overrides_in_that_order(tmp_path):
         ("extract.streams=audio,smell", "unknown stream 'smell'"),
         ("nonsense", "expected KEY=VALUE"),
         ("audio=3", "audio: expected a mapping"),
+        ("visual.random_seed=-5", "visual.random_seed: a seed must be an integer from 0 to 9223372036854775807"),
+        ("synth.seed=18446744073709551616", "synth.seed: a seed must be an integer from 0 to 9223372036854775807"),
     ],
 )
 def test_bad_settings_stop_with_one_line_naming_the_key(override, message):
@@ -85,3 +87,25 @@ def test_early_stopping_settings_are_checked():
         load_config(overrides=["train.early_stopping_min_delta=-0.1"])
     with pytest.raises(ConfigError, match="postprocess.class_scores_from must be one of cas, localized"):
         load_config(overrides=["postprocess.class_scores_from=cas_fg"])
+
+
+def test_a_config_file_that_is_not_utf8_or_nests_too_deep_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "réglages.yaml"
+    path.write_bytes("train:\n  epochs: 3\n  # Einstellungen für den Lauf\n".encode("cp1252"))  # ü as one byte
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: not UTF-8 (line 3: byte 0xfc); save the config file as UTF-8 text"
+    path.write_text("train: " + "[" * 100_000)
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(path)
+
+
+def test_a_seed_out_of_range_stops_train_before_anything_is_written(tmp_path):
+    from tests.conftest import cli, one_error_line
+
+    run = tmp_path / "run"
+    line = one_error_line(cli("train", "--features", str(tmp_path / "absent"), "--annotations", str(tmp_path / "a.csv"),
+                              "--out", str(run), "--set", f"train.seed={4 * 10**24}"))
+    assert line == "error: train.seed: a seed must be an integer from 0 to 9223372036854775807 (2**63 - 1), got " \
+                   f"{4 * 10**24}"
+    assert not run.exists()

@@ -5,15 +5,19 @@ A label with start == end (Audacity's point label), or lasting at most
 ``data.point_max_seconds``, is a point; a longer one a segment. The label text is the
 class. Lines starting with a backslash (a spectral selection's frequencies, written
 under its label) are skipped. The file holds no link to its video: the video is the
-file's name without ``.txt`` and a trailing ``.labels`` ("talk.labels.txt" -> "talk").
+file's name without ``.txt`` and a trailing ``.labels`` ("talk.labels.txt" -> "talk"), or
+the one video whose name `localize` cut into this file's name to fit the filesystem
+(cache.atomic.fitted_name).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from cache.atomic import fitted_name
 from pipeline.data.annotations.checks import Checker, finite_float, match_video_id
 from pipeline.data.annotations.records import (
     AnnotationSet,
@@ -27,20 +31,27 @@ LABELS_SUFFIX = ".labels"
 
 
 def _read_lines(path: Path) -> list[str]:
-    return read_utf8_text(path).splitlines()
+    """The file's lines, split where Audacity ends them (LF, CRLF, CR) and nowhere else: a
+    label holding a form feed, U+0085 or U+2028 stays on its line."""
+    return [line.rstrip("\n") for line in io.StringIO(read_utf8_text(path), newline=None)]
 
 
-def is_audacity_labels(path: Path) -> bool:
-    """Does the first label line of a .txt file read start<TAB>end[<TAB>label]? (A file
-    without any line is a label track when it is named *.labels.txt, as localize names them.)"""
+def audacity_labels_problem(path: Path) -> str | None:
+    """None when the first label line of a .txt file reads start<TAB>end[<TAB>label] (a file
+    without any line is a label track when it is named *.labels.txt, as localize names
+    them); else why it is not a label track, in a few words."""
     try:
         with path.open("r", encoding="utf-8-sig") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.strip() and not line.startswith("\\"):
-                    return bool(AUDACITY_LINE.match(line.rstrip("\r\n")))
-    except (OSError, UnicodeDecodeError):
-        return False
-    return path.name.lower().endswith(LABELS_SUFFIX + ".txt")
+                    if AUDACITY_LINE.match(line.rstrip("\r\n")):
+                        return None
+                    return f"line {number} reads {line.strip()[:40]!r}, not start<TAB>end<TAB>label"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    return None if path.name.lower().endswith(LABELS_SUFFIX + ".txt") else "no label line"
 
 
 def audacity_video_name(path: Path) -> PurePosixPath:
@@ -49,6 +60,16 @@ def audacity_video_name(path: Path) -> PurePosixPath:
     if stem.name.lower().endswith(LABELS_SUFFIX) and len(stem.name) > len(LABELS_SUFFIX):
         stem = stem.with_name(stem.name[: -len(LABELS_SUFFIX)])
     return PurePosixPath(stem.as_posix())
+
+
+def _video_of_cut_name(path: Path, known: Mapping[str, float] | None) -> str | None:
+    """The one known video whose name, cut as `localize` cuts a name that would not fit the
+    filesystem with ".labels.txt" after it, gives this file's name; None when not one."""
+    suffix = LABELS_SUFFIX + ".txt"
+    if known is None or not path.name.lower().endswith(suffix):
+        return None
+    matches = [video_id for video_id in known if fitted_name(PurePosixPath(video_id).name, suffix) == path.name]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _read_line(line: str, where: str, video_id: str, checker: Checker, result: AnnotationSet) -> None:
@@ -81,7 +102,7 @@ def read_audacity_labels(
     checker = Checker(path, vocabulary, durations, options)
     result = AnnotationSet()
     name = audacity_video_name(path)
-    video_id = match_video_id([name], durations)
+    video_id = match_video_id([name], durations) or _video_of_cut_name(path, durations)
     if video_id is None:
         checker.problem(str(path), f"no video with features is named {name.name!r}; file skipped "
                         "(name the file after its video: VIDEO.txt or VIDEO.labels.txt)")

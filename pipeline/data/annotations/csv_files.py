@@ -12,7 +12,8 @@ one row reader per format.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping
+import io
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from pipeline.data.annotations.checks import Checker, finite_float
@@ -33,16 +34,27 @@ VIDEO_LABEL_COLUMNS: tuple[str, ...] = ("video_id", "label")
 RELEASE_POINT_COLUMNS: tuple[str, ...] = ("class", "class_index", "start_frame", "stop_frame", "video_id", "point")
 
 
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line the record starts on, its fields) of every record of a UTF-8 CSV file, parsed by
+    the csv module on the text as the file holds it (newline=''): a quoted field keeps its
+    line breaks, and only CR / LF end a record (never form feeds, U+0085, U+2028 or the
+    other characters str.splitlines also splits at). AnnotationError when the file cannot be
+    read or is not UTF-8."""
+    reader = csv.reader(io.StringIO(read_utf8_text(path), newline=""))
+    start = 1
+    for fields in reader:
+        yield start, fields
+        start = reader.line_num + 1
+
+
 def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """(line number, row by lower-case column) for every non-blank data row, and the
     problems of rows with the wrong number of fields. Raises AnnotationError when the file
     cannot be read or its header lacks a required column."""
-    text = read_utf8_text(path)
-    reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
     problems: list[str] = []
-    for line_number, fields in enumerate(reader, start=1):
+    for line_number, fields in _csv_records(path):
         if not fields or all(not value.strip() for value in fields):
             continue
         if header is None:
@@ -66,7 +78,7 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[tuple[in
 def csv_header(path: Path) -> list[str]:
     """The lower-cased header of a CSV file (first non-blank row), [] when there is none;
     AnnotationError when the file is not UTF-8 (naming the line) or cannot be read."""
-    for fields in csv.reader(read_utf8_text(path).splitlines()):
+    for _, fields in _csv_records(path):
         if fields and any(value.strip() for value in fields):
             return [value.strip().lower() for value in fields]
     return []

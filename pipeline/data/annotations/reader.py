@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.data.annotations.audacity import is_audacity_labels, read_audacity_labels
+from cache.json_text import parse_json
+from pipeline.data.annotations.audacity import audacity_labels_problem, read_audacity_labels
 from pipeline.data.annotations.csv_files import (
     POINT_COLUMNS,
     RELEASE_POINT_COLUMNS,
@@ -59,9 +59,10 @@ def annotation_kind(path: Path) -> str:
     if suffix == ".eaf":
         return "elan"
     if suffix == ".txt":
-        if is_audacity_labels(path):
+        why = audacity_labels_problem(path)
+        if why is None:
             return "audacity"
-        raise AnnotationError(f"{path}: not an Audacity label track (lines start<TAB>end<TAB>label); expected {EXPECTED_FORMATS}")
+        raise AnnotationError(f"{path}: not an Audacity label track ({why}); expected {EXPECTED_FORMATS}")
     header = set(csv_header(path))
     if set(RELEASE_POINT_COLUMNS) <= header:
         return "release_points"
@@ -76,7 +77,7 @@ def annotation_kind(path: Path) -> str:
 
 def _read_label_studio_file(path: Path, vocabulary, durations, frame_rates, options) -> AnnotationSet:
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
+        tasks = parse_json(path.read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise AnnotationError(f"{path}: cannot read annotation file ({error.strerror})") from None
     except (ValueError, UnicodeDecodeError) as error:
@@ -115,6 +116,15 @@ def read_annotation_file(
     return read_segments_csv(file, vocabulary, durations)
 
 
+def _say_skipped(file: Path, why: str, combined: AnnotationSet) -> None:
+    """A folder's .txt file that is not a label track: a problem when it is named like one
+    (*.labels.txt: meant to be read), else a note (notes, a README)."""
+    if file.name.lower().endswith(".labels.txt"):
+        combined.problems.append(f"{file}: not an Audacity label track ({why}); skipped")
+    else:
+        combined.notes.append(f"{file}: skipped, not an Audacity label track ({why})")
+
+
 def read_annotations(
     path: Path | str,
     vocabulary: ClassVocabulary,
@@ -128,7 +138,9 @@ def read_annotations(
 
     frame_rates (video -> native fps): for TSL-300's point_labels.csv, and for Label
     Studio frame ranges when neither the config nor the task gives Label Studio's rate.
-    In a folder, a .txt file that is not an Audacity label track (notes, a README) is skipped.
+    In a folder, a .txt file that is not an Audacity label track is skipped, and said so: a
+    note for notes or a README, a problem (an error with strict) for one named *.labels.txt,
+    which was meant to be one.
     """
     path = Path(path)
     if path.is_dir():
@@ -141,8 +153,10 @@ def read_annotations(
         raise AnnotationError(f"{path}: annotation file not found")
     combined = AnnotationSet()
     for file in files:
-        if path.is_dir() and file.suffix.lower() == ".txt" and not is_audacity_labels(file):
-            continue  # notes, a README: a folder's .txt files are read only when they are label tracks
+        why = audacity_labels_problem(file) if path.is_dir() and file.suffix.lower() == ".txt" else None
+        if why is not None:  # a folder's .txt files are read only when they are label tracks
+            _say_skipped(file, why, combined)
+            continue
         combined.merge(read_annotation_file(file, vocabulary, durations, frame_rates, options))
     raise_if_strict(combined.problems, strict, str(path))
     return combined

@@ -158,6 +158,7 @@ class AnnotationSet:
             in a JSON database with no annotations).
         problems: one line per problem, naming the file and line (or element).
         files: kind ("points", "segments", "video_labels") -> the files read.
+        notes: what was done that is no problem, one line each (a folder's README.txt skipped).
     """
 
     points: list[PointAnnotation] = field(default_factory=list)
@@ -167,6 +168,7 @@ class AnnotationSet:
     videos: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     files: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, other: AnnotationSet) -> None:
         """Add another set's records, subsets, problems and files to this one."""
@@ -176,6 +178,7 @@ class AnnotationSet:
         self.subsets.update(other.subsets)
         self.videos |= other.videos
         self.problems += other.problems
+        self.notes += other.notes
         for kind, paths in other.files.items():
             self.files.setdefault(kind, []).extend(paths)
 

@@ -4,10 +4,10 @@ parsed by :func:`pipeline.data.activitynet.load_ground_truth`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from cache.json_text import parse_json
 from pipeline.data.activitynet import load_ground_truth
 from pipeline.data.annotations.checks import Checker
 from pipeline.data.annotations.records import (
@@ -24,7 +24,7 @@ def read_subsets(path: Path | str) -> dict[str, str | None]:
     """video -> its raw "subset" value in an ActivityNet-style JSON (None when absent)."""
     path = Path(path)
     try:
-        database = json.loads(path.read_text(encoding="utf-8")).get("database", {})
+        database = parse_json(path.read_text(encoding="utf-8")).get("database", {})
     except (OSError, ValueError, AttributeError):
         return {}
     if not isinstance(database, dict):

@@ -246,3 +246,19 @@ def test_a_json_with_a_byte_that_is_not_utf8_names_its_line(tmp_path):
     path.write_bytes(b'{"database": {\n"a": {"subset": "training",\n "annotations": [{"label": "p\xe9", "segment": [1, 2]}]}}}')
     with pytest.raises(AnnotationError, match=r"not UTF-8 \(line 3\)"):
         read_annotations(path, VOCABULARY, DURATIONS)
+
+
+def test_csv_rows_split_only_where_csv_ends_a_record(tmp_path):
+    names = {"day 1\r\nintro": 5.0, "clip\x1dthree": 5.0, "clip\u2029four": 5.0, "tab\x0cfive": 5.0}
+    path = tmp_path / "points.csv"
+    path.write_bytes(
+        'video_id,time_s,label\r\n"day 1\r\nintro",1.5,positive\r\n'  # a quoted name holding a line break
+        "clip\x1dthree,2.0,n\nclip\u2029four,2.5,p\ntab\x0cfive,3.0,negative\n"  # separators str.splitlines splits at
+        "clip\x1dthree,oops,n\n".encode()
+    )
+    result = read_points_csv(path, VOCABULARY, names)
+    assert [(p.video_id, p.seconds, p.label) for p in result.points] == [
+        ("day 1\r\nintro", 1.5, "positive"), ("clip\x1dthree", 2.0, "n"), ("clip\u2029four", 2.5, "p"),
+        ("tab\x0cfive", 3.0, "negative")]
+    assert result.problems == [f"{path}:7: time_s 'oops' is not a number; dropped"]  # its physical line
+    assert read_annotations(path, VOCABULARY, names).points == result.points  # recognised by the same header

@@ -128,3 +128,14 @@ def test_every_input_mistake_is_one_line_naming_the_file(tmp_path, capsys, predi
     assert status == 2 and printed.out == ""
     assert printed.err.splitlines() == [printed.err.strip()] and printed.err.startswith(f"error: {tmp_path}/"), printed.err
     assert said in printed.err
+
+
+def test_results_or_ground_truth_nested_past_any_reader_are_not_valid_json(tmp_path):
+    ground_truth = tmp_path / "gt.json"
+    ground_truth.write_text(json.dumps({"database": {"v": {"subset": "test", "annotations": []}}}))
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"results": {"v": ' + '{"a": ' * 150_000)
+    for predictions, truth in ((deep, ground_truth), (ground_truth, deep)):
+        with pytest.raises(Exception, match=r"deep.json: not valid JSON \(nested too deeply") as caught:
+            evaluate_files(predictions, truth, None)
+        assert not isinstance(caught.value, RecursionError)

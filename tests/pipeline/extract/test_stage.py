@@ -392,3 +392,91 @@ def test_an_audio_only_file_lists_the_streams_it_got(tmp_path):
     assert outcome.status == "failed" and "no video stream" in outcome.reason
     assert outcome.streams_written == ["audio"] and outcome.num_snippets == 3
     assert cache.check_entry("voice").valid and list(cache.read_meta("voice")["streams"]) == ["audio"]
+
+
+def test_a_name_that_is_not_utf8_is_extracted_kept_exactly_and_printed_escaped(tmp_path, short_videos):
+    latin1 = os.fsdecode(b"\xc0 la m\xeame heure")  # Latin-1 bytes: Linux names are bytes, not text
+    folder = copy_videos(short_videos, tmp_path / "videos", ["v0.mp4", f"{latin1}.mp4", "v2.mp4", "v3.mp4"])
+    cache = tmp_path / "cache"
+    result = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert result.returncode == 0 and "4 extracted" in result.stdout, result.stdout + result.stderr
+    assert "\\xc0 la m\\xeame heure" not in result.stdout  # no failure line names it
+    again = cli("extract", str(folder), "--cache", str(cache), *AUDIO)
+    assert "0 extracted, 4 already up to date" in again.stdout, again.stdout + again.stderr
+    report = json.loads((cache / "extract_report.json").read_text(encoding="utf-8"))  # valid UTF-8 JSON
+    assert [v["video_id"] for v in report["videos"]] == sorted(["v0", latin1, "v2", "v3"])  # the exact name back
+    meta = json.loads((cache / "videos" / latin1 / "meta.json").read_bytes())
+    assert os.fsencode(meta["source"]["path"]) == os.fsencode(folder) + b"/\xc0 la m\xeame heure.mp4"
+    table = cli("cache-info", str(cache))
+    assert table.returncode == 0 and "\\xc0 la m\\xeame heure  " in table.stdout, table.stdout + table.stderr
+    assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_a_full_disk_costs_the_report_a_warning_line_not_the_run(tmp_path, short_videos):
+    import resource
+
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    reference = tmp_path / "reference"
+    assert cli("extract", str(folder), "--cache", str(reference), *AUDIO).returncode == 0
+    entry_bytes = max(p.stat().st_size for p in (reference / "videos").rglob("*") if p.is_file())
+    assert (reference / "extract_report.json").stat().st_size > entry_bytes + 1
+    limit = entry_bytes + 1  # every file of an entry fits; config.yaml and the report do not, as on a full disk
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    cache = tmp_path / "cache"
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache", str(cache), *AUDIO],
+                            capture_output=True, text=True, cwd=ROOT, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 0 and "4 extracted, 0 already up to date, 0 failed" in result.stdout, result.stderr
+    assert "Traceback" not in result.stderr and "report: not written" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("config.yaml" in line and "File too large" in line for line in warnings), warnings
+    assert any(line.startswith("warning: the extract report was not written (File too large: ") for line in warnings)
+    assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, short_videos):
+    import stat
+
+    folder = copy_videos(short_videos, tmp_path / "videos")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
+    fifos = [cache / "videos" / "v1" / "audio.mask.npy", cache / "videos" / "v2" / "meta.json", cache / "extract_report.json"]
+    for path in fifos:
+        path.unlink()
+        os.mkfifo(path)  # no writer will ever come: a reader that opens it waits forever
+    problems = {video_id: r["problems"] for video_id, r in records_by_id(cache).items()}  # cli(): 300 s at most
+    assert problems == {"v0": [], "v1": ["audio: audio.mask.npy unreadable (not a regular file)"],
+                        "v2": ["meta.json unreadable (not a regular file)"], "v3": []}
+    (tmp_path / "points.csv").write_text("video_id,time_s,label\n" + "".join(f"v{i},0.3,positive\n" for i in range(4)))
+    line = one_error_line(cli("train", "--features", str(cache), "--annotations", str(tmp_path / "points.csv"), "--out",
+                              str(tmp_path / "run"), "--device", "cpu", timeout=120))
+    assert "damaged cache entry" in line and "not a regular file" in line and "rerun `extract`" in line
+    repaired = cli("extract", str(folder), "--cache", str(cache), *AUDIO, timeout=120)
+    assert repaired.returncode == 0 and "2 extracted, 2 already up to date" in repaired.stdout, repaired.stderr
+    assert all(stat.S_ISREG(path.stat().st_mode) for path in fifos)
+    assert all(record["valid"] for record in records_by_id(cache).values())
+
+
+def test_a_shared_cache_keeps_each_entry_to_the_file_it_was_extracted_from(tmp_path, short_videos):
+    first = copy_videos(short_videos, tmp_path / "season 1")
+    cache = tmp_path / "cache"
+    assert cli("extract", str(first), "--cache", str(cache), *AUDIO).returncode == 0
+    def contents():
+        return {name: array.tobytes() for name, array in cache_arrays(cache).items()}, comparable_meta(cache)
+
+    before = contents()
+    second = tmp_path / "season 2"
+    second.mkdir()
+    shutil.copy(short_videos / "v0.mp4", second / "v1.mp4")  # another file (v0's content) with v1's id
+    result = cli("extract", str(second), "--cache", str(cache), *AUDIO)
+    assert result.returncode == 1 and "0 extracted, 0 already up to date, 1 failed" in result.stdout, result.stdout
+    assert "the cache entry 'v1' holds the features of another file, 'v1.mp4' elsewhere" in result.stdout
+    assert contents() == before  # v1 keeps season 1's features
+    records = records_by_id(cache)
+    assert all(r["valid"] for r in records.values()) and records["v1"]["source"] == str(first / "v1.mp4")
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)  # the same files elsewhere: the same content, reused
+    again = cli("extract", str(moved), "--cache", str(cache), *AUDIO)
+    assert again.returncode == 0 and "0 extracted, 4 already up to date" in again.stdout, again.stdout

@@ -362,3 +362,27 @@ def test_hostile_emotion_names_stay_text_and_videos_without_emotions_say_so(tmp_
         header = timeline_csv_text(plain, classes, False).splitlines()[0]
         assert header == "time_s,negative,positive,background,face_presence,top_emotion,random_weights"
         assert timeline_png(plain, classes, False)[:4] == b"\x89PNG"
+
+
+def report_data_block(page: str) -> str:
+    """The text of the page's JSON data element, up to the first '</script' (where a browser ends it)."""
+    opening = '<script type="application/json" id="report-data">'
+    start = page.index(opening) + len(opening)
+    return page[start:page.lower().index("</script", start)]
+
+
+def test_names_holding_script_markup_cannot_swallow_the_page_script(tmp_path):
+    import json
+
+    classes = ("neg<!--<SCRIPT x", "pos</script><script>alert(1)//")  # a comment opener, then a script opener
+    video = _made_up_video(tmp_path, emotions=False)
+    video.shown[0]["label"] = classes[1]
+    video.source = tmp_path / "<!--<script>.mp4"
+    page = report_html(video, classes, {"model": "m.pt"}, {})
+    block = report_data_block(page)
+    assert "<" not in block  # neither "<!--" nor "<script" nor "</script" inside: the element ends where it should
+    data = json.loads(block)
+    assert data["video_name"] == "<!--<script>.mp4" and data["cues"][0]["text"].startswith(classes[1])
+    assert page.count("<script") == 2 and page.rstrip().endswith("</script>\n</body>\n</html>")
+    after = page[page.index(block) + len(block):]
+    assert after.startswith("</script>\n<script>") and "JSON.parse(document.getElementById(\"report-data\")" in after

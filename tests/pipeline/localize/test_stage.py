@@ -100,7 +100,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     folder = out / VIDEO_ID
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(["segments.json", "segments.csv", "demo 01.srt", "demo 01.vtt", "timeline.csv",
-                            "timeline.png", "report.html", "demo 01.eaf", "demo 01.labels.txt"])
+                            "timeline.png", "report.html", "demo 01.eaf", "demo 01.labels.txt",
+                            ".fsenet-localize.json"])  # the manifest: what localize wrote here
 
     # JSON: ActivityNet results format, readable by evaluate's reader; header says random weights.
     document = json.loads((folder / "segments.json").read_text())
@@ -224,6 +225,20 @@ def test_a_successful_localize_says_where_the_report_and_the_outputs_are(localiz
     assert lines[-1] == f"report: {shlex.quote(str(report))}"  # pasteable: quoted for a shell
     assert lines[-2].startswith(f"outputs: {shlex.quote(str(out))}/<video>/")
     assert "1 video(s) localized, 0 failed" in lines
+
+
+def test_a_new_video_with_a_training_video_s_id_never_replaces_its_cached_features(localized_run, tmp_path):
+    cache = localized_run.training_cache
+    trained_on = sorted(p.parent.name for p in (cache / "videos").glob("*/meta.json"))[0]
+    meta_before = (cache / "videos" / trained_on / "meta.json").read_bytes()
+    other = write_test_pattern_video(tmp_path / "other" / f"{trained_on}.mp4", 1.0, size=(64, 48))
+    result = cli("localize", str(other.parent), "--model", str(localized_run.model), "--out", str(tmp_path / "out"),
+                 "--cache", str(cache), "--random-weights", "--no-progress", "--device", "cpu")
+    assert result.returncode == 1 and "0 video(s) localized, 1 failed" in result.stdout, result.stdout + result.stderr
+    assert f"the cache entry '{trained_on}' holds the features of another file" in result.stdout
+    assert (cache / "videos" / trained_on / "meta.json").read_bytes() == meta_before  # training's features intact
+    [row] = read_csv(tmp_path / "out" / "summary.csv")
+    assert row["status"] == "failed" and str(tmp_path) not in row["reason"] and str(cache) not in row["reason"]
 
 
 def test_random_weight_features_need_the_flag(localized_run, tmp_path):
@@ -472,6 +487,24 @@ def test_class_names_from_a_checkpoint_are_plain_text_everywhere(localized_run, 
     assert (folder / "timeline.png").stat().st_size > 0
 
 
+def test_control_characters_in_class_names_keep_the_xml_files_valid_and_stderr_escaped(localized_run, hostile_run,
+                                                                                       tmp_path):
+    root, out, _ = hostile_run
+    trained = torch.load(localized_run.model, weights_only=True)
+    trained["class_names"] = ["neg\x07ative\x00", "pos\x1b]0;title\x07itive\x0b"]  # BEL, NUL, OSC, vertical tab
+    model = tmp_path / "control classes.pt"
+    save_checkpoint(model, {k: v for k, v in trained.items() if k not in ("format", "version")})
+    result = cli("localize", str(root / "videos" / "-0.5.mp4"), "--model", str(model), "--out", str(tmp_path / "out"),
+                 "--cache", str(out / "cache"), "--random-weights", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not re.search("[\x00-\x08\x0b-\x1f]", result.stdout + result.stderr)  # nothing raw reaches the terminal
+    assert "Glyph 7 (\\x07) missing" in result.stderr  # matplotlib's warning, escaped like every name
+    tiers = [tier.get("TIER_ID") for tier in ET.parse(tmp_path / "out" / "-0.5" / "-0.5.eaf").getroot().iter("TIER")]
+    assert tiers == ["neg\\x07ative\\x00", "pos\\x1b]0;title\\x07itive\\x0b"]  # strict XML parser: valid
+    config = ET.parse(tmp_path / "out" / "label_studio_config.xml").getroot()
+    assert [label.get("value") for label in config.iter("Label")] == tiers
+
+
 def test_a_dot_named_video_writes_only_inside_out(localized_run, tmp_path):
     video = write_test_pattern_video(tmp_path / "in" / "...mp4", 1.0, size=(64, 48))
     out = tmp_path / "in" / "deep" / "out"
@@ -499,8 +532,11 @@ def test_one_video_whose_outputs_fail_is_listed_and_the_batch_goes_on(localized_
                            show_progress=False, log=lambda message: None)
     assert [v.video_id for v in summary.videos] == ["second"]
     assert [(f.video_id, f.reason.split(":")[0]) for f in summary.failures] == [("first", "cannot write outputs")]
+    assert summary.failures[0].reason.startswith("cannot write outputs: first/timeline.png: a folder")
     rows = read_csv(out / "summary.csv")
     assert [(r["video_id"], r["status"]) for r in rows] == [("first", "failed"), ("second", "localized")]
+    assert str(tmp_path) not in rows[0]["reason"]  # summary.csv is shared: no absolute path, even in a reason
+    assert sorted(p.name for p in (out / "first").iterdir()) == ["timeline.png"]  # nothing half-written beside it
     assert set(load_predictions(out / "results.json")) == {"second"}
 
 

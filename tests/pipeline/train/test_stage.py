@@ -100,6 +100,50 @@ def test_a_run_folder_refuses_another_config(release, tmp_path):
     assert "another config" in other.stderr
 
 
+def test_a_run_folder_refuses_other_annotations_or_features_under_the_same_settings(release, tmp_path):
+    import shutil
+
+    from pipeline.config import load_config, with_overrides
+    from pipeline.train.run_folder import RunError
+    from pipeline.train.stage import run_train
+
+    features = tmp_path / "release"
+    shutil.copytree(release, features)
+    run_dir = tmp_path / "run"
+    settings = [value for option, value in zip(TINY_MODEL, TINY_MODEL[1:], strict=False) if option == "--set"]
+    threads = torch.get_num_threads()
+
+    def train_in_process(data, epochs: int):  # no new process to start: the test stays short
+        try:
+            return run_train(data, None, run_dir, with_overrides(load_config(None, settings), {"train": {"epochs": epochs}}),
+                             "cpu", show_progress=False, log=lambda message: None)
+        finally:
+            torch.set_num_threads(threads)
+
+    train_in_process(features, 1)
+    best = (run_dir / "best.pt").read_bytes()
+    truth = json.loads((features / "gt.json").read_text())
+    record = next(r for r in truth["database"].values() if r["annotations"])
+    record["annotations"][0]["segment"] = [str(float(value) + 0.5) for value in record["annotations"][0]["segment"]]
+    corrected = tmp_path / "corrected.json"  # the correct-and-retrain loop: one segment moved
+    corrected.write_text(json.dumps(truth))
+    again = cli("train", "--features", str(features), "--annotations", str(corrected), "--out", str(run_dir),
+                "--epochs", "2", *TINY_MODEL)
+    line = again.stderr.strip().splitlines()[-1]  # the dataset's notes, then one error line
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert line == (f"error: {run_dir} holds a run trained on other annotations (the same settings): its best.pt is "
+                    "that data's model; pass a new --out folder to train on these, or the same --features and "
+                    "--annotations to resume")
+    rgb = next((features / "features" / "train" / "rgb").glob("*.npy"))
+    np.save(rgb, np.load(rgb) + np.float32(0.25))  # the features re-extracted differently
+    with pytest.raises(RunError, match="holds a run trained on other features \\(the same settings\\)"):
+        train_in_process(features, 2)
+    assert (run_dir / "best.pt").read_bytes() == best and len(history(run_dir)) == 1  # nothing trained over it
+    moved = tmp_path / "moved release"
+    shutil.copytree(release, moved)  # the same data from another folder resumes
+    assert train_in_process(moved, 2).epochs_run == 1
+
+
 def _resume_from(run_dir):
     """resume() as `train` calls it, on the run's own config and a fresh model."""
     from model import FSENet
@@ -275,10 +319,14 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
             for i, r in enumerate(mine, start=1))
         text = ELAN_POINTS.format(name=name, count=len(mine), slots=slots, annotations=annotations)
         (folder / f"{name}.eaf").write_text(text, encoding="utf-8")
+    (folder / "README.txt").write_text("exported from ELAN\n")
+    (folder / "old.labels.txt").write_text("time\tlabel\n")  # named as a label track, but none
     run_dir = tmp_path / "run"
     result = cli("train", "--features", str(localized_run.training_cache), "--annotations", str(folder), "--out",
                  str(run_dir), "--epochs", "2", *TINY_MODEL)
     assert result.returncode == 0, result.stderr
+    assert f"note: {folder / 'README.txt'}: skipped, not an Audacity label track (line 1 reads" in result.stderr
+    assert f"warning: {folder / 'old.labels.txt'}: not an Audacity label track (line 1 reads" in result.stderr
     run = json.loads((run_dir / "run.json").read_text())
     assert run["annotations"] == str(folder.resolve())
     assert sum(run["splits"].values()) == len({row["video_id"] for row in rows})

@@ -61,3 +61,27 @@ def test_the_video_is_the_file_name_without_labels(tmp_path):
 def test_a_text_file_that_is_no_label_track_is_an_error_when_named(tmp_path):
     with pytest.raises(AnnotationError, match="not an Audacity label track"):
         read_annotations(write(tmp_path / "notes.txt", "positive at 1.2 s\n"), VOCABULARY, DURATIONS)
+
+
+def test_a_label_holding_a_unicode_line_separator_stays_on_its_line(tmp_path):
+    path = write(tmp_path / "talk.labels.txt", "1.000000\t2.000000\tpositive\u2028note\x85\n4.000000\t4.000000\tn\n")
+    result = read_annotations(path, VOCABULARY, DURATIONS)
+    assert [(p.seconds, p.label) for p in result.points] == [(4.0, "n")] and result.segments == []
+    assert len(result.problems) == 1 and result.problems[0].startswith(f"{path}:1: ")  # one label, one line
+
+
+def test_a_folders_text_files_that_are_no_label_tracks_are_named_with_why(tmp_path):
+    folder = tmp_path / "labels"
+    write(folder / "talk.labels.txt", "start\tend\tlabel\n1.0\t1.0\tpositive\n")  # a header line Audacity never writes
+    write(folder / "README.txt", "Exported from Audacity on Monday.\n")
+    write(folder / "talks" / "ignored.txt", "")  # below the folder: not read at all
+    result = read_annotations(folder, VOCABULARY, DURATIONS)
+    assert not result.points
+    assert result.problems == [f"{folder / 'talk.labels.txt'}: not an Audacity label track (line 1 reads "
+                               "'start\\tend\\tlabel', not start<TAB>end<TAB>label); skipped"]
+    assert result.notes == [f"{folder / 'README.txt'}: skipped, not an Audacity label track (line 1 reads "
+                            "'Exported from Audacity on Monday.', not start<TAB>end<TAB>label)"]
+    with pytest.raises(AnnotationError, match=r"labels: 1 annotation problem\(s\), strict mode: .*talk.labels.txt: not an"):
+        read_annotations(folder, VOCABULARY, DURATIONS, strict=True)  # named as a label track: meant to be read
+    write(folder / "talk.labels.txt", "1.0\t1.0\tpositive\n")
+    assert len(read_annotations(folder, VOCABULARY, DURATIONS, strict=True).points) == 1  # a README alone is no error

@@ -116,3 +116,10 @@ def test_a_broken_export_is_one_line(tmp_path):
         "task 1: not a Label Studio task (no \"data\" object); skipped",
         "task #1: not a Label Studio task (no \"data\" object); skipped",
     ]
+
+
+def test_an_export_nested_past_any_reader_is_not_valid_json(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text('[{"id": 1, "data": {"video": ' + "[" * 150_000, encoding="utf-8")
+    with pytest.raises(AnnotationError, match=r"export.json: not valid JSON \(nested too deeply.*Label Studio"):
+        read_annotations(tmp_path, VOCABULARY, DURATIONS, FRAME_RATES)  # in a folder, as in one file
