@@ -132,7 +132,8 @@ def test_every_input_mistake_is_one_line_naming_the_file(tmp_path, capsys, predi
 
 def test_results_or_ground_truth_nested_past_any_reader_are_not_valid_json(tmp_path):
     ground_truth = tmp_path / "gt.json"
-    ground_truth.write_text(json.dumps({"database": {"v": {"subset": "test", "annotations": []}}}))
+    ground_truth.write_text(json.dumps({"database": {"v": {"subset": "test", "annotations": [
+        {"label": "positive", "segment": [1.0, 2.0]}]}}}))
     deep = tmp_path / "deep.json"
     deep.write_text('{"results": {"v": ' + '{"a": ' * 150_000)
     for predictions, truth in ((deep, ground_truth), (ground_truth, deep)):
