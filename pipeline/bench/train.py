@@ -59,6 +59,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("fci_one_stage", "FCI one stage + GSP", {"model": {"fci_stages": 1}}),
     Variant("no_gsp", "FCI two stages, no GSP", {"model": {"use_gsp": False}}),
     Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)", {"model": {"pseudo_labels": "hard"}}),
+    Variant("hard_window", "the defaults with hard +-w windows instead of BSPG's soft mounds (tau rule and PSSC kept)",
+            {"model": {"pseudo_labels": "hard_window"}}),
     Variant("no_pseudo_labels", "no pseudo-labels (points only)", {"model": {"pseudo_labels": "none"}}),
     Variant("no_frame_losses", "without both frame losses", {"model": {"use_frame_losses": False}}),
     Variant("no_face", "no face stream (visual + audio)", {"model": {"streams": ["visual", "audio"]}}),
