@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KNOWN_STREAMS: tuple[str, ...] = ("visual", "audio", "face")
+from model.streams import GUIDE_STREAM, GUIDED_STREAMS, STREAM_NAMES
+
 PSEUDO_LABEL_KINDS: tuple[str, ...] = ("bspg", "hard", "hard_window", "none")
 SUPERVISION_KINDS: tuple[str, ...] = ("point", "video", "full")
 OVERLAP_RULES: tuple[str, ...] = ("max", "nearest")
@@ -218,7 +219,7 @@ class FSENetConfig:
         bspg, pssc, loss: nested settings, see their classes.
     """
 
-    streams: tuple[str, ...] = KNOWN_STREAMS
+    streams: tuple[str, ...] = STREAM_NAMES
     d_model: int = 512
     num_heads: int = 8
     dropout: float = 0.1
@@ -244,19 +245,19 @@ class FSENetConfig:
         if not isinstance(self.streams, tuple) or not self.streams:
             raise ValueError(
                 f"{owner}.streams={self.streams!r} must be a non-empty tuple; allowed names: "
-                f"{', '.join(KNOWN_STREAMS)}"
+                f"{', '.join(STREAM_NAMES)}"
             )
         for name in self.streams:
-            if name not in KNOWN_STREAMS:
+            if name not in STREAM_NAMES:
                 raise ValueError(
-                    f"{owner}.streams has unknown stream {name!r}; allowed: {', '.join(KNOWN_STREAMS)}"
+                    f"{owner}.streams has unknown stream {name!r}; allowed: {', '.join(STREAM_NAMES)}"
                 )
         if len(set(self.streams)) != len(self.streams):
             raise ValueError(f"{owner}.streams={self.streams!r} names a stream twice")
-        if "visual" not in self.streams and "audio" not in self.streams:
+        if not any(name in GUIDED_STREAMS for name in self.streams):
             raise ValueError(
-                f"{owner}.streams={self.streams!r} needs 'visual' or 'audio' (the face alone "
-                "only guides them)"
+                f"{owner}.streams={self.streams!r} needs {' or '.join(map(repr, GUIDED_STREAMS))} (the "
+                f"{GUIDE_STREAM} alone only guides them)"
             )
         _check_int(owner, "d_model", self.d_model, 1)
         _check_int(owner, "num_heads", self.num_heads, 1)
@@ -289,4 +290,4 @@ class FSENetConfig:
     @property
     def has_face(self) -> bool:
         """True when the face stream is one of the inputs."""
-        return "face" in self.streams
+        return GUIDE_STREAM in self.streams

@@ -26,9 +26,9 @@ from extractors.audio import AudioConfig
 from extractors.decode import DecodeConfig
 from extractors.face import FaceConfig
 from extractors.grid import GridConfig
-from extractors.registry import STREAM_NAMES
 from extractors.visual import VisualConfig
 from model.config import FSENetConfig
+from model.streams import STREAM_NAMES
 from pipeline.data.config import DataConfig
 from pipeline.synthetic.release import SynthConfig
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from cache.identity import ExtractorIdentity, canonical
 from cache.store import CacheError, FeatureCache, LoadedStream
-from model.config import KNOWN_STREAMS
+from model.streams import STREAM_NAMES
 from pipeline.data.annotations import AnnotationSet, raise_if_strict, read_annotations
 from pipeline.data.config import DataConfig
 from pipeline.data.feature_spec import FeatureSpec
@@ -42,7 +42,7 @@ class CachedStreams:
 
     Attributes:
         videos: video id -> its features (grid step and duration from its meta).
-        streams: the streams read, in KNOWN_STREAMS order.
+        streams: the streams read, in STREAM_NAMES order.
         widths: stream -> D_s (the same for every video).
         identities: stream -> extractor identity of the first video read.
         grids: per video, its snippet grid without num_snippets.
@@ -155,7 +155,7 @@ def samples_from_cache(
     cache = FeatureCache(cache_dir)
     if not cache.is_cache():
         raise DatasetError(f"{cache_dir}: not a feature cache (no cache.json); run `extract` first")
-    streams = [s for s in KNOWN_STREAMS if s in streams]
+    streams = [s for s in STREAM_NAMES if s in streams]
     metas = _cached_metas(cache, list(video_ids))
     problems: list[str] = []
     read = read_cached_streams(cache, metas, list(video_ids), streams, problems)
@@ -173,7 +173,7 @@ def _choose_streams(
     the streams every annotated video has (the others named in `problems`)."""
     available = {video_id: set(metas[video_id]["streams"]) for video_id in video_ids}
     if data.streams:
-        streams = [s for s in KNOWN_STREAMS if s in data.streams]
+        streams = [s for s in STREAM_NAMES if s in data.streams]
         lacking = [v for v in video_ids if not set(streams) <= available[v]]
         for video_id in lacking:
             missing = sorted(set(streams) - available[video_id])
@@ -192,7 +192,7 @@ def _choose_streams(
             f"{path}: stream {stream!r} is cached for {count} of {len(video_ids)} annotated videos; not used "
             f"(extract it for every video, or set data.streams)"
         )
-    streams = [s for s in KNOWN_STREAMS if s in common]
+    streams = [s for s in STREAM_NAMES if s in common]
     if not streams:
         raise DatasetError(f"{path}: the annotated videos share no cached stream; run `extract` for all of them")
     return streams, video_ids

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from model.config import KNOWN_STREAMS
+from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.data.annotations import POINT_MAX_SECONDS, ClassVocabulary, ReadOptions, parse_label_aliases
 
 RELEASE_LAYOUT_WORDS = ("snippet", "frame")  # besides a number k of rows per snippet
@@ -52,9 +52,9 @@ class DataConfig:
     streams: tuple[str, ...] = ()
     validation_fraction: float = 0.1
     split_seed: int = 0
-    release_visual_folder: str = "rgb"
-    release_audio_folder: str = "logmfcc"
-    release_face_folder: str = "img"
+    release_visual_folder: str = RELEASE_FOLDERS["visual"]
+    release_audio_folder: str = RELEASE_FOLDERS["audio"]
+    release_face_folder: str = RELEASE_FOLDERS["face"]
     release_snippet_frames: int = 16
     release_audio_rows_per_snippet: int = 0
     release_stream_layouts: tuple[str, ...] = ()
@@ -73,16 +73,16 @@ class DataConfig:
             ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
         except ValueError as error:
             raise ValueError(f"data.label_aliases: {error}") from None
-        unknown = [s for s in self.streams if s not in KNOWN_STREAMS]
+        unknown = [s for s in self.streams if s not in STREAM_NAMES]
         if unknown:
-            raise ValueError(f"data.streams: unknown stream {unknown[0]!r}; choose from {', '.join(KNOWN_STREAMS)}")
+            raise ValueError(f"data.streams: unknown stream {unknown[0]!r}; choose from {', '.join(STREAM_NAMES)}")
         if len(set(self.streams)) != len(self.streams):
             raise ValueError(f"data.streams lists a stream twice: {list(self.streams)}")
         if not (0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"data.validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        folders = [self.release_visual_folder, self.release_audio_folder, self.release_face_folder]
-        if any(not f or "/" in f or "\\" in f for f in folders) or len(set(folders)) != 3:
-            raise ValueError(f"data.release_*_folder must be three different plain folder names, got {folders}")
+        folders = list(self.release_stream_folders().values())
+        if any(not f or "/" in f or "\\" in f for f in folders) or len(set(folders)) != len(folders):
+            raise ValueError(f"data.release_*_folder must be different plain folder names, one per stream, got {folders}")
         if self.release_snippet_frames < 1:
             raise ValueError(f"data.release_snippet_frames must be >= 1, got {self.release_snippet_frames}")
         if self.release_audio_rows_per_snippet < 0:
@@ -110,9 +110,9 @@ class DataConfig:
         layouts: dict[str, str | int] = {}
         for entry in self.release_stream_layouts:
             stream, sep, layout = (part.strip() for part in entry.partition("="))
-            if not sep or stream not in KNOWN_STREAMS or stream in layouts:
+            if not sep or stream not in STREAM_NAMES or stream in layouts:
                 raise ValueError(f"data.release_stream_layouts: {entry!r} must read STREAM=LAYOUT, one per stream, "
-                                 f"STREAM one of {', '.join(KNOWN_STREAMS)}")
+                                 f"STREAM one of {', '.join(STREAM_NAMES)}")
             if layout in RELEASE_LAYOUT_WORDS:
                 layouts[stream] = layout
             elif layout.isdigit() and int(layout) >= 1:
@@ -132,6 +132,6 @@ class DataConfig:
         return ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
 
     def release_stream_folders(self) -> dict[str, str]:
-        """stream name -> its folder in the released layout."""
-        return {"visual": self.release_visual_folder, "audio": self.release_audio_folder, "face": self.release_face_folder}
+        """stream name -> its folder in the released layout (data.release_<stream>_folder)."""
+        return {name: getattr(self, f"release_{name}_folder") for name in STREAM_NAMES}
 

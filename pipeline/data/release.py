@@ -31,7 +31,7 @@ import numpy as np
 
 from cache.identity import ExtractorIdentity
 from cache.json_text import parse_json
-from model.config import KNOWN_STREAMS
+from model.streams import STREAM_NAMES
 from pipeline.data.annotations import (
     AnnotationSet,
     raise_if_strict,
@@ -232,7 +232,7 @@ class _ReleaseFiles:
 
 def _present_streams(features_root: Path, data: DataConfig) -> list[str]:
     folders = data.release_stream_folders()
-    return [s for s in KNOWN_STREAMS if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
+    return [s for s in STREAM_NAMES if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
 
 
 def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
@@ -246,7 +246,7 @@ def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
                 f"{features_root}: data.streams asks for {', '.join(missing)} but no "
                 f"features/<split>/{folders[missing[0]]}/ folder exists"
             )
-        return [s for s in KNOWN_STREAMS if s in data.streams]
+        return [s for s in STREAM_NAMES if s in data.streams]
     if not present:
         raise DatasetError(
             f"{features_root}: no stream folder ({', '.join(folders.values())}) under features/train or features/test"

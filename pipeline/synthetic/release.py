@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
+from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.csv_text import csv_text
-from pipeline.data.config import DataConfig
 from pipeline.data.release import (
     RELEASE_BOTH_SPLITS_GT,
     RELEASE_DURATIONS_FILE,
@@ -57,7 +57,6 @@ from pipeline.data.release import (
 
 RELEASE_POINT_HEADER: tuple[str, ...] = ("class", "class_index", "start_frame", "stop_frame", "video_id", "point")
 CLASS_LABELS: tuple[str, ...] = ("n", "p")  # TSL-300's labels; index = class_index
-STREAM_FOLDERS: dict[str, str] = DataConfig().release_stream_folders()  # the layout the reader expects by default
 AUDIO_DB_CENTER = -10.0  # dB value of z = 0
 AUDIO_DB_PER_UNIT = 8.0  # dB per noise standard deviation
 COMMON_FRAME_RATES: tuple[float, ...] = (20.0, 24000 / 1001, 25.0, 30000 / 1001, 30.0)
@@ -112,7 +111,7 @@ class SynthConfig:
     median_segments_per_video: int = 5
     median_segment_seconds: float = 6.6
     positive_fraction: float = 0.58
-    streams: tuple[str, ...] = ("visual", "audio", "face")
+    streams: tuple[str, ...] = STREAM_NAMES
     visual_width: int = 1024
     audio_rows_per_snippet: int = 32
     audio_row_width: int = 60
@@ -150,8 +149,8 @@ class SynthConfig:
         need(self.median_segment_seconds > 0, f"synth.median_segment_seconds must be > 0, got {self.median_segment_seconds}")
         need(0 <= self.positive_fraction <= 1, f"synth.positive_fraction must be in [0, 1], got {self.positive_fraction}")
         need(bool(self.streams), "synth.streams must name at least one stream")
-        unknown = [s for s in self.streams if s not in STREAM_FOLDERS]
-        need(not unknown, f"synth.streams: unknown stream {unknown[0] if unknown else ''!r}; choose from visual, audio, face")
+        unknown = [s for s in self.streams if s not in STREAM_NAMES]
+        need(not unknown, f"synth.streams: unknown stream {unknown[0] if unknown else ''!r}; choose from {', '.join(STREAM_NAMES)}")
         need(len(set(self.streams)) == len(self.streams), f"synth.streams lists a stream twice: {list(self.streams)}")
         for name in ("visual_width", "audio_rows_per_snippet", "audio_row_width", "face_width", "snippet_frames"):
             need(getattr(self, name) >= 1, f"synth.{name} must be >= 1, got {getattr(self, name)}")
@@ -586,7 +585,7 @@ def write_synthetic_release(
     for index in chosen:
         video = videos[index]
         for stream, array in video_feature_arrays(video, index, config, directions).items():
-            atomic_save_npy(out / "features" / video.split / STREAM_FOLDERS[stream] / f"{video.video_id}.npy", array)
+            atomic_save_npy(out / "features" / video.split / RELEASE_FOLDERS[stream] / f"{video.video_id}.npy", array)
             bytes_written += array.nbytes
         if on_video is not None:
             on_video(video.video_id)
