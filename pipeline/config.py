@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import time
 import types
 import typing
@@ -28,8 +27,10 @@ from extractors.face import FaceConfig
 from extractors.grid import GridConfig
 from extractors.visual import VisualConfig
 from model.config import FSENetConfig
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, require
 from model.streams import STREAM_NAMES
 from pipeline.data.config import DataConfig
+from pipeline.devices import AMP_CHOICES
 from pipeline.synthetic.release import SynthConfig
 
 
@@ -37,6 +38,7 @@ class ConfigError(Exception):
     """A config value that cannot be used; the message names the key and the fix."""
 
 
+EXTRACT_ENGINES = ("local", "ray")
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
@@ -54,30 +56,23 @@ class ExtractConfig:
     ray_max_retries: int = 2  # times a video is retried after the worker holding it dies; then it is reported failed
 
     def __post_init__(self) -> None:
-        if self.engine not in ("local", "ray"):
-            raise ValueError(f"extract.engine must be local or ray, got {self.engine!r}")
-        if self.workers < 0:
-            raise ValueError(f"extract.workers must be >= 0 (0: one per core, 1: one video at a time), got {self.workers}")
-        if self.ray_num_cpus < 0:
-            raise ValueError(f"extract.ray_num_cpus must be >= 0, got {self.ray_num_cpus}")
-        if self.ray_model_actors < 0:
-            raise ValueError(f"extract.ray_model_actors must be >= 0, got {self.ray_model_actors}")
-        if not self.ray_cpus_per_model_actor > 0:
-            raise ValueError(f"extract.ray_cpus_per_model_actor must be > 0, got {self.ray_cpus_per_model_actor}")
-        if not 0 <= self.ray_max_retries <= 100:
-            raise ValueError(f"extract.ray_max_retries must be between 0 and 100, got {self.ray_max_retries}")
-        if not self.streams:
-            raise ValueError("extract.streams must name at least one stream")
-        unknown = [s for s in self.streams if s not in STREAM_NAMES]
-        if unknown:
-            raise ValueError(f"extract.streams: unknown stream {unknown[0]!r}; choose from {', '.join(STREAM_NAMES)}")
-        if len(set(self.streams)) != len(self.streams):
-            raise ValueError(f"extract.streams lists a stream twice: {list(self.streams)}")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ValueError(f"extract.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_names("extract.streams", self.streams, STREAM_NAMES, what="stream")
+        check_choice("extract.device", "cuda" if self.device.startswith("cuda:") else self.device,
+                     ("auto", "cpu", "cuda"), note="or cuda:N")
         bad = [e for e in self.video_extensions if not e.startswith(".")]
-        if bad:
-            raise ValueError(f"extract.video_extensions must start with a dot, got {bad[0]!r}")
+        require(not bad, f"extract.video_extensions must start with a dot, got {bad[0] if bad else ''!r}")
+        check_choice("extract.engine", self.engine, EXTRACT_ENGINES)
+        check_int("extract.workers", self.workers, 0, note="0: one per core, 1: one video at a time")
+        check_int("extract.ray_num_cpus", self.ray_num_cpus, 0)
+        check_int("extract.ray_model_actors", self.ray_model_actors, 0)
+        check_number("extract.ray_cpus_per_model_actor", self.ray_cpus_per_model_actor, 0, low_open=True)
+        check_int("extract.ray_max_retries", self.ray_max_retries, 0, 100)
+
+
+SELECTION_METRICS = ("auto", "map", "loss")
+FEATURES_ON_DEVICE = ("auto", "always", "never")
+LR_SCHEDULES = ("constant", "cosine")
+DIAGNOSTICS_SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -106,34 +101,28 @@ class TrainConfig:
     diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
-            (self.learning_rate > 0, f"train.learning_rate must be > 0, got {self.learning_rate}"),
-            (self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.validate_every_epochs >= 1, f"train.validate_every_epochs must be >= 1, got {self.validate_every_epochs}"),
-            (self.selection_metric in ("auto", "map", "loss"), f"train.selection_metric must be auto, map or loss, got {self.selection_metric!r}"),
-            (self.max_train_snippets >= 0, f"train.max_train_snippets must be >= 0, got {self.max_train_snippets}"),
-            (self.grad_clip_norm >= 0, f"train.grad_clip_norm must be >= 0, got {self.grad_clip_norm}"),
-            (self.amp_dtype in ("auto", "bfloat16", "float16", "none"), f"train.amp_dtype must be auto, bfloat16, float16 or none, got {self.amp_dtype!r}"),
-            (self.length_bucket_batches >= 0, f"train.length_bucket_batches must be >= 0, got {self.length_bucket_batches}"),
-            (self.num_threads >= 0, f"train.num_threads must be >= 0, got {self.num_threads}"),
-            (self.pad_multiple_snippets >= 0, f"train.pad_multiple_snippets must be >= 0 (0: automatic), got {self.pad_multiple_snippets}"),
-            (self.features_on_device in ("auto", "always", "never"), f"train.features_on_device must be auto, always or never, got {self.features_on_device!r}"),
-            (self.lr_schedule in ("constant", "cosine"), f"train.lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
-            (0.0 <= self.lr_min_fraction <= 1.0, f"train.lr_min_fraction must be in [0, 1], got {self.lr_min_fraction}"),
-            (self.warmup_epochs >= 0, f"train.warmup_epochs must be >= 0, got {self.warmup_epochs}"),
-            (self.early_stopping_patience >= 0, f"train.early_stopping_patience must be >= 0 (0: never), got {self.early_stopping_patience}"),
-            (math.isfinite(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
-             f"train.early_stopping_min_delta must be a number >= 0, got {self.early_stopping_min_delta}"),
-            (self.early_stopping_start_epoch >= 0,
-             f"train.early_stopping_start_epoch must be >= 0, got {self.early_stopping_start_epoch}"),
-            (all(split in ("train", "validation", "test") for split in self.diagnostics_splits),
-             f"train.diagnostics_splits may name train, validation and test, got {list(self.diagnostics_splits)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_int("train.epochs", self.epochs, 1)
+        check_int("train.batch_size", self.batch_size, 1)
+        check_number("train.learning_rate", self.learning_rate, 0, low_open=True)
+        check_number("train.weight_decay", self.weight_decay, 0)
+        check_int("train.validate_every_epochs", self.validate_every_epochs, 1)
+        check_choice("train.selection_metric", self.selection_metric, SELECTION_METRICS)
+        check_int("train.max_train_snippets", self.max_train_snippets, 0, note="0: never")
+        check_number("train.grad_clip_norm", self.grad_clip_norm, 0, note="0: no clipping")
+        check_int("train.length_bucket_batches", self.length_bucket_batches, 0)
+        check_choice("train.amp_dtype", self.amp_dtype, AMP_CHOICES)
+        check_int("train.num_threads", self.num_threads, 0, note="0: the cores this process may use")
+        check_int("train.pad_multiple_snippets", self.pad_multiple_snippets, 0, note="0: automatic")
+        check_choice("train.features_on_device", self.features_on_device, FEATURES_ON_DEVICE)
+        check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_number("train.lr_min_fraction", self.lr_min_fraction, 0, 1)
+        check_int("train.warmup_epochs", self.warmup_epochs, 0)
+        check_int("train.early_stopping_patience", self.early_stopping_patience, 0, note="0: never")
+        check_number("train.early_stopping_min_delta", self.early_stopping_min_delta, 0)
+        check_int("train.early_stopping_start_epoch", self.early_stopping_start_epoch, 0)
+        check_bool("train.refit", self.refit)
+        check_names("train.diagnostics_splits", self.diagnostics_splits, DIAGNOSTICS_SPLITS, what="split",
+                    empty_ok=True)
 
 
 DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in range(10))  # 0 .. 0.225
@@ -177,43 +166,26 @@ class PostprocessConfig:
     class_scores_from: str = "cas"
 
     def __post_init__(self) -> None:
-        def thresholds_ok(values: tuple[float, ...]) -> bool:
-            return all(isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
-
-        checks = [
-            (self.video_score_topk_divisor >= 1,
-             f"postprocess.video_score_topk_divisor must be >= 1, got {self.video_score_topk_divisor}"),
-            (0.0 <= self.class_score_threshold <= 1.0,
-             f"postprocess.class_score_threshold must be in [0, 1], got {self.class_score_threshold}"),
-            (self.upsample_factor >= 1, f"postprocess.upsample_factor must be >= 1, got {self.upsample_factor}"),
-            (self.upsample_alignment in UPSAMPLE_ALIGNMENTS,
-             f"postprocess.upsample_alignment must be one of {', '.join(UPSAMPLE_ALIGNMENTS)}, got {self.upsample_alignment!r}"),
-            (thresholds_ok(tuple(self.cas_thresholds)),
-             f"postprocess.cas_thresholds must be numbers in [0, 1], got {self.cas_thresholds!r}"),
-            (thresholds_ok(tuple(self.foreground_thresholds)),
-             f"postprocess.foreground_thresholds must be numbers in [0, 1], got {self.foreground_thresholds!r}"),
-            (len(self.cas_thresholds) + len(self.foreground_thresholds) >= 1,
-             "postprocess.cas_thresholds and postprocess.foreground_thresholds are both empty; give at least one threshold"),
-            (math.isfinite(self.outer_margin_fraction) and self.outer_margin_fraction >= 0.0,
-             f"postprocess.outer_margin_fraction must be >= 0, got {self.outer_margin_fraction}"),
-            (math.isfinite(self.video_score_weight) and self.video_score_weight >= 0.0,
-             f"postprocess.video_score_weight must be >= 0, got {self.video_score_weight}"),
-            (self.nms in NMS_KINDS, f"postprocess.nms must be one of {', '.join(NMS_KINDS)}, got {self.nms!r}"),
-            (0.0 < self.nms_tiou_threshold <= 1.0,
-             f"postprocess.nms_tiou_threshold must be in (0, 1], got {self.nms_tiou_threshold}"),
-            (math.isfinite(self.soft_nms_sigma) and self.soft_nms_sigma > 0.0,
-             f"postprocess.soft_nms_sigma must be > 0, got {self.soft_nms_sigma}"),
-            (self.score in SCORE_KINDS, f"postprocess.score must be one of {', '.join(SCORE_KINDS)}, got {self.score!r}"),
-            (self.class_scores_from in CLASS_SCORE_SOURCES,
-             f"postprocess.class_scores_from must be one of {', '.join(CLASS_SCORE_SOURCES)}, got {self.class_scores_from!r}"),
-            (self.threshold_mode in THRESHOLD_MODES,
-             f"postprocess.threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {self.threshold_mode!r}"),
-            (self.max_segments_per_video >= 0,
-             f"postprocess.max_segments_per_video must be >= 0 (0 keeps all), got {self.max_segments_per_video}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_int("postprocess.video_score_topk_divisor", self.video_score_topk_divisor, 1)
+        check_number("postprocess.class_score_threshold", self.class_score_threshold, 0, 1)
+        check_int("postprocess.upsample_factor", self.upsample_factor, 1)
+        check_choice("postprocess.upsample_alignment", self.upsample_alignment, UPSAMPLE_ALIGNMENTS)
+        for name in ("cas_thresholds", "foreground_thresholds"):
+            for index, value in enumerate(getattr(self, name)):
+                check_number(f"postprocess.{name}[{index}]", value, 0, 1)
+        require(len(self.cas_thresholds) + len(self.foreground_thresholds) >= 1,
+                "postprocess.cas_thresholds and postprocess.foreground_thresholds are both empty; "
+                "give at least one threshold")
+        check_number("postprocess.outer_margin_fraction", self.outer_margin_fraction, 0)
+        check_number("postprocess.video_score_weight", self.video_score_weight, 0)
+        check_bool("postprocess.score_on_thresholded_cas", self.score_on_thresholded_cas)
+        check_choice("postprocess.nms", self.nms, NMS_KINDS)
+        check_number("postprocess.nms_tiou_threshold", self.nms_tiou_threshold, 0, 1, low_open=True)
+        check_number("postprocess.soft_nms_sigma", self.soft_nms_sigma, 0, low_open=True)
+        check_int("postprocess.max_segments_per_video", self.max_segments_per_video, 0, note="0 keeps all")
+        check_choice("postprocess.score", self.score, SCORE_KINDS)
+        check_choice("postprocess.threshold_mode", self.threshold_mode, THRESHOLD_MODES)
+        check_choice("postprocess.class_scores_from", self.class_scores_from, CLASS_SCORE_SOURCES)
 
 
 VIDEO_LINKS = ("relative", "copy", "link")
@@ -229,12 +201,9 @@ class LocalizeConfig:
     video: str = "relative"  # how report.html reaches the video: relative (a relative link), copy (a copy beside the report: the folder can move), link (a symlink beside it)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_score) and self.min_score >= 0.0):
-            raise ValueError(f"localize.min_score must be a number >= 0, got {self.min_score}")
-        if self.max_segments < 0:
-            raise ValueError(f"localize.max_segments must be >= 0 (0: no limit), got {self.max_segments}")
-        if self.video not in VIDEO_LINKS:
-            raise ValueError(f"localize.video must be one of {', '.join(VIDEO_LINKS)}, got {self.video!r}")
+        check_number("localize.min_score", self.min_score, 0, note="0: every shown segment")
+        check_int("localize.max_segments", self.max_segments, 0, note="0: no limit")
+        check_choice("localize.video", self.video, VIDEO_LINKS)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
+from model.setting_checks import check_bool, check_int, check_names, check_number, require
 from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.csv_text import csv_text
 from pipeline.data.release import (
@@ -134,39 +135,31 @@ class SynthConfig:
     feature_video_limit: int = 0
 
     def __post_init__(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-
-        need(self.num_videos >= 2, f"synth.num_videos must be >= 2, got {self.num_videos}")
-        need(0 < self.test_fraction < 1, f"synth.test_fraction must be in (0, 1), got {self.test_fraction}")
-        need(self.scale > 0 and math.isfinite(self.scale), f"synth.scale must be > 0, got {self.scale}")
-        need(
-            0 < self.min_duration_seconds <= self.median_duration_seconds <= self.max_duration_seconds,
-            "synth.min/median/max_duration_seconds must satisfy 0 < min <= median <= max",
-        )
-        need(self.median_segments_per_video >= 1, f"synth.median_segments_per_video must be >= 1, got {self.median_segments_per_video}")
-        need(self.median_segment_seconds > 0, f"synth.median_segment_seconds must be > 0, got {self.median_segment_seconds}")
-        need(0 <= self.positive_fraction <= 1, f"synth.positive_fraction must be in [0, 1], got {self.positive_fraction}")
-        need(bool(self.streams), "synth.streams must name at least one stream")
-        unknown = [s for s in self.streams if s not in STREAM_NAMES]
-        need(not unknown, f"synth.streams: unknown stream {unknown[0] if unknown else ''!r}; choose from {', '.join(STREAM_NAMES)}")
-        need(len(set(self.streams)) == len(self.streams), f"synth.streams lists a stream twice: {list(self.streams)}")
+        check_int("synth.num_videos", self.num_videos, 2)
+        check_number("synth.test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
+        check_number("synth.scale", self.scale, 0, low_open=True)
+        for name in ("min_duration_seconds", "median_duration_seconds", "max_duration_seconds"):
+            check_number(f"synth.{name}", getattr(self, name), 0, low_open=True)
+        require(self.min_duration_seconds <= self.median_duration_seconds <= self.max_duration_seconds,
+                "synth.min/median/max_duration_seconds must satisfy 0 < min <= median <= max")
+        check_int("synth.median_segments_per_video", self.median_segments_per_video, 1)
+        check_number("synth.median_segment_seconds", self.median_segment_seconds, 0, low_open=True)
+        check_number("synth.positive_fraction", self.positive_fraction, 0, 1)
+        check_names("synth.streams", self.streams, STREAM_NAMES, what="stream")
         for name in ("visual_width", "audio_rows_per_snippet", "audio_row_width", "face_width", "snippet_frames"):
-            need(getattr(self, name) >= 1, f"synth.{name} must be >= 1, got {getattr(self, name)}")
+            check_int(f"synth.{name}", getattr(self, name), 1)
         for name in ("visual_strength", "audio_strength", "face_strength", "distractor_strength", "video_offset_std"):
-            value = getattr(self, name)
-            need(value >= 0 and math.isfinite(value), f"synth.{name} must be >= 0, got {value}")
-        need(0 <= self.segment_gain_spread < 1, f"synth.segment_gain_spread must be in [0, 1), got {self.segment_gain_spread}")
-        need(self.ramp_snippets >= 0, f"synth.ramp_snippets must be >= 0, got {self.ramp_snippets}")
-        need(self.distractor_rate_per_minute >= 0, f"synth.distractor_rate_per_minute must be >= 0, got {self.distractor_rate_per_minute}")
-        need(self.distractor_seconds > 0, f"synth.distractor_seconds must be > 0, got {self.distractor_seconds}")
-        need(0 <= self.no_face_fraction < 1, f"synth.no_face_fraction must be in [0, 1), got {self.no_face_fraction}")
-        need(self.no_face_stretch_snippets >= 1, f"synth.no_face_stretch_snippets must be >= 1, got {self.no_face_stretch_snippets}")
-        need(0 <= self.noise_smoothness < 1, f"synth.noise_smoothness must be in [0, 1), got {self.noise_smoothness}")
-        need(self.row_jitter >= 0, f"synth.row_jitter must be >= 0, got {self.row_jitter}")
-        need(self.feature_video_limit >= 0, f"synth.feature_video_limit must be >= 0 (0 = all), got {self.feature_video_limit}")
-
+            check_number(f"synth.{name}", getattr(self, name), 0)
+        check_number("synth.segment_gain_spread", self.segment_gain_spread, 0, 1, high_open=True)
+        check_int("synth.ramp_snippets", self.ramp_snippets, 0)
+        check_number("synth.distractor_rate_per_minute", self.distractor_rate_per_minute, 0)
+        check_number("synth.distractor_seconds", self.distractor_seconds, 0, low_open=True)
+        check_number("synth.no_face_fraction", self.no_face_fraction, 0, 1, high_open=True)
+        check_number("synth.no_face_stretch_snippets", self.no_face_stretch_snippets, 1)
+        check_number("synth.noise_smoothness", self.noise_smoothness, 0, 1, high_open=True)
+        check_int("synth.row_jitter", self.row_jitter, 0)
+        check_bool("synth.real_points", self.real_points)
+        check_int("synth.feature_video_limit", self.feature_video_limit, 0, note="0 = all")
 
 # -- the videos' metadata ---------------------------------------------------------------
 @dataclass
