@@ -2,7 +2,7 @@
 
 Every number of ``docs/method.md`` lives here with the method's default. The
 dataclasses are frozen and hold only plain values (int, float, bool, str, tuples of
-str), so the project's single YAML config (pipeline/config.py) carries them as its
+str), so the project's single YAML config (pipeline/config/) carries them as its
 ``model`` section.
 
 Class names are not a model setting: the model only knows ``num_classes`` C

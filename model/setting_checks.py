@@ -8,7 +8,7 @@ messages read alike::
     postprocess.nms must be one of hard, soft, got 'fast'
     model.dropout must be a number in [0, 1), got 1.0
 
-pipeline/config.py turns the ValueError into a ConfigError. The model's, the extractors'
+pipeline/config/ turns the ValueError into a ConfigError. The model's, the extractors'
 and the pipeline's sections all use these; the module imports nothing, so each layer may.
 """
 

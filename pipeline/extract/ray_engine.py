@@ -25,7 +25,8 @@ from tqdm import tqdm
 from cache.identity import ExtractorIdentity
 from cache.store import FeatureCache
 from extractors.hardware import available_cores
-from pipeline.config import Config, ConfigError, ExtractConfig
+from pipeline.config import Config, ConfigError
+from pipeline.config.extract import ExtractConfig
 from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
 from pipeline.extract.planned import PlannedExtractor, make_extractors

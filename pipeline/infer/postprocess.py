@@ -1,7 +1,7 @@
 """Inference post-processing: a class activation sequence (CAS) -> timestamped segments.
 
 This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (method.md,
-"Inference"), with every constant in `PostprocessConfig` (the `postprocess` section of pipeline/config.py):
+"Inference"), with every constant in `PostprocessConfig` (the `postprocess` section, pipeline/config/infer.py):
 
 1. **Classes.** The video-level score of class c is the mean of its top k CAS values,
    k = max(1, T // video_score_topk_divisor) snippets. Classes scoring >=
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import PostprocessConfig
+from pipeline.config.infer import PostprocessConfig
 from pipeline.infer.metrics import segment_tiou
 
 

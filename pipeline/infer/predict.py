@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from model import FSENet
-from pipeline.config import SCORE_KINDS, PostprocessConfig
+from pipeline.config.infer import SCORE_KINDS, PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches
 from pipeline.data.samples import VideoSample
 from pipeline.infer.postprocess import localize_segments, video_class_scores

@@ -22,7 +22,7 @@ from pathlib import Path
 from cache.atomic import fitted_name, temp_path_for
 from cache.store import check_video_id
 from extractors.weights import weights_sha256
-from pipeline.config import LocalizeConfig
+from pipeline.config.localize import LocalizeConfig
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cache.store import CacheError, FeatureCache
-from pipeline.config import Config, LocalizeConfig
+from pipeline.config import Config
+from pipeline.config.localize import LocalizeConfig
 from pipeline.console import printable, random_weights_warning, shell_path, to_stderr
 from pipeline.data.activitynet import write_results
 from pipeline.data.cached import samples_from_cache

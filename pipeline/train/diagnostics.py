@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from model import LOSS_TERMS, FSENet, fsenet_loss
-from pipeline.config import SCORE_KINDS, THRESHOLD_MODES, Config, PostprocessConfig
+from pipeline.config import Config
+from pipeline.config.infer import SCORE_KINDS, THRESHOLD_MODES, PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches, segment_snippet_mask
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.infer.metrics import evaluate_detections

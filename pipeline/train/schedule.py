@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.config import TrainConfig
+from pipeline.config.train import TrainConfig
 
 
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.config import PostprocessConfig
+from pipeline.config.infer import PostprocessConfig
 from pipeline.infer.postprocess import (
     Segment,
     contrast_scores,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.config import TrainConfig
+from pipeline.config.train import TrainConfig
 from pipeline.train.diagnostics import ranking_auc
 from pipeline.train.schedule import gain_epoch, learning_rate_at, stop_reason
 
