@@ -198,11 +198,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_settings(args: argparse.Namespace):
+    """The `synth` section from --preset, --config and --set (the commands that write a
+    synthetic release own it; the shared config leaves it out)."""
+    from pipeline.config import load_section
+    from pipeline.synthetic.release import SynthConfig
+
+    return load_section("synth", SynthConfig, args.config, args.overrides, args.preset)
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from pipeline.synthetic.release import write_synthetic_release
 
-    config = _config(args)
-    summary = write_synthetic_release(args.out, config.synth, args.annotations)
+    _config(args)  # the other sections given are checked too
+    summary = write_synthetic_release(args.out, _synth_settings(args), args.annotations)
     print(
         f"wrote {summary.videos} videos ({summary.train_videos} train, {summary.test_videos} test; features for "
         f"{summary.feature_videos}), {summary.segments} segments, {summary.points} points, "
@@ -256,8 +265,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            command=_command_line())
     elif args.what == "epoch":
         from pipeline.bench.train import run_epoch_bench
-        run_epoch_bench(config, args.workdir, args.doc, args.epochs, resolve_device(args.device), args.features,
-                        command=_command_line())
+        run_epoch_bench(config, _synth_settings(args), args.workdir, args.doc, args.epochs, resolve_device(args.device),
+                        args.features, command=_command_line())
     elif args.what == "train":
         from pipeline.bench.train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -265,8 +274,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pipeline.config import given_settings
 
         given = given_settings(args.config, args.overrides, args.preset)
-        run_train_bench(config, given, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
-                        command=_command_line(), report_only=args.report_only)
+        run_train_bench(config, given, _synth_settings(args), args.workdir, args.doc, seeds, variants,
+                        resolve_device(args.device), args.features, command=_command_line(),
+                        report_only=args.report_only)
     elif args.what == "visual":
         from pipeline.bench.visual import run_visual_bench
 

@@ -31,7 +31,7 @@ from cache.atomic import atomic_write_json
 from pipeline.bench.doc import markdown_table, section_stamp, update_device_section, update_section
 from pipeline.config import Config, config_from_layers, preset_settings, with_overrides
 from pipeline.evaluate.stage import evaluate_run
-from pipeline.synthetic.release import write_synthetic_release
+from pipeline.synthetic.release import SynthConfig, write_synthetic_release
 from pipeline.train.stage import run_train
 
 SHARED_TSL300 = Path(__file__).resolve().parents[3] / "shared" / "tsl300"
@@ -92,7 +92,9 @@ def run_config(variant: Variant, given: dict, seed: int) -> Config:
     return config_from_layers(preset, given, variant.overrides, {"train": {"seed": seed}})
 
 
-def prepare_dataset(workdir: Path, config: Config, features: Path | None) -> tuple[Path, str]:
+def prepare_dataset(workdir: Path, synth: SynthConfig, features: Path | None) -> tuple[Path, str]:
+    """(the dataset to train on, a line saying what it is): `features` when given, else the
+    synthetic release written (once) under `workdir` with the `synth` settings."""
     if features is not None:
         marker = Path(features) / "synth.json"
         if marker.is_file():
@@ -108,10 +110,10 @@ def prepare_dataset(workdir: Path, config: Config, features: Path | None) -> tup
     out = workdir / ("synthetic_tsl300" if annotations else "synthetic_generated")
     if not (out / "synth.json").is_file():
         print(f"writing the synthetic dataset to {out} ...", file=sys.stderr)
-        write_synthetic_release(out, config.synth, annotations)
+        write_synthetic_release(out, synth, annotations)
     source = "TSL-300's real annotations (../shared/tsl300)" if annotations else "the built-in generator"
     return out, f"synthetic release from {source}, planted strengths face/audio/visual = " \
-        f"{config.synth.face_strength}/{config.synth.audio_strength}/{config.synth.visual_strength}"
+        f"{synth.face_strength}/{synth.audio_strength}/{synth.visual_strength}"
 
 
 def _figures(run_dir: Path, checkpoint: str, device: str, postprocess: dict | None = None) -> dict:
@@ -196,8 +198,9 @@ def finished_runs(workdir: Path, variants: list[Variant], seeds: list[int]) -> d
 
 
 def run_train_bench(
-    config: Config, given: dict, workdir: Path, doc: Path, seeds: list[int], variants: list[str] | None, device: str,
-    features: Path | None = None, command: str = "fsenet bench train", report_only: bool = False,
+    config: Config, given: dict, synth: SynthConfig, workdir: Path, doc: Path, seeds: list[int],
+    variants: list[str] | None, device: str, features: Path | None = None, command: str = "fsenet bench train",
+    report_only: bool = False,
 ) -> str:
     """Train and score every chosen variant and seed (seed by seed, so the first seed of every
     variant finishes first), then write the tables to `doc`. given: the settings the command
@@ -205,7 +208,7 @@ def run_train_bench(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     chosen = chosen_variants(variants)
-    dataset_path, dataset_note = prepare_dataset(workdir, config, features)
+    dataset_path, dataset_note = prepare_dataset(workdir, synth, features)
     if not report_only:
         for seed in seeds:
             for variant in chosen:
@@ -229,13 +232,13 @@ def run_train_bench(
 
 
 def run_epoch_bench(
-    config: Config, workdir: Path, doc: Path, epochs: int, device: str, features: Path | None = None,
-    command: str = "python cli.py bench epoch",
+    config: Config, synth: SynthConfig, workdir: Path, doc: Path, epochs: int, device: str,
+    features: Path | None = None, command: str = "python cli.py bench epoch",
 ) -> dict:
     """Epoch time of the configured model on the TSL-300-shaped dataset (`epochs` epochs)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset_path, dataset_note = prepare_dataset(workdir, config, features)
+    dataset_path, dataset_note = prepare_dataset(workdir, synth, features)
     epoch_config = with_overrides(config, {"train": {"epochs": epochs, "validate_every_epochs": epochs + 1}})
     run_dir = workdir / "runs" / f"epoch_time_{time.strftime('%Y%m%d_%H%M%S')}"
     summary = run_train(dataset_path, None, run_dir, epoch_config, device, show_progress=False, log=lambda *_: None)

@@ -22,7 +22,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -38,11 +38,13 @@ from pipeline.config.infer import PostprocessConfig
 from pipeline.config.localize import LocalizeConfig
 from pipeline.config.train import TrainConfig
 from pipeline.data.config import DataConfig
-from pipeline.synthetic.release import SynthConfig
 
 
 class ConfigError(Exception):
     """A config value that cannot be used; the message names the key and the fix."""
+
+
+Section = TypeVar("Section")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,14 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     localize: LocalizeConfig = field(default_factory=LocalizeConfig)
-    synth: SynthConfig = field(default_factory=SynthConfig)
+
+
+# Sections that the commands which need them read from the same layers (load_section), and
+# that Config leaves out: every other command neither loads nor saves them. Configs saved
+# by earlier versions carry them; reading those leaves them out too.
+COMMAND_SECTIONS: dict[str, str] = {
+    "synth": "the synthetic release's (`synth`, `bench train`: pipeline/synthetic/release.py SynthConfig)",
+}
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -212,12 +221,17 @@ def preset_settings(name: str) -> dict:
     return _read_yaml_file(PRESETS_FOLDER / f"{name}.yaml")
 
 
+def _shared_sections(data: dict) -> dict:
+    """`data` without the command sections (COMMAND_SECTIONS): what Config is built from."""
+    return {key: value for key, value in data.items() if key not in COMMAND_SECTIONS}
+
+
 def config_from_layers(*layers: dict) -> Config:
     """A Config from nested settings, each layer over the ones before it (validated)."""
     data: dict = {}
     for layer in layers:
         data = _merge(data, layer)
-    return _build(Config, data)
+    return _build(Config, _shared_sections(data))
 
 
 def given_settings(path: Path | str | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> dict:
@@ -236,20 +250,55 @@ def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] 
     then each `--set KEY=VALUE` override."""
     data = given_settings(path, overrides, preset)
     try:
-        return _build(Config, data)
+        return _build(Config, _shared_sections(data))
     except ConfigError as error:
-        source = f"{path}: " if path is not None else (f"--preset {preset}: " if preset is not None else "")
-        raise ConfigError(f"{source}{error}") from None
+        raise ConfigError(f"{_source(path, preset)}{error}") from None
+
+
+def _source(path: Path | str | None, preset: str | None) -> str:
+    """Where a bad setting came from, as an error's prefix: the file, the preset, or nothing (--set)."""
+    return f"{path}: " if path is not None else (f"--preset {preset}: " if preset is not None else "")
+
+
+def section_from_settings(name: str, section_type: type[Section], settings: dict) -> Section:
+    """The section `name` of nested settings (given_settings) as `section_type`, validated
+    like Config's sections: how a command reads a section it owns (COMMAND_SECTIONS)."""
+    section = settings.get(name)
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{name}: expected a mapping of settings, got {section!r}")
+    return _build(section_type, section or {}, name + ".")
+
+
+def load_section(name: str, section_type: type[Section], path: Path | str | None = None,
+                 overrides: typing.Sequence[str] = (), preset: str | None = None) -> Section:
+    """A command's own section (COMMAND_SECTIONS, e.g. `synth`) from the same layers as
+    :func:`load_config`: its defaults, the preset, the YAML file at `path`, each --set."""
+    try:
+        return section_from_settings(name, section_type, given_settings(path, overrides, preset))
+    except ConfigError as error:
+        raise ConfigError(f"{_source(path, preset)}{error}") from None
 
 
 def config_from_dict(data: dict) -> Config:
-    """A Config from nested plain data (as saved by save_config), validated."""
-    return _build(Config, data)
+    """A Config from nested plain data (as saved by save_config), validated; a command
+    section (COMMAND_SECTIONS) in it is left out."""
+    return _build(Config, _shared_sections(data))
+
+
+def saved_config(data: dict) -> tuple[Config, list[str]]:
+    """(the Config, notes) of a config saved by this or an earlier version (a checkpoint's, a
+    run's), validated. Sections this version no longer has are left out, never refused: the
+    command sections silently (every earlier checkpoint carries `synth`), any other with a
+    one-line note."""
+    known = {section.name for section in dataclasses.fields(Config)}
+    unknown = [str(key) for key in data if key not in known and key not in COMMAND_SECTIONS]
+    notes = [f"note: the saved config's section(s) {', '.join(unknown)} are not read by this version (left out)"]
+    return _build(Config, {key: value for key, value in data.items() if key in known}), notes if unknown else []
 
 
 def with_overrides(config: Config, overrides: dict) -> Config:
     """A copy of `config` with nested overrides applied (validated like any other)."""
-    return _build(Config, _merge(config_to_dict(config), overrides))
+    return _build(Config, _shared_sections(_merge(config_to_dict(config), overrides)))
 
 
 def _plain(value: Any) -> Any:

@@ -17,7 +17,7 @@ import torch
 from cache.atomic import atomic_write_bytes
 from extractors.weights import inflated_size_problem
 from model import FSENet
-from pipeline.config import Config, ConfigError, config_from_dict, with_overrides
+from pipeline.config import Config, ConfigError, config_from_dict, saved_config, with_overrides
 from pipeline.data.feature_spec import FeatureSpec
 
 CHECKPOINT_FORMAT = "fsenet-checkpoint"
@@ -98,9 +98,10 @@ def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict) -> tuple[C
     saved = data.get("postprocess") if isinstance(data.get("postprocess"), dict) else {}
     legacy = {key: value for key, value in LEGACY_POSTPROCESS.items() if key not in saved}
     data["postprocess"] = {**saved, **legacy}
-    notes = [f"note: this checkpoint predates postprocess.{key}; it keeps {value!r}, as it was trained and selected "
-             f"with (--set postprocess.{key}=... to change it)" for key, value in legacy.items() if key not in postprocess_overrides]
-    config = config_from_dict(data)
+    config, notes = saved_config(data)
+    notes += [f"note: this checkpoint predates postprocess.{key}; it keeps {value!r}, as it was trained and selected "
+              f"with (--set postprocess.{key}=... to change it)" for key, value in legacy.items()
+              if key not in postprocess_overrides]
     if postprocess_overrides:
         config = with_overrides(config, {"postprocess": postprocess_overrides})
         shown = ", ".join(f"{key}={value}" for key, value in sorted(postprocess_overrides.items()))

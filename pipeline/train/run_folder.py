@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from cache.atomic import atomic_write_json, remove_stale_temp_files
-from pipeline.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from pipeline.config import Config, ConfigError, config_to_dict, save_config, saved_config
 from pipeline.data.samples import SentimentDataset
 from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkpoint, save_checkpoint, short_reason
 from pipeline.train.distributed import DistributedContext
@@ -66,7 +66,7 @@ def _comparable(config_dict: dict) -> dict | None:
     """A run's config as this version reads it (settings added since it was saved take their
     defaults) without the settings that may change on resume; None when it no longer loads."""
     try:
-        data = config_to_dict(config_from_dict(json.loads(json.dumps(config_dict))))
+        data = config_to_dict(saved_config(json.loads(json.dumps(config_dict)))[0])
     except ConfigError:
         return None
     for name in RESUMABLE_CHANGES:

@@ -35,3 +35,11 @@ def test_a_run_saved_before_a_setting_existed_resumes_and_another_config_is_refu
     other = with_overrides(config, {"data": {"split_seed": 5}})
     with pytest.raises(RunError, match="another config"):
         resume(tmp_path, other, *_fresh(other), log=lambda message: None)
+
+
+def test_a_run_saved_with_the_synth_section_of_earlier_versions_resumes(tmp_path):
+    config = load_config(None, ["model.streams=audio", "model.d_model=8", "model.num_heads=2"])
+    older = {**config_to_dict(config), "synth": {"seed": 0, "num_videos": 300, "streams": ["visual", "audio", "face"]}}
+    _saved_run(tmp_path, older, config)
+    state = resume(tmp_path, config, *_fresh(config), log=lambda message: None)
+    assert state.epoch == 3
