@@ -182,9 +182,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
-        _config(args)  # the settings given are checked before any work
+        config = _config(args)  # the settings given are checked before any work
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
-                              log=_log(args), postprocess_overrides=_given_postprocess(args))
+                              log=_log(args), postprocess_overrides=_given_postprocess(args), infer=config.infer)
         print(json_for_stdout(result.to_json()) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")

@@ -39,6 +39,7 @@ from extractors.grid import SnippetGrid
 from model import FSENet
 from pipeline.bench.doc import markdown_table, section_stamp, update_section
 from pipeline.config import Config, config_to_dict, with_overrides
+from pipeline.config.infer import InferConfig
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.feature_spec import FeatureSpec
 from pipeline.devices import autocast_dtype
@@ -109,7 +110,7 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     return video, cache_dir, checkpoint, weights_note
 
 
-def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int) -> dict[str, float]:
+def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int, infer: InferConfig) -> dict[str, float]:
     """Median seconds of each part of localizing one cached video, timed one by one."""
     times: dict[str, list[float]] = {}
 
@@ -121,12 +122,12 @@ def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: i
 
     for _ in range(repeats):
         with timed("load the checkpoint"):
-            trained = load_trained_model(checkpoint, "cpu")
+            trained = load_trained_model(checkpoint, "cpu", infer=infer)
         with timed("read the cached features"):
             samples, _ = samples_from_cache(cache_dir, [VIDEO_ID], trained.streams, len(CLASS_NAMES))
         with timed("model forward"):
             scores = predict_scores(trained.model, samples, [VIDEO_ID], "cpu", trained.config.postprocess, 1,
-                                    autocast_dtype(trained.config.train.amp_dtype, "cpu"))
+                                    autocast_dtype(trained.config.infer.amp_dtype, "cpu", "infer.amp_dtype"))
         with timed("post-processing"):
             results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
         sample = samples[VIDEO_ID]
@@ -236,7 +237,7 @@ def run_localize_bench(
     finally:
         torch.set_num_threads(threads)
     localized = summary.videos[0]
-    parts = _parts(checkpoint, cache_dir, video, folder / "parts", repeats)
+    parts = _parts(checkpoint, cache_dir, video, folder / "parts", repeats, config.infer)
     end_to_end, imports = _end_to_end(video, checkpoint, cache_dir, folder / "out_cli", max(3, repeats // 2))
     figures = {
         "video_seconds": localized.duration_seconds, "snippets": int(localized.scores.shape[0]),

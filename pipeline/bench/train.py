@@ -30,6 +30,7 @@ from pathlib import Path
 from cache.atomic import atomic_write_json
 from pipeline.bench.doc import markdown_table, section_stamp, update_device_section, update_section
 from pipeline.config import Config, config_from_layers, preset_settings, with_overrides
+from pipeline.config.infer import InferConfig
 from pipeline.evaluate.stage import evaluate_run
 from pipeline.synthetic.release import SynthConfig, write_synthetic_release
 from pipeline.train.stage import run_train
@@ -116,12 +117,12 @@ def prepare_dataset(workdir: Path, synth: SynthConfig, features: Path | None) ->
         f"{synth.face_strength}/{synth.audio_strength}/{synth.visual_strength}"
 
 
-def _figures(run_dir: Path, checkpoint: str, device: str, postprocess: dict | None = None) -> dict:
+def _figures(run_dir: Path, checkpoint: str, device: str, infer: InferConfig, postprocess: dict | None = None) -> dict:
     """Test avg mAP, Recall@AVG and F2@AVG of one checkpoint of a run (not recorded in the run)."""
     name = Path(checkpoint).stem + ("" if not postprocess else "_" + "_".join(str(v) for v in postprocess.values()))
     (run_dir / "bench").mkdir(exist_ok=True)
     result = evaluate_run(run_dir, "test", run_dir / "bench" / f"predictions_{name}.json", device, checkpoint,
-                          log=lambda *_: None, postprocess_overrides=postprocess, record_in_run=False)
+                          log=lambda *_: None, postprocess_overrides=postprocess, record_in_run=False, infer=infer)
     return {"map": result.average_map, "recall": result.tsl_recall_avg, "f2": result.tsl_f2_avg}
 
 
@@ -132,14 +133,16 @@ def bench_one_run(variant: Variant, given: dict, seed: int, dataset: Path, workd
     if done.is_file():
         return json.loads(done.read_text())
     started = time.perf_counter()
-    summary = run_train(dataset, None, run_dir, run_config(variant, given, seed), device, show_progress=False,
-                        log=lambda *_: None)
+    config = run_config(variant, given, seed)
+    summary = run_train(dataset, None, run_dir, config, device, show_progress=False, log=lambda *_: None)
     history = json.loads((run_dir / "history.json").read_text())
     stopped = json.loads((run_dir / "run.json").read_text()).get("stopped", {})
     figures = {
         "variant": variant.name, "seed": seed,
-        "best": _figures(run_dir, "best.pt", device), "final": _figures(run_dir, "last.pt", device),
-        "scores": {label: _figures(run_dir, "best.pt", device, options)["map"] for label, options in SCORE_OPTIONS.items()},
+        "best": _figures(run_dir, "best.pt", device, config.infer),
+        "final": _figures(run_dir, "last.pt", device, config.infer),
+        "scores": {label: _figures(run_dir, "best.pt", device, config.infer, options)["map"]
+                   for label, options in SCORE_OPTIONS.items()},
         "stopped_epoch": stopped.get("epoch", summary.epochs_run), "stop_reason": stopped.get("reason", ""),
         "best_epoch": summary.best_epoch,
         "epoch_seconds": statistics.median([record["seconds"] for record in history]) if history else math.nan,

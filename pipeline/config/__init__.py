@@ -34,7 +34,7 @@ from extractors.grid import GridConfig
 from extractors.visual import VisualConfig
 from model.config import FSENetConfig
 from pipeline.config.extract import ExtractConfig
-from pipeline.config.infer import PostprocessConfig
+from pipeline.config.infer import InferConfig, PostprocessConfig
 from pipeline.config.localize import LocalizeConfig
 from pipeline.config.train import TrainConfig
 from pipeline.data.config import DataConfig
@@ -58,6 +58,7 @@ class Config:
     visual: VisualConfig = field(default_factory=VisualConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     localize: LocalizeConfig = field(default_factory=LocalizeConfig)
 

@@ -1,11 +1,29 @@
-"""The sections of a trained model's inference: `postprocess` (CAS -> segments; the recipe is
-pipeline/infer/postprocess.py)."""
+"""The sections of a trained model's inference: `infer` (how the model runs on samples) and
+`postprocess` (CAS -> segments; the recipe is pipeline/infer/postprocess.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from model.setting_checks import check_bool, check_choice, check_int, check_number, require
+from pipeline.devices import AMP_CHOICES
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """How a trained model runs on samples (config section ``infer``): `evaluate`, `localize`,
+    training's validation and diagnostics, `bench localize`. It is this machine's, never a
+    checkpoint's: `evaluate` and `localize` use the section of the config they are given, and
+    a run resumes whatever it says. Speed and memory only, but for the float rounding that
+    the precision brings."""
+
+    batch_size: int = 8  # videos per forward pass (and, at localize, per read of the feature cache)
+    amp_dtype: str = "auto"  # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
+
+    def __post_init__(self) -> None:
+        check_int("infer.batch_size", self.batch_size, 1)
+        check_choice("infer.amp_dtype", self.amp_dtype, AMP_CHOICES)
+
 
 DEFAULT_CAS_THRESHOLDS: tuple[float, ...] = tuple(round(0.025 * i, 3) for i in range(10))  # 0 .. 0.225
 DEFAULT_FOREGROUND_THRESHOLDS: tuple[float, ...] = tuple(round(0.4 + 0.025 * i, 3) for i in range(14))  # 0.4 .. 0.725

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cache.atomic import atomic_write_json
 from pipeline.config import config_to_dict
+from pipeline.config.infer import InferConfig
 from pipeline.console import random_weights_warning, to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
 from pipeline.data.annotations import SUBSET_SPLITS
@@ -91,14 +92,16 @@ def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
 
 
 def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr,
-                 postprocess_overrides: dict | None = None, record_in_run: bool = True) -> EvaluationResult:
+                 postprocess_overrides: dict | None = None, record_in_run: bool = True,
+                 infer: InferConfig | None = None) -> EvaluationResult:
     """Localize and score the videos of `split` with RUN_DIR's checkpoint; results to `out`,
     figures to out.metrics.json and (record_in_run) RUN_DIR/eval_<split>.json
     (eval_<split>_<stem>.json for another checkpoint than best.pt, e.g. refit.pt).
-    postprocess_overrides: post-processing settings over the checkpoint's (said in the log)."""
+    postprocess_overrides: post-processing settings over the checkpoint's (said in the log);
+    infer: how the model runs here (this machine's `infer` section; default: its defaults)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
-    trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides)
+    trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides, infer)
     for note in trained.notes:
         log(note)
     dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
@@ -108,9 +111,9 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     video_ids = dataset.splits.get(split)
     if not video_ids:
         raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
-    amp = autocast_dtype(trained.config.train.amp_dtype, device)
+    amp = autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(trained.model, dataset.samples, video_ids, device, trained.config.postprocess,
-                            trained.config.train.batch_size, amp)
+                            trained.config.infer.batch_size, amp)
     predictions = segments_from_scores(scores, dataset.samples, trained.config.postprocess, trained.class_names)
     missing = missing_ground_truth(Path(info["features"]), dataset, split)
     ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}

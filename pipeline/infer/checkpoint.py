@@ -8,6 +8,7 @@ identities), and the class names. It loads with torch.load(weights_only=True).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from cache.atomic import atomic_write_bytes
 from extractors.weights import inflated_size_problem
 from model import FSENet
 from pipeline.config import Config, ConfigError, config_from_dict, saved_config, with_overrides
+from pipeline.config.infer import InferConfig
 from pipeline.data.feature_spec import FeatureSpec
 
 CHECKPOINT_FORMAT = "fsenet-checkpoint"
@@ -56,7 +58,7 @@ def read_checkpoint(path: Path) -> dict:
 @dataclass
 class TrainedModel:
     model: FSENet
-    config: Config  # the checkpoint's, with the caller's post-processing settings over its postprocess section
+    config: Config  # the checkpoint's, with the caller's post-processing settings over its own and the caller's infer
     class_names: tuple[str, ...]
     feature_spec: FeatureSpec
     checkpoint: dict
@@ -91,9 +93,10 @@ def short_reason(error: BaseException) -> str:
 LEGACY_POSTPROCESS: dict[str, object] = {"score": "cas"}  # before postprocess.score existed, segments came from the raw CAS
 
 
-def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict) -> tuple[Config, list[str]]:
+def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict, infer: InferConfig) -> tuple[Config, list[str]]:
     """The checkpoint's config: legacy defaults for post-processing keys it lacks, then the
-    caller's post-processing settings (inference-time: they win over the checkpoint's)."""
+    caller's post-processing settings (inference-time: they win over the checkpoint's), and
+    the caller's `infer` section in place of the checkpoint's (how this machine runs it)."""
     data = dict(checkpoint["config"])
     saved = data.get("postprocess") if isinstance(data.get("postprocess"), dict) else {}
     legacy = {key: value for key, value in LEGACY_POSTPROCESS.items() if key not in saved}
@@ -106,11 +109,11 @@ def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict) -> tuple[C
         config = with_overrides(config, {"postprocess": postprocess_overrides})
         shown = ", ".join(f"{key}={value}" for key, value in sorted(postprocess_overrides.items()))
         notes.append(f"note: post-processing from the command line over the checkpoint's: {shown}")
-    return config, notes
+    return dataclasses.replace(config, infer=infer), notes
 
 
-def _build_model(checkpoint: dict, device: str, postprocess_overrides: dict) -> TrainedModel:
-    config, notes = _checkpoint_config(checkpoint, postprocess_overrides)
+def _build_model(checkpoint: dict, device: str, postprocess_overrides: dict, infer: InferConfig) -> TrainedModel:
+    config, notes = _checkpoint_config(checkpoint, postprocess_overrides, infer)
     class_names = tuple(str(name) for name in checkpoint["class_names"])
     if len(class_names) != config.model.num_classes:
         raise ValueError(f"{len(class_names)} class names for a model of {config.model.num_classes} classes")
@@ -120,7 +123,8 @@ def _build_model(checkpoint: dict, device: str, postprocess_overrides: dict) -> 
     return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint, notes)
 
 
-def load_trained_model(path: Path, device: str, postprocess_overrides: dict | None = None) -> TrainedModel:
+def load_trained_model(path: Path, device: str, postprocess_overrides: dict | None = None,
+                       infer: InferConfig | None = None) -> TrainedModel:
     """The model of a checkpoint written by `train`; CheckpointError (one line) when the
     file is not one, or its contents do not make a model (missing keys, tensors of other
     shapes than its config describes).
@@ -128,6 +132,7 @@ def load_trained_model(path: Path, device: str, postprocess_overrides: dict | No
     postprocess_overrides: ``postprocess`` settings the user gave (``--set postprocess.KEY=...``
     or a --config file's postprocess section); post-processing is inference-time, so they
     replace the checkpoint's values (said in ``TrainedModel.notes``). An invalid one is a ConfigError.
+    infer: this machine's `infer` section (default: its defaults); ``TrainedModel.config.infer`` is it.
     """
     checkpoint = read_checkpoint(path)
     problem = missing_keys(checkpoint, INFERENCE_KEYS)
@@ -137,7 +142,7 @@ def load_trained_model(path: Path, device: str, postprocess_overrides: dict | No
     try:
         if problem:
             raise ValueError(problem)
-        return _build_model(checkpoint, device, postprocess_overrides)
+        return _build_model(checkpoint, device, postprocess_overrides, infer or InferConfig())
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path}: damaged or incompatible checkpoint ({short_reason(error)}); "
                               "pass a checkpoint written by `train`, or train again") from None

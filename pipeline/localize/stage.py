@@ -98,9 +98,9 @@ def localize_samples(
     """
     shown_settings = config.localize if config is not None else LocalizeConfig()
     video_ids = sorted(samples)
-    amp = autocast_dtype(trained.config.train.amp_dtype, device)
+    amp = autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(trained.model, samples, video_ids, device, trained.config.postprocess,
-                            trained.config.train.batch_size, amp)
+                            trained.config.infer.batch_size, amp)
     results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
     localized = []
     for video_id in video_ids:
@@ -163,7 +163,7 @@ def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Pa
     grow with the folder); a video whose features cannot be read fails alone."""
     video_ids = sorted(ready)
     localized: list[LocalizedVideo] = []
-    batch_size = max(1, trained.config.train.batch_size)
+    batch_size = trained.config.infer.batch_size
     for first in range(0, len(video_ids), batch_size):
         samples: dict[str, VideoSample] = {}
         for video_id in video_ids[first : first + batch_size]:
@@ -258,10 +258,10 @@ def run_localize(
         raise ValueError("run_localize: give out_dir or cache_dir (the features need a cache)")
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     FeatureCache(cache_dir).check_folder()
-    trained = load_trained_model(model_path, device, postprocess_overrides)
+    trained = load_trained_model(model_path, device, postprocess_overrides, config.infer)
     for note in trained.notes:
         log(note)
-    log(device_line(device, precision_name(autocast_dtype(trained.config.train.amp_dtype, device))))
+    log(device_line(device, precision_name(autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype"))))
     refuse_unreproducible_features(trained, model_path)
     settings = extraction_config(trained, config, device)
     timings["load model"] = time.perf_counter() - started

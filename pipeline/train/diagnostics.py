@@ -64,7 +64,7 @@ def predict_with_losses(
     streams, num_classes = config.model.streams, config.model.num_classes
     lengths = {video_id: samples[video_id].num_snippets for video_id in video_ids}
     cas_by_video, w_by_video, sums, counted = {}, {}, dict.fromkeys(LOSS_TERMS, 0.0), 0
-    for batch_ids in length_sorted_batches(video_ids, lengths, config.train.batch_size):
+    for batch_ids in length_sorted_batches(video_ids, lengths, config.infer.batch_size):
         batch = collate([samples[v] for v in batch_ids], streams, num_classes, device).to(device)
         output = model(batch.features, batch.padding_mask, batch.face_mask)
         has_points = bool(batch.point_labels.mask.any())

@@ -14,6 +14,7 @@ import torch
 
 from model import FSENet
 from pipeline.config import load_config
+from pipeline.config.infer import InferConfig
 from pipeline.infer.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -112,3 +113,11 @@ def test_a_checkpoint_with_the_sections_of_an_earlier_version_loads(tmp_path):
     other = _old_checkpoint(tmp_path / "other.pt", {**OLD_CONFIG, "retired": {"x": 1}})  # a section no version has
     notes = load_trained_model(other, "cpu").notes
     assert "note: the saved config's section(s) retired are not read by this version (left out)" in notes
+
+
+def test_inference_runs_as_this_machines_infer_section_says_not_the_checkpoints(tmp_path):
+    path = _old_checkpoint(tmp_path / "best.pt", {**OLD_CONFIG, "infer": {"batch_size": 32, "amp_dtype": "bfloat16"}})
+    assert load_trained_model(path, "cpu").config.infer == InferConfig()  # this machine's defaults
+    mine = InferConfig(batch_size=2, amp_dtype="none")
+    trained = load_trained_model(path, "cpu", infer=mine)
+    assert trained.config.infer == mine and trained.config.train.batch_size == 4  # training's stays the checkpoint's
