@@ -28,7 +28,12 @@ from pipeline.data.samples import SentimentDataset
 from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkpoint, save_checkpoint, short_reason
 from pipeline.train.distributed import DistributedContext
 
-# settings that may change when a run resumes (they change neither the data nor the model)
+# The sections a run's training depends on, compared when it resumes: the model, its data, its
+# optimisation, and the post-processing that validation mAP (which picks best.pt) runs through.
+# The rest may change: extraction (the features are compared by their digest instead:
+# training_data_digest), inference (`infer`), what `localize` shows.
+TRAINING_SECTIONS: tuple[str, ...] = ("model", "data", "train", "postprocess")
+# settings of `train` that may change when a run resumes (they change neither the data nor the model)
 RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets",
                                       "diagnostics_splits", "early_stopping_patience", "early_stopping_min_delta",
                                       "early_stopping_start_epoch", "refit")
@@ -63,12 +68,14 @@ class RunState:
 
 
 def _comparable(config_dict: dict) -> dict | None:
-    """A run's config as this version reads it (settings added since it was saved take their
-    defaults) without the settings that may change on resume; None when it no longer loads."""
+    """What of a run's config its training depends on (TRAINING_SECTIONS, without the
+    RESUMABLE_CHANGES), as this version reads it (settings added since it was saved take
+    their defaults); None when it no longer loads."""
     try:
-        data = config_to_dict(saved_config(json.loads(json.dumps(config_dict)))[0])
+        saved = config_to_dict(saved_config(json.loads(json.dumps(config_dict)))[0])
     except ConfigError:
         return None
+    data = {name: saved[name] for name in TRAINING_SECTIONS}
     for name in RESUMABLE_CHANGES:
         data["train"].pop(name, None)
     return data
