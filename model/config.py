@@ -26,7 +26,7 @@ SINGLE_CLASS_NEGATIVE_RULES: tuple[str, ...] = ("lowest_w_sent", "lowest_similar
 
 @dataclass(frozen=True)
 class BSPGConfig:
-    """Boundary-aware sentiment pseudo-labels (docs/method.md, "BSPG").
+    """Boundary-aware sentiment pseudo-labels (docs/method.md, "BSPG: boundary-aware pseudo-labels").
 
     Attributes:
         window: half-width w of a point's mound, in snippets (|t - t_p| <= w).
@@ -77,7 +77,7 @@ class BSPGConfig:
 
 @dataclass(frozen=True)
 class PSSCConfig:
-    """Point-aware sentiment semantics contrast (docs/method.md, "PSSC").
+    """Point-aware sentiment semantics contrast (docs/method.md, "PSSC: point-aware sentiment semantics contrast").
 
     Attributes:
         topk_divisor: K = max(1, T // topk_divisor) positives per class, T the
@@ -108,8 +108,8 @@ class LossConfig:
 
     Attributes:
         focal_gamma: gamma of the focal binary cross-entropy of L_frame, L_frame_glo.
-        lambda_frame: lambda1 in method.md.
-        lambda_sc: lambda2 in method.md.
+        lambda_frame: lambda1 (docs/method.md, "Losses and training").
+        lambda_sc: lambda2 (docs/method.md, "Losses and training").
         base_includes_background: the video-level target of L_base also marks the
             non-sentiment class as present (every untrimmed video has non-sentiment
             snippets); False restricts L_base to the C sentiment classes.

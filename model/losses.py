@@ -1,6 +1,6 @@
 """FSENet's training losses.
 
-L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (method.md)
+L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (docs/method.md, "Losses and training")
 
 All terms are computed in float32 (also under autocast), vectorised over batch and
 time, and respect the padding mask. :func:`fsenet_loss` returns every term.

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GUIDED = "guided"  # projected, guided by the face in FCI, mixed into F_mix (docs/method.md, FSD)
+# projected, guided by the face in FCI, mixed into F_mix (docs/method.md, "Face-guided sentiment discovery (FSD)")
+GUIDED = "guided"
 GUIDE = "guide"  # the face query: guides the guided streams in FCI and feeds GSP
 
 

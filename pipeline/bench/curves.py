@@ -1,5 +1,5 @@
-"""Learning curves (issue 13): train variants with per-epoch diagnostics, plot them, tabulate
-final vs best epoch.
+"""Learning curves (why validation mAP decays after its peak): train variants with per-epoch
+diagnostics, plot them, tabulate final vs best epoch.
 
     fsenet bench curves --features DATA --name NAME [--seeds 1,2] [--set KEY=VALUE ...] [--device cuda]
     fsenet bench curves RUN_DIR... --plot docs/learning_curves.png [--split validation]

@@ -45,7 +45,7 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 360),
 }
-# the face stream's detector before issue 16, measured beside the default on 720p
+# the face stream's detector before RetinaFace became the default, measured beside it on 720p
 REFERENCE_DETECTOR: tuple[str, int] = ("opencv", 640)
 # the detectors compared: (face.detector_backend, face.detection_max_side)
 DETECTOR_ROWS: tuple[tuple[str, int], ...] = (("retinaface", 960), ("retinaface", 640), ("centerface", 640), ("opencv", 640))
@@ -157,7 +157,8 @@ def _throughput_notes(config: Config, weights: str, device: str, reference, load
     face = config.face
     compared = (
         f" On 720p the same video also ran with `{reference[0]}` at {reference[1]} px (the face stream's "
-        "detector before issue 16), right after the default, so both see the same machine load."
+        "detector before RetinaFace became the default), right after the default, so both see the same machine "
+        "load."
         if reference is not None else ""
     )
     return (

@@ -36,7 +36,7 @@ THRESHOLD_MODES = ("absolute", "relative")
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """Every constant of the inference post-processing (method.md, "Inference"; the recipe is
+    """Every constant of the inference post-processing (docs/method.md, "Inference"; the recipe is
     pipeline/infer/postprocess.py)."""
 
     video_score_topk_divisor: int = 8  # video score = mean of the top max(1, T // this) snippets
@@ -55,7 +55,7 @@ class PostprocessConfig:
     # What the class columns are (applied to the model's output by pipeline.infer.predict.predict_cas):
     # "cas": the class CAS y_c; "cas_fg": y_c * (1 - y_bg), what the TSL-300 and FSENet code localize on;
     # "global": the fused global CAS W_sent * y_c (background column (1 - W_sent) * y_bg).
-    score: str = "cas_fg"  # issue 13: measured on validation, CAS x (1 - bg) beat the raw CAS
+    score: str = "cas_fg"  # measured on validation, CAS x (1 - bg) beat the raw CAS (docs/benchmarks.md)
     # "absolute": thresholds are score values; "relative": each threshold is a fraction of the video's
     # maximum of that signal (class column, resp. 1 - background), so they follow the score scale.
     threshold_mode: str = "absolute"

@@ -35,7 +35,8 @@ import numpy as np
 
 from pipeline.data.samples import DatasetError
 
-TSL300_AUDIO_ROWS_PER_SNIPPET = 32  # logmfcc rows per 16-frame snippet in TSL-300's release (method.md)
+# logmfcc rows per 16-frame snippet in TSL-300's release (docs/method.md, "TSL-300's released features")
+TSL300_AUDIO_ROWS_PER_SNIPPET = 32
 PER_SNIPPET_EVIDENCE_RATIO = 1.5  # another stream this many times longer marks the shortest as per-snippet
 
 

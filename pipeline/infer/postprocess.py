@@ -1,6 +1,6 @@
 """Inference post-processing: a class activation sequence (CAS) -> timestamped segments.
 
-This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (method.md,
+This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (docs/method.md,
 "Inference"), with every constant in `PostprocessConfig` (the `postprocess` section, pipeline/config/infer.py):
 
 1. **Classes.** The video-level score of class c is the mean of its top k CAS values,
@@ -20,7 +20,8 @@ This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (met
    duration. Then class-wise NMS at tIoU `nms_tiou_threshold` (hard, or Gaussian
    soft-NMS), and optionally at most `max_segments_per_video` segments.
 
-Two options choose what is localized, on validation (issue 13): `score` picks the class
+Two options choose what is localized, measured on validation (docs/benchmarks.md, "Training
+quality over the schedule (CPU proxy)"): `score` picks the class
 columns (the class CAS, the CAS times 1 - background as the TSL-300 / FSENet code does, or
 the fused global CAS W_sent * y_c; applied where the model runs, `pipeline.infer.predict.predict_cas`),
 and `threshold_mode="relative"` reads every threshold as a fraction of the video's maximum
@@ -38,7 +39,7 @@ Where this module differs from the authors' code (TSL-300 `nku-zhichengzhang/TSL
 - scoring: for proposals from the CAS thresholds the authors compute the inner and
   outer means on the CAS *after* zeroing values below that threshold, so the outer term
   is almost always 0 there. Default here: the raw CAS for both kinds of proposal (what
-  method.md writes); `score_on_thresholded_cas=True` reproduces the authors'.
+  docs/method.md, "Inference", writes); `score_on_thresholded_cas=True` reproduces the authors'.
 - the outer margin: the authors take int() of (start - 0.03 L) and (end + 0.03 L), i.e.
   ceil(0.03 L) bins on the left and floor(0.03 L) on the right; here ceil on both sides.
 - NMS: the authors compute tIoU in seconds with a pixel-style "+1" (areas x2 - x1 + 1),

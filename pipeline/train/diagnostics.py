@@ -1,4 +1,4 @@
-"""Per-epoch diagnostics of what the scores do (issue 13: why validation mAP decays).
+"""Per-epoch diagnostics of what the scores do (why validation mAP decays after its peak).
 
 `train.diagnostics_splits` (e.g. ``["validation"]``; ``"test"`` and ``"train"`` are allowed
 too) makes every validation check add, per split, to that epoch's record in

@@ -341,8 +341,8 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
 
 
 def test_diagnostics_and_early_stopping_options(release, tmp_path):
-    """train.diagnostics_splits fills history.json with the issue-13 figures; a patience of
-    one check with a learning rate too small to change anything stops after two checks."""
+    """train.diagnostics_splits fills history.json with the per-split loss terms, mAP and score
+    figures; a patience of one check with a learning rate too small to change anything stops after two checks."""
     run_dir = tmp_path / "run"
     result = cli(
         "train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL,
