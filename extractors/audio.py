@@ -43,13 +43,15 @@ class AudioConfig:
         check_int("audio.sample_rate", self.sample_rate, 1000, note="Hz")
         check_int("audio.n_mels", self.n_mels, 1)
         check_int("audio.n_mfcc", self.n_mfcc)
-        require(1 <= self.n_mfcc <= self.n_mels, f"audio.n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}")
+        require(1 <= self.n_mfcc <= self.n_mels,
+                f"audio.n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}")
         check_number("audio.window_seconds", self.window_seconds, 0, low_open=True)
         require(self.window_seconds * self.sample_rate >= 16,
                 f"audio.window_seconds must span >= 16 samples, got {self.window_seconds}")
         check_number("audio.hop_seconds", self.hop_seconds, 0, self.window_seconds, low_open=True,
                      note="at most audio.window_seconds")
-        check_number("audio.fmax", self.fmax, 0, self.sample_rate / 2, low_open=True, note="Hz, at most sample_rate / 2")
+        check_number("audio.fmax", self.fmax, 0, self.sample_rate / 2, low_open=True,
+                     note="Hz, at most sample_rate / 2")
         check_number("audio.fmin", self.fmin, 0, self.fmax, high_open=True, note="Hz, below audio.fmax")
         check_int("audio.delta_width", self.delta_width, 3)
         require(self.delta_width % 2 == 1, f"audio.delta_width must be odd and >= 3, got {self.delta_width}")

@@ -87,7 +87,8 @@ def cuda_decode_problem(binary: str) -> str:
         try:
             done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
             lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-            _hardware_problems[binary] = "" if done.returncode == 0 else (lines[0] if lines else f"exit {done.returncode}")
+            failure = lines[0] if lines else f"exit {done.returncode}"
+            _hardware_problems[binary] = "" if done.returncode == 0 else failure
         except (OSError, subprocess.TimeoutExpired) as error:
             _hardware_problems[binary] = f"{type(error).__name__}: {error}"
     return _hardware_problems[binary]

@@ -84,7 +84,9 @@ class FaceConfig:
     align: bool = True  # rotate each crop so the eyes are level (when both eyes are found)
     min_confidence: float = 0.0  # detections below this detector confidence are ignored
     continuity_weight: float = 1.0  # primary-face bonus per unit IoU with the previous face
-    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else DeepFace's default (~, files in ~/.deepface)
+    # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else DeepFace's default (~, files in
+    # ~/.deepface)
+    deepface_home: str = ""
     batch_size: int = 32  # faces per ResEmoteNet forward pass (speed and memory only)
 
     def __post_init__(self) -> None:
@@ -195,7 +197,8 @@ def crop_face(frame: np.ndarray, box: FaceBox, align: bool) -> np.ndarray:
     return np.ascontiguousarray(frame[box.y0 : box.y1, box.x0 : box.x1])
 
 
-def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, width: int, height: int) -> list[FaceBox]:
+def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, width: int,
+                   height: int) -> list[FaceBox]:
     """Detections in a picture scaled by (1 / scale_x, 1 / scale_y) -> boxes in the
     (width x height) frame's pixels, clipped to it; boxes under 2 pixels are dropped."""
     boxes = []
@@ -204,7 +207,8 @@ def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, 
         x1, y1 = min(width, math.ceil(found.x1 * scale_x)), min(height, math.ceil(found.y1 * scale_y))
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
-        eyes = [None if eye is None else (eye[0] * scale_x, eye[1] * scale_y) for eye in (found.left_eye, found.right_eye)]
+        eyes = [None if eye is None else (eye[0] * scale_x, eye[1] * scale_y)
+                for eye in (found.left_eye, found.right_eye)]
         boxes.append(FaceBox(x0, y0, x1, y1, min(max(found.confidence, 0.0), 1.0), eyes[0], eyes[1]))
     return boxes
 
@@ -382,7 +386,8 @@ class FaceExtractor(StreamExtractor):
     runtime_fields = ("weights_path", "deepface_home", "batch_size")
     settings: FaceConfig
 
-    def __init__(self, settings: FaceConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+    def __init__(self, settings: FaceConfig, decode: DecodeConfig, device: str = "cpu",
+                 allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
         self.weights: ResolvedWeights = resolve_weights(
             RESEMOTENET_CHECKPOINT, settings.weights_path, allow_random_weights

@@ -339,7 +339,8 @@ class VisualExtractor(StreamExtractor):
     )
     settings: VisualConfig
 
-    def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+    def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu",
+                 allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
         self.precision = resolve_precision(settings.precision, device)
         self.weights: ResolvedWeights = resolve_weights(
@@ -405,7 +406,8 @@ class VisualExtractor(StreamExtractor):
         import torch
 
         with torch.inference_mode():
-            pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)  # (B, 3, F, S, S), channels-last strides
+            # (B, 3, F, S, S), channels-last strides
+            pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)
             normalized = ((pixels.float() - self._pixel_offset) * self._pixel_scale).to(
                 self.compute_dtype, memory_format=self.memory_format
             )

@@ -140,7 +140,8 @@ class FSENet(nn.Module):
             )
         return padding_mask
 
-    def _face_query(self, features: Mapping[str, Tensor], face_mask: Tensor | None, padding_mask: Tensor) -> Tensor | None:
+    def _face_query(self, features: Mapping[str, Tensor], face_mask: Tensor | None,
+                    padding_mask: Tensor) -> Tensor | None:
         """The projected face stream (B, T, d) that queries FCI and feeds GSP; None without faces."""
         if self.face_query is None:
             return None

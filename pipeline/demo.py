@@ -84,7 +84,8 @@ def run_demo(
          f"split: {', '.join(v.video_id for v in videos if v.subset == 'test')})")
 
     step(f"[2/5] extracting {', '.join(streams)} features into {shell_path(out / 'cache')}")
-    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True, show_progress=show_progress,
+    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True,
+                            show_progress=show_progress,
                             log=log)
     print(format_extract_summary(extracted))
     if extracted.failures:

@@ -64,7 +64,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     folder.mkdir(parents=True, exist_ok=True)
     video = folder / f"{VIDEO_ID}.mp4"
     if not video.exists():
-        write_test_pattern_video(video, duration_seconds, fps=25, size=(320, 240), ffmpeg_binary=config.decode.ffmpeg_binary)
+        write_test_pattern_video(video, duration_seconds, fps=25, size=(320, 240),
+                                 ffmpeg_binary=config.decode.ffmpeg_binary)
     cache_dir, checkpoint = folder / "cache", folder / "model.pt"
     config = with_overrides(config, {"extract": {"streams": ["audio", "visual", "face"]}, "model": {"num_classes": 2}})
     extractors = make_extractors(config, "cpu", allow_random_weights=True, log=lambda message: None)
@@ -102,7 +103,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     save_checkpoint(checkpoint, {
         "model_state": model.state_dict(),
         "stream_dims": {stream: widths[stream] for stream in config.model.streams},
-        "feature_spec": FeatureSpec("cache", str(cache_dir), widths, grid.snippet_seconds, grid_record, typed).to_dict(),
+        "feature_spec": FeatureSpec("cache", str(cache_dir), widths, grid.snippet_seconds, grid_record,
+                                    typed).to_dict(),
         "class_names": list(CLASS_NAMES),
         "config": config_to_dict(config),
         "epoch": 0,
@@ -110,7 +112,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     return video, cache_dir, checkpoint, weights_note
 
 
-def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int, infer: InferConfig) -> dict[str, float]:
+def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int,
+           infer: InferConfig) -> dict[str, float]:
     """Median seconds of each part of localizing one cached video, timed one by one."""
     times: dict[str, list[float]] = {}
 
@@ -179,10 +182,14 @@ def _doc_body(command: str, config: Config, figures: dict, localized, repeats: i
               loads: tuple[float, float]) -> str:
     rows = [
         ["`run_localize`, first call in the process (cold)", f"{figures['in_process_cold']:.2f} s"],
-        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads", f"**{figures['in_process_warm']:.2f} s**"],
-        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})", f"{figures['in_process_warm_one_thread']:.2f} s"],
-        [f"`python cli.py localize ...`, a new process, median of {figures['end_to_end_runs']}", f"{figures['end_to_end']:.2f} s"],
-        ["  of which: Python start + importing torch, matplotlib, the pipeline", f"{figures['python_start_and_imports']:.2f} s"],
+        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads",
+         f"**{figures['in_process_warm']:.2f} s**"],
+        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})",
+         f"{figures['in_process_warm_one_thread']:.2f} s"],
+        [f"`python cli.py localize ...`, a new process, median of {figures['end_to_end_runs']}",
+         f"{figures['end_to_end']:.2f} s"],
+        ["  of which: Python start + importing torch, matplotlib, the pipeline",
+         f"{figures['python_start_and_imports']:.2f} s"],
     ]
     part_rows = [[name, f"{seconds * 1000:.0f} ms"] for name, seconds in figures["parts"].items()]
     return "\n".join([
@@ -247,7 +254,8 @@ def run_localize_bench(
         "end_to_end": statistics.median(end_to_end), "end_to_end_runs": len(end_to_end),
         "python_start_and_imports": imports, "parts": parts,
     }
-    body = _doc_body(command, config, figures, localized, repeats, threads, weights_note, (load_before, _load_average()))
+    body = _doc_body(command, config, figures, localized, repeats, threads, weights_note,
+                     (load_before, _load_average()))
     minutes = f"{localized.duration_seconds / 60:g}"
     update_section(doc, "localize", f"Localize a cached {minutes}-minute video (`bench localize`)", body)
     return figures

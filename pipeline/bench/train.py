@@ -59,7 +59,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("gsp_only", "GSP only (no FCI)", {"model": {"use_fci": False}}),
     Variant("fci_one_stage", "FCI one stage + GSP", {"model": {"fci_stages": 1}}),
     Variant("no_gsp", "FCI two stages, no GSP", {"model": {"use_gsp": False}}),
-    Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)", {"model": {"pseudo_labels": "hard"}}),
+    Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)",
+            {"model": {"pseudo_labels": "hard"}}),
     Variant("no_pseudo_labels", "no pseudo-labels (points only)", {"model": {"pseudo_labels": "none"}}),
     Variant("no_frame_losses", "without both frame losses", {"model": {"use_frame_losses": False}}),
     Variant("no_face", "no face stream (visual + audio)", {"model": {"streams": ["visual", "audio"]}}),
@@ -149,7 +150,8 @@ def bench_one_run(variant: Variant, given: dict, seed: int, dataset: Path, workd
         "wall_seconds_this_process": time.perf_counter() - started,
     }
     atomic_write_json(done, figures)
-    print(f"{variant.name} seed {seed}: best.pt {100 * figures['best']['map']:.2f}, final {100 * figures['final']['map']:.2f} "
+    print(f"{variant.name} seed {seed}: best.pt {100 * figures['best']['map']:.2f}, final "
+          f"{100 * figures['final']['map']:.2f} "
           f"avg mAP, stopped at epoch {figures['stopped_epoch']} (best {figures['best_epoch']})", file=sys.stderr)
     return figures
 
@@ -181,7 +183,8 @@ def result_tables(variants: list[Variant], finished: dict[str, list[dict]]) -> s
     rows = [_variant_row(variant, finished.get(variant.name, [])) for variant in variants]
     score_header = ["variant", *SCORE_OPTIONS]
     score_rows = [
-        [variant.name, *(_spread([r["scores"][label] for r in finished.get(variant.name, [])]) for label in SCORE_OPTIONS)]
+        [variant.name,
+         *(_spread([r["scores"][label] for r in finished.get(variant.name, [])]) for label in SCORE_OPTIONS)]
         for variant in variants
     ]
     return (markdown_table(header, rows) + "\n\nInference scores on the same best.pt checkpoints (test avg mAP, %): "
@@ -222,7 +225,8 @@ def run_train_bench(
         f"Dataset: {dataset_note}. Seeds {seeds}; mean ± standard deviation over the seeds done. Every variant: "
         f"d_model {base.model.d_model}, batch {base.train.batch_size}, Adam lr {base.train.learning_rate}, "
         f"device {device}; the defaults' schedule: up to {base.train.epochs} epochs, validation every "
-        f"{base.train.validate_every_epochs}, early stopping after {base.train.early_stopping_patience} checks without a "
+        f"{base.train.validate_every_epochs}, early stopping after "
+        f"{base.train.early_stopping_patience} checks without a "
         f"gain of {base.train.early_stopping_min_delta}, never before epoch {base.train.early_stopping_start_epoch}. "
         "best.pt: the epoch the validation split picked (the paper preset has none: its last epoch); final: last.pt. "
         "Figures on the test split."
@@ -249,7 +253,8 @@ def run_epoch_bench(
     steady = seconds[1:] or seconds
     figures = {"epochs": len(seconds), "first_epoch_seconds": seconds[0], "epoch_seconds": statistics.fmean(steady)}
     rows = [[
-        device, str(config.model.d_model), str(config.train.batch_size), str(config.train.max_train_snippets or "whole videos"),
+        device, str(config.model.d_model), str(config.train.batch_size),
+        str(config.train.max_train_snippets or "whole videos"),
         config.train.amp_dtype, f"{seconds[0]:.1f}", f"{statistics.fmean(steady):.1f}",
         f"{600 * statistics.fmean(steady) / 60:.0f}",
     ]]

@@ -235,7 +235,8 @@ def config_from_layers(*layers: dict) -> Config:
     return _build(Config, _shared_sections(data))
 
 
-def given_settings(path: Path | str | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> dict:
+def given_settings(path: Path | str | None = None, overrides: typing.Sequence[str] = (),
+                   preset: str | None = None) -> dict:
     """What the user gave, as nested plain data: the preset, then the YAML file at `path`,
     then each `--set KEY=VALUE` (not validated; :func:`load_config` validates)."""
     data: dict = preset_settings(preset) if preset is not None else {}
@@ -246,7 +247,8 @@ def given_settings(path: Path | str | None = None, overrides: typing.Sequence[st
     return data
 
 
-def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> Config:
+def load_config(path: Path | str | None = None, overrides: typing.Sequence[str] = (),
+                preset: str | None = None) -> Config:
     """Defaults, then the preset (pipeline/presets/NAME.yaml), then the YAML file at `path`,
     then each `--set KEY=VALUE` override."""
     data = given_settings(path, overrides, preset)

@@ -16,11 +16,15 @@ class ExtractConfig:
     streams: tuple[str, ...] = ("audio", "visual", "face")  # which streams `extract` computes
     device: str = "auto"  # auto | cpu | cuda (| cuda:N)
     video_extensions: tuple[str, ...] = VIDEO_EXTENSIONS  # matched case-insensitively
-    engine: str = "local"  # local: this process, one video at a time | ray: a Ray cluster (pipeline/extract/ray_engine.py)
+    # local: this process, one video at a time | ray: a Ray cluster (pipeline/extract/ray_engine.py)
+    engine: str = "local"
     workers: int = 1  # local engine: worker processes decoding videos at once (0: one per core; 1: one video at a time)
-    ray_address: str = ""  # empty: start Ray on this machine; else a running cluster ("auto", "HOST:6379", "ray://HOST:10001")
-    ray_num_cpus: int = 0  # CPUs of the Ray instance started here (0: the cores this process may use); unused with an address
-    ray_model_actors: int = 0  # actors running the model streams (visual, face); 0: one per GPU, or one per 2 CPUs without GPUs
+    # empty: start Ray on this machine; else a running cluster ("auto", "HOST:6379", "ray://HOST:10001")
+    ray_address: str = ""
+    # CPUs of the Ray instance started here (0: the cores this process may use); unused with an address
+    ray_num_cpus: int = 0
+    # actors running the model streams (visual, face); 0: one per GPU, or one per 2 CPUs without GPUs
+    ray_model_actors: int = 0
     ray_cpus_per_model_actor: float = 1.0  # CPU cores each model actor reserves (it decodes its own frames)
     ray_max_retries: int = 2  # times a video is retried after the worker holding it dies; then it is reported failed
 

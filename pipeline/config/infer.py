@@ -18,7 +18,8 @@ class InferConfig:
     the precision brings."""
 
     batch_size: int = 8  # videos per forward pass (and, at localize, per read of the feature cache)
-    amp_dtype: str = "auto"  # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
+    # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
+    amp_dtype: str = "auto"
 
     def __post_init__(self) -> None:
         check_int("infer.batch_size", self.batch_size, 1)

@@ -16,7 +16,9 @@ class LocalizeConfig:
 
     min_score: float = 0.0  # show only segments scoring at least this (0: every shown segment)
     max_segments: int = 0  # show at most this many per video, best first (0: no limit)
-    video: str = "relative"  # how report.html reaches the video: relative (a relative link), copy (a copy beside the report: the folder can move), link (a symlink beside it)
+    # how report.html reaches the video: relative (a relative link), copy (a copy beside the report: the folder can
+    # move), link (a symlink beside it)
+    video: str = "relative"
 
     def __post_init__(self) -> None:
         check_number("localize.min_score", self.min_score, 0, note="0: every shown segment")

@@ -25,18 +25,29 @@ class TrainConfig:
     max_train_snippets: int = 0  # crop longer videos to a random window of this many snippets (0: never)
     grad_clip_norm: float = 0.0  # 0: no clipping
     length_bucket_batches: int = 8  # batches per length bucket (similar lengths share a batch); 0: plain random batches
-    amp_dtype: str = "auto"  # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
+    # autocast: auto (bf16 on CUDA and on CPUs that run it natively) | bfloat16 | float16 | none
+    amp_dtype: str = "auto"
     num_threads: int = 0  # torch CPU threads; 0: the cores this process may use
-    pad_multiple_snippets: int = 0  # batch length rounded up to a multiple of this (masked padding; fewer shapes for GPU kernels to warm up on); 0: 64 on CUDA, 1 elsewhere
-    features_on_device: str = "auto"  # keep training features on the GPU and pad batches there: auto (on CUDA when they fit in half its free memory) | always | never
+    # batch length rounded up to a multiple of this (masked padding; fewer shapes for GPU kernels to warm up on); 0: 64
+    # on CUDA, 1 elsewhere
+    pad_multiple_snippets: int = 0
+    # keep training features on the GPU and pad batches there: auto (on CUDA when they fit in half its free memory) |
+    # always | never
+    features_on_device: str = "auto"
     lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_fraction x learning_rate at the last step)
     lr_min_fraction: float = 0.0  # cosine: final learning rate as a fraction of train.learning_rate
     warmup_epochs: int = 0  # linear warm-up of the learning rate from 0 over this many epochs
-    early_stopping_patience: int = 3  # stop after this many validation checks without a gain (quality decays after its peak on noisy points); 0: never
-    early_stopping_min_delta: float = 0.005  # a gain is at least this much in the selection metric (avg mAP, or loss); smaller changes do not renew patience
-    early_stopping_start_epoch: int = 100  # early stopping never ends a run before this epoch (a flat early stretch is not a plateau)
-    refit: bool = False  # after the run: train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt
-    diagnostics_splits: tuple[str, ...] = ()  # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to history.json (pipeline/train/diagnostics.py); test figures are never used for selection
+    # stop after this many validation checks without a gain (quality decays after its peak on noisy points); 0: never
+    early_stopping_patience: int = 3
+    # a gain is at least this much in the selection metric (avg mAP, or loss); smaller changes do not renew patience
+    early_stopping_min_delta: float = 0.005
+    # early stopping never ends a run before this epoch (a flat early stretch is not a plateau)
+    early_stopping_start_epoch: int = 100
+    # after the run: train a new model on train + validation for the best epoch count -> RUN_DIR/refit.pt
+    refit: bool = False
+    # at each validation check, add loss terms, mAP and score behaviour of these splits (train, validation, test) to
+    # history.json (pipeline/train/diagnostics.py); test figures are never used for selection
+    diagnostics_splits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_int("train.epochs", self.epochs, 1)

@@ -92,7 +92,10 @@ def _load_stream(
     array = np.asarray(loaded.features, dtype=np.float32)
     if stream != "face":
         return array, None, None, ExtractorIdentity(loaded.record["extractor"])
-    mask = np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0) if loaded.mask is not None else face_mask_from_rows(array)
+    if loaded.mask is not None:
+        mask = np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0)
+    else:
+        mask = face_mask_from_rows(array)
     return array, mask, face_emotions_of(loaded), ExtractorIdentity(loaded.record["extractor"])
 
 
@@ -183,7 +186,8 @@ def _choose_streams(
             )
         video_ids = [v for v in video_ids if v not in lacking]
         if not video_ids:
-            raise DatasetError(f"{path}: no annotated video has all of data.streams = {streams}; run `extract` for them")
+            raise DatasetError(f"{path}: no annotated video has all of data.streams = {streams}; "
+                               "run `extract` for them")
         return streams, video_ids
     common, union = set.intersection(*available.values()), set.union(*available.values())
     for stream in sorted(union - common):
@@ -215,7 +219,8 @@ def _annotated_entries(
     if not metas:
         raise DatasetError(f"{path}: the feature cache holds no complete video; run `extract` first")
     durations = {video_id: float(meta["probe"]["duration_seconds"]) for video_id, meta in metas.items()}
-    frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items() if meta["probe"].get("native_fps")}
+    frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items()
+                   if meta["probe"].get("native_fps")}
     annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates,
                                       options=data.annotation_options())
     video_ids = sorted(annotation_set.videos & set(metas))
@@ -233,7 +238,8 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
     cache = FeatureCache(path)
     if annotations is None:
         raise DatasetError(
-            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER (points CSV video_id,time_s,label, "
+            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER "
+            "(points CSV video_id,time_s,label, "
             "segments CSV/JSON, video labels CSV video_id,label, ELAN .eaf, Label Studio JSON, Audacity labels .txt)"
         )
     problems: list[str] = []

@@ -86,7 +86,8 @@ def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
     segments = sum(len(entries) for entries in missing.values())
     if missing:
         names = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        log(f"warning: {len(missing)} {split} video(s) listed but not loaded (features missing or unreadable: {names}); "
+        log(f"warning: {len(missing)} {split} video(s) listed but not loaded (features "
+            f"missing or unreadable: {names}); "
             f"their {segments} ground-truth segment(s) count as missed")
     return {"count": len(missing), "ground_truth_segments": segments, "video_ids": list(missing)}
 
@@ -104,13 +105,15 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides, infer)
     for note in trained.notes:
         log(note)
-    dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
+    dataset = load_dataset(Path(info["features"]), trained.config.data,
+                           Path(info["annotations"]) if info["annotations"] else None)
     trained.feature_spec.check_features(dataset.feature_spec)
     if trained.feature_spec.random_weights:
         log(random_weights_warning(trained.feature_spec.random_weight_streams))
     video_ids = dataset.splits.get(split)
     if not video_ids:
-        raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
+        raise EvaluateError(f"split '{split}' is empty or unknown; splits here: "
+                            f"{', '.join(k for k, v in dataset.splits.items() if v)}")
     amp = autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(trained.model, dataset.samples, video_ids, device, trained.config.postprocess,
                             trained.config.infer.batch_size, amp)
@@ -142,7 +145,8 @@ def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None) ->
     but absent from the ground truth are reported as not scored."""
     truth = load_ground_truth(ground_truth, subset)
     if not any(truth.values()):
-        where = f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None else f"its {len(truth)} video(s)"
+        where = (f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None
+                 else f"its {len(truth)} video(s)")
         raise EvaluateError(f"{ground_truth}: {where} have no annotated segments; nothing to evaluate; pass a "
                             "ground truth with segments" + (" or another --subset" if subset is not None else ""))
     found = load_predictions(predictions)

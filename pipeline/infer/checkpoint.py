@@ -47,11 +47,14 @@ def read_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors of many kinds
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}); train again or fix the path") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(error).__name__}); train again or fix the path"
+        ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an fsenet checkpoint")
     if checkpoint.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {checkpoint.get('version')}, this code reads {CHECKPOINT_VERSION}")
+        raise CheckpointError(f"{path}: checkpoint version {checkpoint.get('version')}, this "
+                              f"code reads {CHECKPOINT_VERSION}")
     return checkpoint
 
 
@@ -90,7 +93,8 @@ def short_reason(error: BaseException) -> str:
 
 # Inference settings whose default changed after checkpoints were saved without them: a
 # checkpoint that lacks the key keeps the behaviour it was trained and selected with.
-LEGACY_POSTPROCESS: dict[str, object] = {"score": "cas"}  # before postprocess.score existed, segments came from the raw CAS
+# before postprocess.score existed, segments came from the raw CAS
+LEGACY_POSTPROCESS: dict[str, object] = {"score": "cas"}
 
 
 def _checkpoint_config(checkpoint: dict, postprocess_overrides: dict, infer: InferConfig) -> tuple[Config, list[str]]:
@@ -120,7 +124,8 @@ def _build_model(checkpoint: dict, device: str, postprocess_overrides: dict, inf
     model = FSENet(config.model, {str(k): int(v) for k, v in checkpoint["stream_dims"].items()})
     model.load_state_dict(checkpoint["model_state"])
     model.to(device).eval()
-    return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]), checkpoint, notes)
+    return TrainedModel(model, config, class_names, FeatureSpec.from_dict(checkpoint["feature_spec"]),
+                        checkpoint, notes)
 
 
 def load_trained_model(path: Path, device: str, postprocess_overrides: dict | None = None,

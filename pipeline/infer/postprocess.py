@@ -154,7 +154,8 @@ def contrast_scores(
     margin = np.ceil(margin_fraction * lengths - 1e-9).astype(np.int64)
     left = np.maximum(starts - margin, 0)
     right = np.minimum(stops + margin, num_bins)
-    outer_sum = (cumulative[rows, starts] - cumulative[rows, left]) + (cumulative[rows, right] - cumulative[rows, stops])
+    outer_sum = ((cumulative[rows, starts] - cumulative[rows, left])
+                 + (cumulative[rows, right] - cumulative[rows, stops]))
     outer_count = (starts - left) + (right - stops)
     outer = np.divide(outer_sum, outer_count, out=np.zeros_like(outer_sum), where=outer_count > 0)
     return inner - outer
@@ -236,7 +237,8 @@ def _class_proposals(signal: np.ndarray, foreground: np.ndarray, bonus: float,
     else:
         contrast = contrast_scores(raw_cumulative, np.zeros_like(rows), starts, stops, config.outer_margin_fraction)
     _, fg_starts, fg_stops = find_runs(foreground, foreground_thresholds)
-    fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops, config.outer_margin_fraction)
+    fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops,
+                                  config.outer_margin_fraction)
     return (np.concatenate([starts, fg_starts]), np.concatenate([stops, fg_stops]),
             np.concatenate([contrast + bonus, fg_contrast + bonus]))
 
@@ -301,13 +303,16 @@ def localize_segments(
     columns = np.concatenate([class_cas[:, classes], 1.0 - cas[:, num_classes:]], axis=1)
     upsampled = upsample_scores(columns, factor, config.upsample_alignment)[:num_bins]
     parts = [
-        _class_proposals(upsampled[:, column], upsampled[:, -1], config.video_score_weight * video_scores[class_index], config)
+        _class_proposals(upsampled[:, column], upsampled[:, -1],
+                         config.video_score_weight * video_scores[class_index], config)
         for column, class_index in enumerate(classes)
     ]
     starts = np.concatenate([part[0] for part in parts])
     stops = np.concatenate([part[1] for part in parts])
     scores = np.concatenate([part[2] for part in parts])
-    proposal_classes = np.concatenate([np.full(part[0].size, c, dtype=np.int64) for part, c in zip(parts, classes, strict=True)])
+    proposal_classes = np.concatenate(
+        [np.full(part[0].size, c, dtype=np.int64) for part, c in zip(parts, classes, strict=True)]
+    )
     seconds = np.stack([starts * bin_seconds, np.minimum(stops * bin_seconds, duration_seconds)], axis=1)
     indices, final_scores = _class_wise_nms(seconds, scores, proposal_classes, classes, config)
     order = np.argsort(-final_scores, kind="stable")

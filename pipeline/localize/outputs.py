@@ -34,7 +34,8 @@ from pipeline.localize.tool_formats import audacity_text, eaf_text
 from pipeline.localize.video import LocalizedVideo
 
 # OUT_DIR's own files (and the default feature cache, OUT_DIR/cache): no video's folder takes these names
-RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json", "label_studio_config.xml", "cache")
+RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json",
+                                    "label_studio_config.xml", "cache")
 TOOL_SUFFIXES: tuple[str, ...] = (".srt", ".vtt", ".eaf", ".labels.txt")  # files named after the video
 
 

@@ -191,7 +191,8 @@ def _run_file_texts(summary: LocalizeSummary, header: dict) -> dict[Path, object
     ] + [{"video_id": f.video_id, "status": "failed", "reason": f.reason} for f in summary.failures]
     rows.sort(key=lambda row: row["video_id"])
     model_version = f"fsenet {Path(str(header.get('model', ''))).name}"
-    tasks = [label_studio_task(v, model_version, summary.random_weights) for v in sorted(summary.videos, key=lambda v: v.video_id)]
+    tasks = [label_studio_task(v, model_version, summary.random_weights)
+             for v in sorted(summary.videos, key=lambda v: v.video_id)]
     return {
         summary.results_path: {v.video_id: v.segments for v in summary.videos},
         summary.summary_path: summary_csv_text(rows, summary.class_names, summary.random_weights),
@@ -214,7 +215,8 @@ def _write_run_files(summary: LocalizeSummary, header: dict, log) -> None:
     try:
         claim_files(summary.out_dir, [path.name for path in files], str, _earlier_run_files)
     except (ForeignFileError, OSError) as error:
-        files, problem = {}, str(error) if isinstance(error, ForeignFileError) else f"{error.filename}: {error.strerror}"
+        files = {}
+        problem = str(error) if isinstance(error, ForeignFileError) else f"{error.filename}: {error.strerror}"
         summary.unwritten.append(problem)
         log(f"error: {printable(problem)}; the run's files ({', '.join(RUN_LEVEL_NAMES[:4])}) are not written")
     for path, content in files.items():
@@ -306,7 +308,8 @@ def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> st
         seconds = video.seconds_per_label(summary.class_names)
         rows.append([printable(video.video_id), f"{video.duration_seconds:.1f} s", str(len(video.shown)),
                      *(f"{seconds[label]:.1f}" for label in labels)])
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i])
+              for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(f"{len(summary.videos)} video(s) localized, {len(summary.failures)} failed")

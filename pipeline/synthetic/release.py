@@ -277,7 +277,8 @@ def generate_videos(config: SynthConfig) -> list[SyntheticVideo]:
     return videos
 
 
-def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[list[SyntheticVideo], dict[str, list[str]]]:
+def read_annotation_videos(annotations_dir: Path,
+                           config: SynthConfig) -> tuple[list[SyntheticVideo], dict[str, list[str]]]:
     """The real videos of a TSL-300 annotation folder: durations (len_duration_dict.json),
     frame rates (fps_dict.json), segments (videosenti_gt.json, strings kept), splits
     (split_*.txt, else the JSON subsets) and points (point_gaussian/point_labels.csv, or
@@ -319,7 +320,9 @@ def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[
         segments = []
         for entry in record.get("annotations", []):
             start_text, end_text = (str(v) for v in entry["segment"])
-            segments.append(SyntheticSegment(float(start_text), float(end_text), str(entry["label"]), start_text, end_text))
+            segments.append(
+                SyntheticSegment(float(start_text), float(end_text), str(entry["label"]), start_text, end_text)
+            )
         video = SyntheticVideo(video_id, subset, float(durations[video_id]), float(frame_rates[video_id]), segments)
         videos.append(video)
         by_id[video_id] = video
@@ -398,7 +401,8 @@ def planted_profile(video: SyntheticVideo, config: SynthConfig, rng: np.random.G
         low, high = int(max(0, center - length / 2 - margin)), int(min(num_snippets, center + length / 2 + margin + 1))
         if occupied[low:high].any():
             continue  # distractors stay outside segments
-        distractor = np.maximum(distractor, boundary_ramp(centers, center - length / 2, center + length / 2, config.ramp_snippets))
+        distractor = np.maximum(distractor,
+                                boundary_ramp(centers, center - length / 2, center + length / 2, config.ramp_snippets))
 
     face_present = np.ones(num_snippets, dtype=bool)
     if config.no_face_fraction > 0:
@@ -438,7 +442,8 @@ def _stream_rows(
             noise[t] = rho * noise[t - 1] + innovation * noise[t]
     noise += (config.video_offset_std * rng.standard_normal(width)).astype(np.float32)
     sentiment, classes = directions[0], directions[1:]
-    class_directions = (sentiment[None, :] + classes) / np.linalg.norm(sentiment[None, :] + classes, axis=1, keepdims=True)
+    summed = sentiment[None, :] + classes
+    class_directions = summed / np.linalg.norm(summed, axis=1, keepdims=True)
     ambiguous = sentiment + classes.mean(axis=0)
     ambiguous = ambiguous / np.linalg.norm(ambiguous)
     signal = profile.class_intensity @ class_directions  # (T, width)
@@ -476,7 +481,8 @@ def video_feature_arrays(
             rows = rows.reshape(-1, config.audio_row_width)
             partial = int(rng.integers(0, config.audio_rows_per_snippet))
             if partial:
-                tail = AUDIO_DB_CENTER + AUDIO_DB_PER_UNIT * rng.standard_normal((partial, config.audio_row_width), dtype=np.float32)
+                noise = rng.standard_normal((partial, config.audio_row_width), dtype=np.float32)
+                tail = AUDIO_DB_CENTER + AUDIO_DB_PER_UNIT * noise
                 rows = np.concatenate([rows, tail], axis=0)
         else:
             rows = _jittered(rows, change, rng)
@@ -491,7 +497,8 @@ def stream_directions(config: SynthConfig) -> dict[str, np.ndarray]:
         "audio": config.audio_rows_per_snippet * config.audio_row_width,
         "face": config.face_width,
     }
-    return {stream: _unit_directions(widths[stream], np.random.default_rng([config.seed, 4, n])) for n, stream in enumerate(widths)}
+    return {stream: _unit_directions(widths[stream], np.random.default_rng([config.seed, 4, n]))
+            for n, stream in enumerate(widths)}
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -541,7 +548,8 @@ def _prepare_out(out: Path) -> None:
         raise SynthError(f"{out}: exists and is not a folder; pass a new folder to --out")
     if out.is_dir() and any(out.iterdir()):
         if not (out / MARKER_NAME).is_file():
-            raise SynthError(f"{out}: folder is not empty and holds no synthetic release ({MARKER_NAME}); pass a new folder")
+            raise SynthError(f"{out}: folder is not empty and holds no synthetic release "
+                             f"({MARKER_NAME}); pass a new folder")
         for old in (out / "features").rglob("*.npy"):
             old.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -592,7 +600,8 @@ def write_synthetic_release(
         atomic_write_text(out / split_file_name(split), "".join(f"{video_id}\n" for video_id in orders[split]))
     atomic_write_text(out / RELEASE_FRAME_RATES_FILE, json.dumps({v.video_id: v.fps for v in gt_videos}))
     atomic_write_text(out / RELEASE_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos}))
-    atomic_write_text(out / RELEASE_TEST_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
+    atomic_write_text(out / RELEASE_TEST_DURATIONS_FILE,
+                      json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
     atomic_write_text(out / RELEASE_POINTS_FILE, _points_csv(videos))
     summary = SynthSummary(
         out=out,

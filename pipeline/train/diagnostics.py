@@ -171,10 +171,12 @@ def inference_option_maps(
         for mode in THRESHOLD_MODES:
             postprocess = replace(config.postprocess, score=score)
             if mode == "relative" and postprocess.threshold_mode != "relative":
-                postprocess = replace(postprocess, cas_thresholds=RELATIVE_THRESHOLDS, foreground_thresholds=RELATIVE_THRESHOLDS)
+                postprocess = replace(postprocess, cas_thresholds=RELATIVE_THRESHOLDS,
+                                      foreground_thresholds=RELATIVE_THRESHOLDS)
             postprocess = replace(postprocess, threshold_mode=mode)
             scores = {v: video_scores_from_output(cas, w_by_video[v], postprocess) for v, cas in cas_by_video.items()}
-            figures = segment_statistics(scores, dataset.samples, replace(config, postprocess=postprocess), dataset.class_names)
+            figures = segment_statistics(scores, dataset.samples, replace(config, postprocess=postprocess),
+                                         dataset.class_names)
             maps[f"map_{score}_{mode[:3]}"] = figures["map"]
     return maps
 

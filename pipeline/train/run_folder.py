@@ -207,7 +207,8 @@ def write_run_info(run_dir: Path, config: Config, features: Path, annotations: P
             "features": str(Path(features).resolve()),
             "annotations": str(Path(annotations).resolve()) if annotations else None,
             "device": device,
-            **({"processes": distributed.world_size, "backend": distributed.backend} if distributed.is_distributed else {}),
+            **({"processes": distributed.world_size, "backend": distributed.backend}
+               if distributed.is_distributed else {}),
             "class_names": list(dataset.class_names),
             "feature_spec": dataset.feature_spec.to_dict(),
             "splits": {name: len(ids) for name, ids in dataset.splits.items()},
@@ -237,7 +238,8 @@ def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:
 
 
 def save_best(run_dir: Path, header: dict, model: torch.nn.Module, epoch: int, metric: float | None) -> None:
-    save_checkpoint(run_dir / "best.pt", {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
+    save_checkpoint(run_dir / "best.pt",
+                    {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
 
 
 def save_refit(run_dir: Path, header: dict, model: torch.nn.Module, epochs: int, videos: int) -> Path:

@@ -54,6 +54,7 @@ def stop_reason(config: TrainConfig, history: list[dict], metric: str) -> str | 
         return None
     if epoch - last_gain < patience * config.validate_every_epochs:
         return None
-    return (f"early stopping after epoch {epoch}: no gain of at least {config.early_stopping_min_delta:g} in validation "
+    return (f"early stopping after epoch {epoch}: no gain of at least "
+            f"{config.early_stopping_min_delta:g} in validation "
             f"{metric} in the {patience} checks since epoch {last_gain} (train.early_stopping_patience, "
             "train.early_stopping_min_delta)")

@@ -16,7 +16,8 @@ from pipeline.train.shard_loss import _loss
 
 
 @torch.no_grad()
-def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
+def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config,
+                    device: str) -> float:
     """The mean total loss per video over `video_ids` (eval mode)."""
     model.eval()
     total, count = 0.0, 0
@@ -30,7 +31,8 @@ def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[st
     return total / max(count, 1)
 
 
-def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
+def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config,
+                   device: str) -> float:
     """Average mAP (TSL-300 protocol) of the model's segments on `video_ids`."""
     amp = autocast_dtype(config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(model, dataset.samples, video_ids, device, config.postprocess, config.infer.batch_size, amp)

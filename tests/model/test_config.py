@@ -31,7 +31,8 @@ def test_defaults_are_method_md() -> None:
     ("kind", "settings", "message"),
     [
         (FSENetConfig, {"fci_stages": 3}, "model.fci_stages must be an integer in [1, 2], got 3"),
-        (FSENetConfig, {"pseudo_labels": "soft"}, "model.pseudo_labels must be one of bspg, hard, hard_window, none, got 'soft'"),
+        (FSENetConfig, {"pseudo_labels": "soft"},
+         "model.pseudo_labels must be one of bspg, hard, hard_window, none, got 'soft'"),
         (FSENetConfig, {"supervision": "weak"}, "model.supervision must be one of point, video, full, got 'weak'"),
         (FSENetConfig, {"streams": ("face",)}, "model.streams"),
         (FSENetConfig, {"streams": ("visual", "depth")}, "'depth'"),

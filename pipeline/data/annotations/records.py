@@ -187,7 +187,8 @@ class AnnotationSet:
 
     def file_read(self, path: str) -> None:
         """List `path` under the kinds of record it gave (a tool's file can give several)."""
-        for kind, records in (("points", self.points), ("segments", self.segments), ("video_labels", self.video_labels)):
+        for kind, records in (("points", self.points), ("segments", self.segments),
+                              ("video_labels", self.video_labels)):
             if records:
                 self.files.setdefault(kind, []).append(path)
 

@@ -49,7 +49,8 @@ def test_a_run_saved_with_the_synth_section_of_earlier_versions_resumes(tmp_path
 def test_a_run_resumes_when_only_what_training_does_not_depend_on_changed(tmp_path):
     config = load_config(None, ["model.streams=audio", "model.d_model=8", "model.num_heads=2"])
     _saved_run(tmp_path, config_to_dict(config), config)
-    for changed in ({"localize": {"min_score": 0.5, "video": "copy"}}, {"infer": {"batch_size": 2, "amp_dtype": "none"}},
+    for changed in ({"localize": {"min_score": 0.5, "video": "copy"}},
+                    {"infer": {"batch_size": 2, "amp_dtype": "none"}},
                     {"visual": {"batch_clips": 4}, "extract": {"workers": 2}}, {"train": {"epochs": 900}}):
         other = with_overrides(config, changed)
         assert resume(tmp_path, other, *_fresh(other), log=lambda message: None).epoch == 3, changed
