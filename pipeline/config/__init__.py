@@ -49,6 +49,8 @@ Section = TypeVar("Section")
 
 @dataclass(frozen=True)
 class Config:
+    """The config every command shares: one field per section, each defined beside what it configures."""
+
     grid: GridConfig = field(default_factory=GridConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
@@ -67,7 +69,7 @@ class Config:
 # that Config leaves out: every other command neither loads nor saves them. Configs saved
 # by earlier versions carry them; reading those leaves them out too.
 COMMAND_SECTIONS: dict[str, str] = {
-    "synth": "the synthetic release's (`synth`, `bench train`: pipeline/synthetic/release.py SynthConfig)",
+    "synth": "the synthetic release's (`synth`, `bench train`, `bench epoch`: pipeline/synthetic/release.py)",
 }
 
 
