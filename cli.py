@@ -166,7 +166,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if context.is_main:
         best = f"{summary.best_metric:.4f} at epoch {summary.best_epoch}" if summary.best_metric is not None else "n/a"
         print(f"trained {summary.epochs_run} epoch(s); best validation {summary.selection_metric}: {best}")
-        print(f"checkpoint: {_shell(summary.run_dir / 'best.pt')} (resume state: {_shell(summary.run_dir / 'last.pt')})")
+        print(f"checkpoint: {_shell(summary.run_dir / 'best.pt')} "
+              f"(resume state: {_shell(summary.run_dir / 'last.pt')})")
         if summary.refit_path is not None:
             print(f"refit on train + validation for {summary.best_epoch} epoch(s): {_shell(summary.refit_path)}")
     return 0
@@ -182,9 +183,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
         out = args.out or args.run / f"predictions_{args.split}.json"
-        _config(args)  # the settings given are checked before any work
+        config = _config(args)  # the settings given are checked before any work
         result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
-                              log=_log(args), postprocess_overrides=_given_postprocess(args))
+                              log=_log(args), postprocess_overrides=_given_postprocess(args), infer=config.infer)
         print(json_for_stdout(result.to_json()) if args.json else format_report(result))
         if not args.json:
             print(f"predictions: {_shell(out)}; figures: {_shell(out.with_suffix('.metrics.json'))}")
@@ -198,11 +199,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_settings(args: argparse.Namespace):
+    """The `synth` section from --preset, --config and --set (the commands that write a
+    synthetic release own it; the shared config leaves it out)."""
+    from pipeline.config import load_section
+    from pipeline.synthetic.release import SynthConfig
+
+    return load_section("synth", SynthConfig, args.config, args.overrides, args.preset)
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from pipeline.synthetic.release import write_synthetic_release
 
-    config = _config(args)
-    summary = write_synthetic_release(args.out, config.synth, args.annotations)
+    _config(args)  # the other sections given are checked too
+    summary = write_synthetic_release(args.out, _synth_settings(args), args.annotations)
     print(
         f"wrote {summary.videos} videos ({summary.train_videos} train, {summary.test_videos} test; features for "
         f"{summary.feature_videos}), {summary.segments} segments, {summary.points} points, "
@@ -256,8 +266,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            command=_command_line())
     elif args.what == "epoch":
         from pipeline.bench.train import run_epoch_bench
-        run_epoch_bench(config, args.workdir, args.doc, args.epochs, resolve_device(args.device), args.features,
-                        command=_command_line())
+        run_epoch_bench(config, _synth_settings(args), args.workdir, args.doc, args.epochs, resolve_device(args.device),
+                        args.features, command=_command_line())
     elif args.what == "train":
         from pipeline.bench.train import run_train_bench
         seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -265,8 +275,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pipeline.config import given_settings
 
         given = given_settings(args.config, args.overrides, args.preset)
-        run_train_bench(config, given, args.workdir, args.doc, seeds, variants, resolve_device(args.device), args.features,
-                        command=_command_line(), report_only=args.report_only)
+        run_train_bench(config, given, _synth_settings(args), args.workdir, args.doc, seeds, variants,
+                        resolve_device(args.device), args.features, command=_command_line(),
+                        report_only=args.report_only)
     elif args.what == "visual":
         from pipeline.bench.visual import run_visual_bench
 
@@ -291,7 +302,8 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from pipeline.localize.stage import format_localize_summary, run_localize
 
     shown = [f"localize.{key}={value}" for key, value in
-             (("min_score", args.min_score), ("max_segments", args.max_segments), ("video", args.video)) if value is not None]
+             (("min_score", args.min_score), ("max_segments", args.max_segments),
+              ("video", args.video)) if value is not None]
     summary = run_localize(
         args.videos, args.model, args.out, _config(args, [*_engine_overrides(args), *shown]), cache_dir=args.cache,
         device=resolve_device(args.device),
@@ -317,11 +329,15 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _add_extract_command(commands) -> None:
     extract = commands.add_parser("extract", help="videos -> feature cache (resumable)")
-    extract.add_argument("videos", type=Path, metavar="VIDEOS_DIR", help="folder of videos (searched recursively) or one video")
-    extract.add_argument("--cache", type=Path, required=True, metavar="CACHE_DIR", help="feature cache folder (created)")
-    extract.add_argument("--streams", metavar="LIST", help="comma-separated streams: audio,visual,face (default: extract.streams)")
+    extract.add_argument("videos", type=Path, metavar="VIDEOS_DIR",
+                         help="folder of videos (searched recursively) or one video")
+    extract.add_argument("--cache", type=Path, required=True, metavar="CACHE_DIR",
+                         help="feature cache folder (created)")
+    extract.add_argument("--streams", metavar="LIST",
+                         help="comma-separated streams: audio,visual,face (default: extract.streams)")
     extract.add_argument("--device", metavar="auto|cpu|cuda", help="where models run (default: extract.device, auto)")
-    extract.add_argument("--random-weights", action="store_true", help="use random weights when a checkpoint is missing (recorded, and warned about downstream)")
+    extract.add_argument("--random-weights", action="store_true",
+                         help="use random weights when a checkpoint is missing (recorded, and warned about downstream)")
     extract.add_argument("--no-progress", action="store_true", help="no progress bars")
     _engine_arguments(extract)
     _common(extract)
@@ -339,7 +355,8 @@ def _add_cache_info_command(commands) -> None:
 def _add_train_command(commands) -> None:
     train = commands.add_parser("train", help="features + annotations -> checkpoint (resumable)")
     train.add_argument("--features", type=Path, required=True, metavar="PATH",
-                       help="a feature cache (from extract) or a released feature folder (TSL-300's or FSENet's layout)")
+                       help="a feature cache (from extract) or a released feature folder "
+                            "(TSL-300's or FSENet's layout)")
     train.add_argument("--annotations", type=Path, metavar="FILE_OR_DIR",
                        help="points CSV, segments CSV/JSON, video labels CSV, ELAN .eaf, Label Studio JSON, "
                             "Audacity labels .txt (a file or a folder of them; docs/formats.md)")
@@ -359,10 +376,13 @@ def _add_evaluate_command(commands) -> None:
     evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
     evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
     evaluate.add_argument("--checkpoint", default="best.pt", metavar="NAME",
-                          help="--run: the checkpoint in RUN_DIR to score (default best.pt; refit.pt after train --refit)")
-    evaluate.add_argument("--out", type=Path, metavar="PREDICTIONS_JSON", help="where to write ActivityNet-format results")
+                          help="--run: the checkpoint in RUN_DIR to score (default best.pt; "
+                               "refit.pt after train --refit)")
+    evaluate.add_argument("--out", type=Path, metavar="PREDICTIONS_JSON",
+                          help="where to write ActivityNet-format results")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="ActivityNet-format results to score")
-    evaluate.add_argument("--ground-truth", type=Path, metavar="FILE", help="ActivityNet-style ground truth (e.g. TSL-300 gt.json)")
+    evaluate.add_argument("--ground-truth", type=Path, metavar="FILE",
+                          help="ActivityNet-style ground truth (e.g. TSL-300 gt.json)")
     evaluate.add_argument("--subset", help="keep only ground-truth videos of this subset (e.g. test)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
@@ -371,14 +391,21 @@ def _add_evaluate_command(commands) -> None:
 
 
 def _add_localize_command(commands) -> None:
-    localize = commands.add_parser("localize", help="new videos + a checkpoint -> segments, subtitles, timeline, HTML report")
-    localize.add_argument("videos", type=Path, metavar="VIDEO_OR_DIR", help="a video, or a folder of videos (searched recursively)")
-    localize.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by train (RUN_DIR/best.pt)")
-    localize.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder: one subfolder per video")
-    localize.add_argument("--cache", type=Path, metavar="CACHE_DIR", help="feature cache to reuse or fill (default OUT_DIR/cache)")
-    localize.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="where extraction and the model run")
+    localize = commands.add_parser("localize",
+                                   help="new videos + a checkpoint -> segments, subtitles, timeline, HTML report")
+    localize.add_argument("videos", type=Path, metavar="VIDEO_OR_DIR",
+                          help="a video, or a folder of videos (searched recursively)")
+    localize.add_argument("--model", type=Path, required=True, metavar="CKPT",
+                          help="a checkpoint written by train (RUN_DIR/best.pt)")
+    localize.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
+                          help="output folder: one subfolder per video")
+    localize.add_argument("--cache", type=Path, metavar="CACHE_DIR",
+                          help="feature cache to reuse or fill (default OUT_DIR/cache)")
+    localize.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                          help="where extraction and the model run")
     localize.add_argument("--random-weights", action="store_true",
-                          help="extract with random weights when a checkpoint is missing (only matches a model trained so)")
+                          help="extract with random weights when a checkpoint is missing "
+                               "(only matches a model trained so)")
     localize.add_argument("--min-score", type=float, metavar="SCORE",
                           help="show (report, subtitles, plot, summary) only segments scoring at least this "
                           "(default: localize.min_score, 0); segments.json keeps every segment")
@@ -411,31 +438,44 @@ def _add_bench_command(commands) -> None:
         "scaling: the Ray engine with 1 and 2 workers and its fixed costs (JSON to --out); "
         "startup: --help, a no-op extract and a cached localize, each in a new process; "
         "curves: learning curves with per-epoch diagnostics (train a variant, or plot / tabulate RUN_DIRs); "
-        "folder: --videos generated 720p videos through extract, one at a time and with workers (--set extract.workers=N; "
+        "folder: --videos generated 720p videos through extract, one at a time and with "
+        "workers (--set extract.workers=N; "
         "default one per core)",
     )
     bench.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="curves: run folders to plot or tabulate")
     bench.add_argument(
         "--durations", metavar="SECONDS",
-        help="comma-separated lengths of the generated test videos (default 300,1200,3600 for decode/extract, 30 for visual/face)",
+        help="comma-separated lengths of the generated test videos (default 300,1200,3600 for "
+             "decode/extract, 30 for visual/face)",
     )
     bench.add_argument("--videos", type=int, default=4, help="folder: how many videos (default 4)")
-    bench.add_argument("--epochs", type=int, default=3, help="epoch: epochs to time (default 3; the first is reported apart)")
-    bench.add_argument("--runs", type=int, default=5, help="startup: runs of each command (default 5; the median is reported)")
+    bench.add_argument("--epochs", type=int, default=3,
+                       help="epoch: epochs to time (default 3; the first is reported apart)")
+    bench.add_argument("--runs", type=int, default=5,
+                       help="startup: runs of each command (default 5; the median is reported)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
-    bench.add_argument("--variants", help="train: comma-separated variants (default: default, paper, gsp_only, baseline_window; "
-                       "also fci_one_stage, no_gsp, hard_labels, no_pseudo_labels, no_frame_losses, no_face, baseline_points)")
-    bench.add_argument("--report-only", action="store_true", help="train: write the tables from the runs finished so far")
+    bench.add_argument("--variants",
+                       help="train: comma-separated variants (default: default, paper, gsp_only, baseline_window; "
+                       "also fci_one_stage, no_gsp, hard_labels, no_pseudo_labels, "
+                       "no_frame_losses, no_face, baseline_points)")
+    bench.add_argument("--report-only", action="store_true",
+                       help="train: write the tables from the runs finished so far")
     bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")
     bench.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="train/visual/face: where models run")
-    bench.add_argument("--workdir", type=Path, default=Path("bench_work"), help="where test videos are generated (reused)")
+    bench.add_argument("--workdir", type=Path, default=Path("bench_work"),
+                       help="where test videos are generated (reused)")
     bench.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file to update")
-    bench.add_argument("--out", type=Path, metavar="JSON", help="scaling: where to write the figures (default WORKDIR/scaling.json)")
-    bench.add_argument("--name", help="curves: train this variant (WORKDIR/runs/NAME_seed<S>, with --features, --seeds, --set)")
+    bench.add_argument("--out", type=Path, metavar="JSON",
+                       help="scaling: where to write the figures (default WORKDIR/scaling.json)")
+    bench.add_argument("--name",
+                       help="curves: train this variant (WORKDIR/runs/NAME_seed<S>, with --features, --seeds, --set)")
     bench.add_argument("--plot", type=Path, metavar="PNG", help="curves: draw the RUN_DIRs' curves to this file")
-    bench.add_argument("--split", help="curves: split of the figures (default validation for --plot, test for the table)")
-    bench.add_argument("--metric", default="map", help="curves: history key of the table, e.g. map_cas_fg_abs (default map)")
-    bench.add_argument("--patience", type=int, default=3, help="curves: validation checks replayed for early stopping (default 3)")
+    bench.add_argument("--split",
+                       help="curves: split of the figures (default validation for --plot, test for the table)")
+    bench.add_argument("--metric", default="map",
+                       help="curves: history key of the table, e.g. map_cas_fg_abs (default map)")
+    bench.add_argument("--patience", type=int, default=3,
+                       help="curves: validation checks replayed for early stopping (default 3)")
     _common(bench)
     bench.set_defaults(handler=cmd_bench)
 

@@ -62,7 +62,8 @@ def remove_stale_temp_files(folder: Path, min_age_seconds: float = 3600.0) -> di
         match = _TEMP_PID.search(path.name)
         try:
             stat = path.stat()
-            if now - stat.st_mtime > min_age_seconds or (match is not None and not _process_running(int(match.group(1)))):
+            writer_gone = match is not None and not _process_running(int(match.group(1)))
+            if now - stat.st_mtime > min_age_seconds or writer_gone:
                 path.unlink()
                 removed[path] = stat.st_size
         except OSError:
@@ -83,7 +84,8 @@ def folder_write_problem(folder: Path) -> str | None:
     if existing != folder and not existing.is_dir():
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{'it' if existing == folder else existing} cannot be written (permission denied or a read-only filesystem)"
+        what = "it" if existing == folder else existing
+        return f"{what} cannot be written (permission denied or a read-only filesystem)"
     return None
 
 

@@ -72,9 +72,11 @@ def format_records(records: list[dict], show: Callable[[str], str], requested: l
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in rows]
+    lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)), row[5]])
+             for row in rows]
     if requested is not None:
         lines.insert(0, f"the last extract asked for: {', '.join(requested)}")
     incomplete = sum(bool(record["missing_streams"]) for record in records)
-    ending = f"; {incomplete} without every stream the last extract asked for (rerun it to add them)" if incomplete else ""
+    ending = (f"; {incomplete} without every stream the last extract asked for (rerun it to add them)" if incomplete
+              else "")
     return "\n".join(lines + [f"{len(records)} video(s){ending}"])

@@ -188,7 +188,8 @@ class FeatureCache:
         format, a new cache that cannot be written. Touches nothing. An existing cache that
         cannot be written passes (reading an up-to-date cache needs no write)."""
         if self.root.exists() and not self.root.is_dir():
-            raise CacheError(f"{self.root}: exists and is not a folder; pass a folder (new, or a feature cache) to --cache")
+            raise CacheError(f"{self.root}: exists and is not a folder; pass a folder (new, "
+                             "or a feature cache) to --cache")
         # listed before cache.json is looked for: another run making this cache writes
         # cache.json first, so any of its files listed here means cache.json is there now
         strangers = [p.name for p in self.root.iterdir() if not (p.name == LOCK_NAME or is_temp_file(p))] \
@@ -266,7 +267,8 @@ class FeatureCache:
             return []
         folders = {p.parent for p in self.videos_root.rglob("*")
                    if p.is_file() and (p.name == META_NAME or (p.suffix == ".npy" and not p.name.startswith(".")))}
-        return sorted(folder.relative_to(self.videos_root).as_posix() for folder in folders if folder != self.videos_root)
+        return sorted(folder.relative_to(self.videos_root).as_posix() for folder in folders
+                      if folder != self.videos_root)
 
     # -- metadata -----------------------------------------------------------------------
     def read_meta_checked(self, video_id: str) -> tuple[dict | None, str | None]:
@@ -474,7 +476,8 @@ class FeatureCache:
         if meta is None:
             if meta_trouble == "meta.json missing" and not self.entry_dir(video_id).is_dir():
                 raise CacheError(f"{self.entry_dir(video_id)}: no cache entry; run `extract` first")
-            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({meta_trouble}); rerun `extract` to repair it")
+            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({meta_trouble}); "
+                             "rerun `extract` to repair it")
         record = meta["streams"].get(stream)
         if record is None:
             raise CacheError(
@@ -482,7 +485,8 @@ class FeatureCache:
             )
         problem = self.stream_files_problem(video_id, record)
         if problem:
-            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({problem}); rerun `extract` to repair it")
+            raise CacheError(f"{self.entry_dir(video_id)}: damaged cache entry ({problem}); "
+                             "rerun `extract` to repair it")
         entry = self.entry_dir(video_id)
         mask = np.load(entry / record["mask_file"]) if record.get("mask_file") else None
         extras = {name: np.load(entry / extra["file"]) for name, extra in record.get("extras", {}).items()}

@@ -24,6 +24,7 @@ import numpy as np
 from extractors.base import ProgressCallback, StreamExtractor, StreamFeatures
 from extractors.decode import DecodeConfig, VideoProbe, iter_audio_samples
 from extractors.grid import SnippetGrid
+from model.setting_checks import check_int, check_number, require
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,22 @@ class AudioConfig:
     chunk_snippets: int = 64  # snippets computed per batch (speed only)
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.sample_rate >= 1000, f"audio.sample_rate must be >= 1000 Hz, got {self.sample_rate}"),
-            (1 <= self.n_mfcc <= self.n_mels, f"audio.n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}"),
-            (self.n_mels >= 1, f"audio.n_mels must be >= 1, got {self.n_mels}"),
-            (self.window_seconds * self.sample_rate >= 16, f"audio.window_seconds must span >= 16 samples, got {self.window_seconds}"),
-            (0 < self.hop_seconds <= self.window_seconds, f"audio.hop_seconds must be in (0, window_seconds], got {self.hop_seconds}"),
-            (0 <= self.fmin < self.fmax, f"audio.fmin must be in [0, fmax), got {self.fmin}"),
-            (self.fmax <= self.sample_rate / 2, f"audio.fmax must be <= sample_rate / 2 = {self.sample_rate / 2}, got {self.fmax}"),
-            (self.delta_width >= 3 and self.delta_width % 2 == 1, f"audio.delta_width must be odd and >= 3, got {self.delta_width}"),
-            (self.chunk_snippets >= 1, f"audio.chunk_snippets must be >= 1, got {self.chunk_snippets}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_int("audio.sample_rate", self.sample_rate, 1000, note="Hz")
+        check_int("audio.n_mels", self.n_mels, 1)
+        check_int("audio.n_mfcc", self.n_mfcc)
+        require(1 <= self.n_mfcc <= self.n_mels,
+                f"audio.n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}")
+        check_number("audio.window_seconds", self.window_seconds, 0, low_open=True)
+        require(self.window_seconds * self.sample_rate >= 16,
+                f"audio.window_seconds must span >= 16 samples, got {self.window_seconds}")
+        check_number("audio.hop_seconds", self.hop_seconds, 0, self.window_seconds, low_open=True,
+                     note="at most audio.window_seconds")
+        check_number("audio.fmax", self.fmax, 0, self.sample_rate / 2, low_open=True,
+                     note="Hz, at most sample_rate / 2")
+        check_number("audio.fmin", self.fmin, 0, self.fmax, high_open=True, note="Hz, below audio.fmax")
+        check_int("audio.delta_width", self.delta_width, 3)
+        require(self.delta_width % 2 == 1, f"audio.delta_width must be odd and >= 3, got {self.delta_width}")
+        check_int("audio.chunk_snippets", self.chunk_snippets, 1)
 
     @property
     def window_samples(self) -> int:

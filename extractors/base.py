@@ -140,7 +140,8 @@ class StreamExtractor(ABC):
         raise NotImplementedError(f"the {self.name} stream has no network half")
 
 
-def extract_in_halves(extractor: StreamExtractor, maker: InputMaker, probe: VideoProbe, grid: SnippetGrid) -> StreamFeatures:
+def extract_in_halves(extractor: StreamExtractor, maker: InputMaker, probe: VideoProbe,
+                      grid: SnippetGrid) -> StreamFeatures:
     """`extractor.extract` done by its two halves in turn, in one process: what the
     concurrent engine does across processes (tests compare the two paths with it)."""
     assembler = extractor.assembler(grid)
@@ -149,7 +150,8 @@ def extract_in_halves(extractor: StreamExtractor, maker: InputMaker, probe: Vide
     return assembler.result()
 
 
-def identity_record(extractor_class: type[StreamExtractor], settings: Any, output_dim: int, weights: dict | None) -> dict:
+def identity_record(extractor_class: type[StreamExtractor], settings: Any, output_dim: int,
+                    weights: dict | None) -> dict:
     """The identity dict of `extractor_class` with `settings` (minus its runtime fields),
     width `output_dim` and weights identity `weights`: one function for the built and the
     planned identity, so the two cannot drift apart."""

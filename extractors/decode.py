@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.setting_checks import check_choice, check_int, check_number
+
 if TYPE_CHECKING:  # imported where used: the config sections here load with no decoder
     import av
     import ffmpeg
@@ -50,14 +52,9 @@ class DecodeConfig:
     hardware: str = "none"  # none | cuda (ffmpeg -hwaccel cuda: NVDEC) | auto (cuda where ffmpeg can use it)
 
     def __post_init__(self) -> None:
-        if self.hardware not in HARDWARE_DECODERS:
-            raise ValueError(f"decode.hardware must be one of {', '.join(HARDWARE_DECODERS)}, got {self.hardware!r}")
-        if self.threads < 0:
-            raise ValueError(f"decode.threads must be >= 0, got {self.threads}")
-        if not 0.0 < self.min_decoded_fraction <= 1.0:
-            raise ValueError(
-                f"decode.min_decoded_fraction must be in (0, 1], got {self.min_decoded_fraction}"
-            )
+        check_choice("decode.hardware", self.hardware, HARDWARE_DECODERS)
+        check_int("decode.threads", self.threads, 0, note="0: ffmpeg chooses")
+        check_number("decode.min_decoded_fraction", self.min_decoded_fraction, 0, 1, low_open=True)
 
 
 def find_ffmpeg(configured: str = "") -> str:
@@ -90,7 +87,8 @@ def cuda_decode_problem(binary: str) -> str:
         try:
             done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
             lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-            _hardware_problems[binary] = "" if done.returncode == 0 else (lines[0] if lines else f"exit {done.returncode}")
+            failure = lines[0] if lines else f"exit {done.returncode}"
+            _hardware_problems[binary] = "" if done.returncode == 0 else failure
         except (OSError, subprocess.TimeoutExpired) as error:
             _hardware_problems[binary] = f"{type(error).__name__}: {error}"
     return _hardware_problems[binary]

@@ -60,6 +60,7 @@ from extractors.face_detectors import (
 from extractors.grid import SnippetGrid
 from extractors.resemotenet_facts import EMBEDDING_DIM, FER2013_LABELS
 from extractors.weights import CheckpointSpec, ResolvedWeights, WeightsError, file_fact, resolve_weights
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, require
 
 if TYPE_CHECKING:
     from extractors.resemotenet import ResEmoteNet
@@ -83,23 +84,22 @@ class FaceConfig:
     align: bool = True  # rotate each crop so the eyes are level (when both eyes are found)
     min_confidence: float = 0.0  # detections below this detector confidence are ignored
     continuity_weight: float = 1.0  # primary-face bonus per unit IoU with the previous face
-    deepface_home: str = ""  # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else DeepFace's default (~, files in ~/.deepface)
+    # DeepFace's DEEPFACE_HOME (its detectors only); empty: $DEEPFACE_HOME, else DeepFace's default (~, files in
+    # ~/.deepface)
+    deepface_home: str = ""
     batch_size: int = 32  # faces per ResEmoteNet forward pass (speed and memory only)
 
     def __post_init__(self) -> None:
-        checks = [
-            (len(self.emotion_labels) >= 1, "face.emotion_labels must name at least one class"),
-            (len(set(self.emotion_labels)) == len(self.emotion_labels), f"face.emotion_labels lists a class twice: {list(self.emotion_labels)}"),
-            (1 <= self.frames_per_snippet <= 64, f"face.frames_per_snippet must be in [1, 64], got {self.frames_per_snippet}"),
-            (self.detector_backend in DETECTOR_BACKENDS, f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}; got {self.detector_backend!r}"),
-            (self.detection_max_side == 0 or self.detection_max_side >= 64, f"face.detection_max_side must be 0 (full size) or >= 64 pixels, got {self.detection_max_side}"),
-            (0.0 <= self.min_confidence <= 1.0, f"face.min_confidence must be in [0, 1], got {self.min_confidence}"),
-            (self.continuity_weight >= 0.0 and math.isfinite(self.continuity_weight), f"face.continuity_weight must be >= 0, got {self.continuity_weight}"),
-            (self.batch_size >= 1, f"face.batch_size must be >= 1, got {self.batch_size}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_names("face.emotion_labels", self.emotion_labels, what="class")
+        check_int("face.frames_per_snippet", self.frames_per_snippet, 1, 64)
+        check_choice("face.detector_backend", self.detector_backend, DETECTOR_BACKENDS)
+        check_int("face.detection_max_side", self.detection_max_side, 0)
+        require(self.detection_max_side == 0 or self.detection_max_side >= 64,
+                f"face.detection_max_side must be 0 (full size) or >= 64 pixels, got {self.detection_max_side}")
+        check_bool("face.align", self.align)
+        check_number("face.min_confidence", self.min_confidence, 0, 1)
+        check_number("face.continuity_weight", self.continuity_weight, 0)
+        check_int("face.batch_size", self.batch_size, 1)
 
 
 def deepface_home_for(config: FaceConfig) -> Path:
@@ -197,7 +197,8 @@ def crop_face(frame: np.ndarray, box: FaceBox, align: bool) -> np.ndarray:
     return np.ascontiguousarray(frame[box.y0 : box.y1, box.x0 : box.x1])
 
 
-def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, width: int, height: int) -> list[FaceBox]:
+def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, width: int,
+                   height: int) -> list[FaceBox]:
     """Detections in a picture scaled by (1 / scale_x, 1 / scale_y) -> boxes in the
     (width x height) frame's pixels, clipped to it; boxes under 2 pixels are dropped."""
     boxes = []
@@ -206,7 +207,8 @@ def boxes_in_frame(detections: list[Detection], scale_x: float, scale_y: float, 
         x1, y1 = min(width, math.ceil(found.x1 * scale_x)), min(height, math.ceil(found.y1 * scale_y))
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
-        eyes = [None if eye is None else (eye[0] * scale_x, eye[1] * scale_y) for eye in (found.left_eye, found.right_eye)]
+        eyes = [None if eye is None else (eye[0] * scale_x, eye[1] * scale_y)
+                for eye in (found.left_eye, found.right_eye)]
         boxes.append(FaceBox(x0, y0, x1, y1, min(max(found.confidence, 0.0), 1.0), eyes[0], eyes[1]))
     return boxes
 
@@ -384,7 +386,8 @@ class FaceExtractor(StreamExtractor):
     runtime_fields = ("weights_path", "deepface_home", "batch_size")
     settings: FaceConfig
 
-    def __init__(self, settings: FaceConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+    def __init__(self, settings: FaceConfig, decode: DecodeConfig, device: str = "cpu",
+                 allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
         self.weights: ResolvedWeights = resolve_weights(
             RESEMOTENET_CHECKPOINT, settings.weights_path, allow_random_weights

@@ -316,7 +316,9 @@ class DeepFaceDetector(FaceDetector):
                     f"put its weights in {deepface_home / '.deepface' / 'weights'} (DeepFace downloads them "
                     f"there when online), install what it needs, or use face.detector_backend={DEFAULT_DETECTOR}"
                 )
-            raise WeightsError(f"face.detector_backend={backend}: DeepFace cannot load this detector ({detail}); {fix}") from None
+            raise WeightsError(
+                f"face.detector_backend={backend}: DeepFace cannot load this detector ({detail}); {fix}"
+            ) from None
 
     def detect(self, picture: np.ndarray) -> list[Detection]:
         import cv2
@@ -333,7 +335,8 @@ class DeepFaceDetector(FaceDetector):
             confidence = float(face.get("confidence") or 0.0)
             if confidence <= 0.0 and x == 0 and y == 0 and w >= width - 1 and h >= height - 1:
                 continue  # DeepFace's "no face found" answer with enforce_detection=False
-            eyes = [None if area.get(key) is None else (float(area[key][0]), float(area[key][1])) for key in ("left_eye", "right_eye")]
+            eyes = [None if area.get(key) is None else (float(area[key][0]), float(area[key][1]))
+                    for key in ("left_eye", "right_eye")]
             detections.append(Detection(x, y, x + w, y + h, min(max(confidence, 0.0), 1.0), eyes[0], eyes[1]))
         return detections
 
@@ -397,7 +400,8 @@ def detector_identity(backend: str) -> dict:
     remembered per file, extractors/weights.py). WeightsError when its package is missing."""
     if backend == "retinaface":
         path = packaged_file(RETINAFACE_PACKAGE, RETINAFACE_PACKAGE_VERSION, RETINAFACE_WEIGHTS_FILE, backend)
-        model_sha256 = file_fact(path, "embedded_model_sha256", lambda p: _sha256_bytes(read_bytes_literal(p, "WEIGHTS")))
+        model_sha256 = file_fact(path, "embedded_model_sha256",
+                                 lambda p: _sha256_bytes(read_bytes_literal(p, "WEIGHTS")))
         return {"name": backend, "weights": retinaface_weights(path, model_sha256),
                 "score_threshold": RETINAFACE_SCORE_THRESHOLD, "nms_iou": RETINAFACE_NMS_IOU}
     if backend == "centerface":
@@ -415,7 +419,8 @@ def build_detector(backend: str, deepface_home: Path | None = None) -> FaceDetec
     `deepface_home`: DEEPFACE_HOME for DeepFace's code and detectors (None: the DEEPFACE_HOME
     environment variable, else `default_deepface_home()`)."""
     if deepface_home is None:
-        deepface_home = Path(os.environ["DEEPFACE_HOME"]) if os.environ.get("DEEPFACE_HOME") else default_deepface_home()
+        from_environment = os.environ.get("DEEPFACE_HOME")
+        deepface_home = Path(from_environment) if from_environment else default_deepface_home()
     if backend == "retinaface":
         return RetinaFaceDetector()
     if backend == "centerface":

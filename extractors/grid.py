@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.setting_checks import check_int, check_number
+
 
 @dataclass(frozen=True)
 class GridConfig:
@@ -21,10 +23,8 @@ class GridConfig:
     snippet_frames: int = 16  # frames per snippet at `frame_rate`
 
     def __post_init__(self) -> None:
-        if not (self.frame_rate > 0 and math.isfinite(self.frame_rate)):
-            raise ValueError(f"grid.frame_rate must be a positive number, got {self.frame_rate}")
-        if self.snippet_frames < 1:
-            raise ValueError(f"grid.snippet_frames must be >= 1, got {self.snippet_frames}")
+        check_number("grid.frame_rate", self.frame_rate, 0, low_open=True)
+        check_int("grid.snippet_frames", self.snippet_frames, 1)
 
     @property
     def snippet_seconds(self) -> float:

@@ -1,5 +1,5 @@
-"""Stream name -> extractor class. Adding a stream: one module, one entry here, one
-config section of the same name in pipeline/config.py.
+"""Stream name -> extractor class, for every stream of the table in model/streams.py
+(docs/architecture.md, "Adding a stream", lists every place a new stream touches).
 
 The classes are imported when first looked up, not when this module is: knowing the
 stream names (every config load does) must not load the streams' libraries.
@@ -11,8 +11,10 @@ import importlib
 from collections.abc import Iterator, Mapping
 
 from extractors.base import StreamExtractor
+from model.streams import STREAM_NAMES
 
-# name -> (module, class): each module is imported on the first lookup of its stream
+# name -> (module, class): each module is imported on the first lookup of its stream; every
+# name of model/streams.py has one (tests/extractors/test_registry.py)
 _LOCATIONS: dict[str, tuple[str, str]] = {
     "audio": ("extractors.audio", "AudioExtractor"),
     "visual": ("extractors.visual", "VisualExtractor"),
@@ -28,12 +30,10 @@ class _ExtractorClasses(Mapping[str, type[StreamExtractor]]):
         return getattr(importlib.import_module(module), name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_LOCATIONS)
+        return iter(name for name in STREAM_NAMES if name in _LOCATIONS)
 
     def __len__(self) -> int:
         return len(_LOCATIONS)
 
 
 EXTRACTORS: Mapping[str, type[StreamExtractor]] = _ExtractorClasses()
-
-STREAM_NAMES: tuple[str, ...] = tuple(_LOCATIONS)

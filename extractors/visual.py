@@ -58,6 +58,7 @@ from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.grid import SnippetGrid
 from extractors.hardware import available_cores, native_bf16
 from extractors.weights import I3D_CHECKPOINT, ResolvedWeights, resolve_weights
+from model.setting_checks import check_choice, check_int, check_number, require
 
 if TYPE_CHECKING:
     import torch
@@ -85,32 +86,27 @@ class VisualConfig:
     prefetch_batches: int = 2  # batches decoded ahead of the network (speed only)
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.sampling_fps > 0 and math.isfinite(self.sampling_fps), f"visual.sampling_fps must be a positive number, got {self.sampling_fps}"),
-            (self.frames_per_clip >= 2, f"visual.frames_per_clip must be >= 2 (the network halves time once), got {self.frames_per_clip}"),
-            (self.frame_spacing >= 1, f"visual.frame_spacing must be >= 1, got {self.frame_spacing}"),
-            (self.crop_size >= 32, f"visual.crop_size must be >= 32 pixels, got {self.crop_size}"),
-            (self.short_side >= self.crop_size, f"visual.short_side must be >= crop_size={self.crop_size}, got {self.short_side}"),
-            (len(self.mean) == 3, f"visual.mean must have 3 values (R, G, B), got {list(self.mean)}"),
-            (len(self.std) == 3 and all(s > 0 for s in self.std), f"visual.std must be 3 positive values (R, G, B), got {list(self.std)}"),
-            (self.layer in FEATURE_LAYER_WIDTHS, f"visual.layer must be one of {', '.join(FEATURE_LAYER_WIDTHS)}, got {self.layer!r}"),
-            (self.batch_clips >= 0, f"visual.batch_clips must be >= 0 (0: automatic), got {self.batch_clips}"),
-            (self.precision in PRECISIONS, f"visual.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
-            (self.torch_threads >= 0, f"visual.torch_threads must be >= 0 (0: all cores), got {self.torch_threads}"),
-            (self.prefetch_batches >= 1, f"visual.prefetch_batches must be >= 1, got {self.prefetch_batches}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-        if self.layer == "head_pool":
-            # The head's AvgPool3d (4, 7, 7) needs a res5 map at least that large:
-            # time = F // 2, side = ceil(crop / 32).
-            if self.frames_per_clip // 2 < 4 or -(-self.crop_size // 32) < 7:
-                raise ValueError(
-                    "visual.layer=head_pool needs frames_per_clip >= 8 and crop_size >= 193 (the head pools "
-                    f"4 x 7 x 7 of res5), got {self.frames_per_clip} frames and crop {self.crop_size}; "
-                    "use visual.layer=res5 for smaller clips"
-                )
+        check_number("visual.sampling_fps", self.sampling_fps, 0, low_open=True)
+        check_int("visual.frames_per_clip", self.frames_per_clip, 2, note="the network halves time once")
+        check_int("visual.frame_spacing", self.frame_spacing, 1)
+        check_int("visual.crop_size", self.crop_size, 32, note="pixels")
+        check_int("visual.short_side", self.short_side, self.crop_size, note="at least visual.crop_size")
+        require(len(self.mean) == 3, f"visual.mean must have 3 values (R, G, B), got {list(self.mean)}")
+        require(len(self.std) == 3 and all(s > 0 for s in self.std),
+                f"visual.std must be 3 positive values (R, G, B), got {list(self.std)}")
+        check_choice("visual.layer", self.layer, tuple(FEATURE_LAYER_WIDTHS))
+        check_int("visual.batch_clips", self.batch_clips, 0, note="0: automatic")
+        check_choice("visual.precision", self.precision, PRECISIONS)
+        check_int("visual.torch_threads", self.torch_threads, 0, note="0: all cores")
+        check_int("visual.prefetch_batches", self.prefetch_batches, 1)
+        # The head's AvgPool3d (4, 7, 7) needs a res5 map at least that large:
+        # time = F // 2, side = ceil(crop / 32).
+        require(
+            self.layer != "head_pool" or (self.frames_per_clip // 2 >= 4 and -(-self.crop_size // 32) >= 7),
+            "visual.layer=head_pool needs frames_per_clip >= 8 and crop_size >= 193 (the head pools "
+            f"4 x 7 x 7 of res5), got {self.frames_per_clip} frames and crop {self.crop_size}; "
+            "use visual.layer=res5 for smaller clips",
+        )
 
 
 def frame_count(duration_seconds: float, frame_rate: float) -> int:
@@ -343,7 +339,8 @@ class VisualExtractor(StreamExtractor):
     )
     settings: VisualConfig
 
-    def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu", allow_random_weights: bool = False):
+    def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu",
+                 allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
         self.precision = resolve_precision(settings.precision, device)
         self.weights: ResolvedWeights = resolve_weights(
@@ -409,7 +406,8 @@ class VisualExtractor(StreamExtractor):
         import torch
 
         with torch.inference_mode():
-            pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)  # (B, 3, F, S, S), channels-last strides
+            # (B, 3, F, S, S), channels-last strides
+            pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)
             normalized = ((pixels.float() - self._pixel_offset) * self._pixel_scale).to(
                 self.compute_dtype, memory_format=self.memory_format
             )

@@ -157,7 +157,7 @@ def bspg_pseudo_labels(
     foreground_score: Tensor | None = None,
     mined_fraction: float = 0.25,
 ) -> FrameLabels:
-    """BSPG pseudo-labels (docs/method.md, "BSPG").
+    """BSPG pseudo-labels (docs/method.md, "BSPG: boundary-aware pseudo-labels").
 
     Inside a point's window the point's class gets the mound value s_t and
     non-sentiment gets 1 - s_t (overlaps per ``overlap``; background = 1 - the largest

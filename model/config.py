@@ -2,7 +2,7 @@
 
 Every number of ``docs/method.md`` lives here with the method's default. The
 dataclasses are frozen and hold only plain values (int, float, bool, str, tuples of
-str), so the project's single YAML config (pipeline/config.py) carries them as its
+str), so the project's single YAML config (pipeline/config/) carries them as its
 ``model`` section.
 
 Class names are not a model setting: the model only knows ``num_classes`` C
@@ -12,9 +12,10 @@ sentiment classes (index 0..C-1) plus the non-sentiment (background) class at in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-KNOWN_STREAMS: tuple[str, ...] = ("visual", "audio", "face")
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, require
+from model.streams import GUIDE_STREAM, GUIDED_STREAMS, STREAM_NAMES
+
 PSEUDO_LABEL_KINDS: tuple[str, ...] = ("bspg", "hard", "hard_window", "none")
 SUPERVISION_KINDS: tuple[str, ...] = ("point", "video", "full")
 OVERLAP_RULES: tuple[str, ...] = ("max", "nearest")
@@ -23,47 +24,9 @@ BASE_FORMS: tuple[str, ...] = ("topk", "mean")
 SINGLE_CLASS_NEGATIVE_RULES: tuple[str, ...] = ("lowest_w_sent", "lowest_similarity", "none")
 
 
-def _check_int(owner: str, name: str, value: Any, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{owner}.{name}: expected an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{owner}.{name}={value!r} is out of range; allowed: {allowed}")
-
-
-def _check_float(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{owner}.{name}: expected a number, got {value!r}")
-    bad_low = value <= low if low_open else value < low
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high or value != value:  # value != value catches NaN
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        allowed = f"{left}{low}, {'inf' if high is None else high}{right}"
-        raise ValueError(f"{owner}.{name}={value!r} is out of range; allowed: {allowed}")
-
-
-def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{owner}.{name}={value!r} is not allowed; allowed: {', '.join(choices)}")
-
-
-def _check_bool(owner: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{owner}.{name}: expected true or false, got {value!r}")
-
-
 @dataclass(frozen=True)
 class BSPGConfig:
-    """Boundary-aware sentiment pseudo-labels (docs/method.md, "BSPG").
+    """Boundary-aware sentiment pseudo-labels (docs/method.md, "BSPG: boundary-aware pseudo-labels").
 
     Attributes:
         window: half-width w of a point's mound, in snippets (|t - t_p| <= w).
@@ -102,20 +65,19 @@ class BSPGConfig:
     hard_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        owner = "model.bspg"
-        _check_int(owner, "window", self.window, 0)
-        _check_float(owner, "beta", self.beta, 0.0, 1.0)
-        _check_float(owner, "tau", self.tau, 0.0, 1.0)
-        _check_choice(owner, "overlap", self.overlap, OVERLAP_RULES)
-        _check_choice(owner, "outside", self.outside, OUTSIDE_WINDOW_RULES)
-        _check_float(owner, "mined_fraction", self.mined_fraction, 0.0, 1.0)
-        _check_bool(owner, "point_keeps_label", self.point_keeps_label)
-        _check_float(owner, "hard_threshold", self.hard_threshold, 0.0, 1.0, low_open=True)
+        check_int("model.bspg.window", self.window, 0)
+        check_number("model.bspg.beta", self.beta, 0, 1)
+        check_number("model.bspg.tau", self.tau, 0, 1)
+        check_choice("model.bspg.overlap", self.overlap, OVERLAP_RULES)
+        check_choice("model.bspg.outside", self.outside, OUTSIDE_WINDOW_RULES)
+        check_number("model.bspg.mined_fraction", self.mined_fraction, 0, 1)
+        check_bool("model.bspg.point_keeps_label", self.point_keeps_label)
+        check_number("model.bspg.hard_threshold", self.hard_threshold, 0, 1, low_open=True)
 
 
 @dataclass(frozen=True)
 class PSSCConfig:
-    """Point-aware sentiment semantics contrast (docs/method.md, "PSSC").
+    """Point-aware sentiment semantics contrast (docs/method.md, "PSSC: point-aware sentiment semantics contrast").
 
     Attributes:
         topk_divisor: K = max(1, T // topk_divisor) positives per class, T the
@@ -133,12 +95,9 @@ class PSSCConfig:
     single_class_negatives: str = "lowest_w_sent"
 
     def __post_init__(self) -> None:
-        owner = "model.pssc"
-        _check_int(owner, "topk_divisor", self.topk_divisor, 1)
-        _check_float(owner, "temperature", self.temperature, 0.0, low_open=True)
-        _check_choice(
-            owner, "single_class_negatives", self.single_class_negatives, SINGLE_CLASS_NEGATIVE_RULES
-        )
+        check_int("model.pssc.topk_divisor", self.topk_divisor, 1)
+        check_number("model.pssc.temperature", self.temperature, 0, low_open=True)
+        check_choice("model.pssc.single_class_negatives", self.single_class_negatives, SINGLE_CLASS_NEGATIVE_RULES)
 
 
 @dataclass(frozen=True)
@@ -149,8 +108,8 @@ class LossConfig:
 
     Attributes:
         focal_gamma: gamma of the focal binary cross-entropy of L_frame, L_frame_glo.
-        lambda_frame: lambda1 in method.md.
-        lambda_sc: lambda2 in method.md.
+        lambda_frame: lambda1 (docs/method.md, "Losses and training").
+        lambda_sc: lambda2 (docs/method.md, "Losses and training").
         base_includes_background: the video-level target of L_base also marks the
             non-sentiment class as present (every untrimmed video has non-sentiment
             snippets); False restricts L_base to the C sentiment classes.
@@ -168,12 +127,11 @@ class LossConfig:
     base_form: str = "topk"
 
     def __post_init__(self) -> None:
-        owner = "model.loss"
-        _check_choice(owner, "base_form", self.base_form, BASE_FORMS)
-        _check_float(owner, "focal_gamma", self.focal_gamma, 0.0)
-        _check_float(owner, "lambda_frame", self.lambda_frame, 0.0)
-        _check_float(owner, "lambda_sc", self.lambda_sc, 0.0)
-        _check_bool(owner, "base_includes_background", self.base_includes_background)
+        check_choice("model.loss.base_form", self.base_form, BASE_FORMS)
+        check_number("model.loss.focal_gamma", self.focal_gamma, 0)
+        check_number("model.loss.lambda_frame", self.lambda_frame, 0)
+        check_number("model.loss.lambda_sc", self.lambda_sc, 0)
+        check_bool("model.loss.base_includes_background", self.base_includes_background)
 
 
 _NESTED: dict[str, type] = {"bspg": BSPGConfig, "pssc": PSSCConfig, "loss": LossConfig}
@@ -218,7 +176,7 @@ class FSENetConfig:
         bspg, pssc, loss: nested settings, see their classes.
     """
 
-    streams: tuple[str, ...] = KNOWN_STREAMS
+    streams: tuple[str, ...] = STREAM_NAMES
     d_model: int = 512
     num_heads: int = 8
     dropout: float = 0.1
@@ -240,53 +198,38 @@ class FSENetConfig:
     loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
-        owner = "model"
-        if not isinstance(self.streams, tuple) or not self.streams:
-            raise ValueError(
-                f"{owner}.streams={self.streams!r} must be a non-empty tuple; allowed names: "
-                f"{', '.join(KNOWN_STREAMS)}"
-            )
-        for name in self.streams:
-            if name not in KNOWN_STREAMS:
-                raise ValueError(
-                    f"{owner}.streams has unknown stream {name!r}; allowed: {', '.join(KNOWN_STREAMS)}"
-                )
-        if len(set(self.streams)) != len(self.streams):
-            raise ValueError(f"{owner}.streams={self.streams!r} names a stream twice")
-        if "visual" not in self.streams and "audio" not in self.streams:
-            raise ValueError(
-                f"{owner}.streams={self.streams!r} needs 'visual' or 'audio' (the face alone "
-                "only guides them)"
-            )
-        _check_int(owner, "d_model", self.d_model, 1)
-        _check_int(owner, "num_heads", self.num_heads, 1)
-        if self.d_model % self.num_heads:
-            raise ValueError(
-                f"{owner}.num_heads={self.num_heads} must divide d_model={self.d_model}"
-            )
-        _check_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+        check_names("model.streams", self.streams, STREAM_NAMES, what="stream")
+        require(
+            any(name in GUIDED_STREAMS for name in self.streams),
+            f"model.streams={self.streams!r} needs {' or '.join(map(repr, GUIDED_STREAMS))} (the {GUIDE_STREAM} "
+            "alone only guides them)",
+        )
+        check_int("model.d_model", self.d_model, 1)
+        check_int("model.num_heads", self.num_heads, 1)
+        require(self.d_model % self.num_heads == 0,
+                f"model.num_heads={self.num_heads} must divide model.d_model={self.d_model}")
+        check_number("model.dropout", self.dropout, 0, 1, high_open=True)
         if self.head_dropout is not None:
-            _check_float(owner, "head_dropout", self.head_dropout, 0.0, 1.0, high_open=True)
+            check_number("model.head_dropout", self.head_dropout, 0, 1, high_open=True)
         for name in ("projection_kernel", "gsp_kernel"):
-            value = getattr(self, name)
-            _check_int(owner, name, value, 1)
-            if value % 2 == 0:
-                raise ValueError(f"{owner}.{name}={value} must be odd (same-length convolution)")
-        _check_int(owner, "num_classes", self.num_classes, 1)
-        _check_int(owner, "embedding_dim", self.embedding_dim, 0)
-        _check_int(owner, "video_topk_divisor", self.video_topk_divisor, 1)
-        _check_bool(owner, "use_fci", self.use_fci)
-        _check_int(owner, "fci_stages", self.fci_stages, 1, 2)
-        _check_bool(owner, "fci_residual_gate", self.fci_residual_gate)
-        _check_bool(owner, "use_gsp", self.use_gsp)
-        _check_choice(owner, "pseudo_labels", self.pseudo_labels, PSEUDO_LABEL_KINDS)
-        _check_bool(owner, "use_frame_losses", self.use_frame_losses)
-        _check_choice(owner, "supervision", self.supervision, SUPERVISION_KINDS)
+            check_int(f"model.{name}", getattr(self, name), 1)
+            require(getattr(self, name) % 2 == 1,
+                    f"model.{name}={getattr(self, name)} must be odd (same-length convolution)")
+        check_int("model.num_classes", self.num_classes, 1)
+        check_int("model.embedding_dim", self.embedding_dim, 0)
+        check_int("model.video_topk_divisor", self.video_topk_divisor, 1)
+        check_bool("model.use_fci", self.use_fci)
+        check_int("model.fci_stages", self.fci_stages, 1, 2)
+        check_bool("model.fci_residual_gate", self.fci_residual_gate)
+        check_bool("model.use_gsp", self.use_gsp)
+        check_choice("model.pseudo_labels", self.pseudo_labels, PSEUDO_LABEL_KINDS)
+        check_bool("model.use_frame_losses", self.use_frame_losses)
+        check_choice("model.supervision", self.supervision, SUPERVISION_KINDS)
         for name, kind in _NESTED.items():
-            if not isinstance(getattr(self, name), kind):
-                raise ValueError(f"{owner}.{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+            require(isinstance(getattr(self, name), kind),
+                    f"model.{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
 
     @property
     def has_face(self) -> bool:
         """True when the face stream is one of the inputs."""
-        return "face" in self.streams
+        return GUIDE_STREAM in self.streams

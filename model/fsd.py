@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model.streams import GUIDE_STREAM, GUIDED_STREAMS
+
 
 def zero_padding(sequence: Tensor, padding_mask: Tensor) -> Tensor:
     """Zero the padded snippets of a (B, T, D) sequence (``padding_mask`` (B, T), True = real)."""
@@ -163,13 +165,15 @@ class FaceCentricInteraction(nn.Module):
         residual_gate: bool = False,
     ) -> None:
         super().__init__()
-        guided = [name for name in ("visual", "audio") if name in streams]
+        guided = [name for name in GUIDED_STREAMS if name in streams]
         self.face_guided = nn.ModuleDict()
-        if "face" in streams:
+        if GUIDE_STREAM in streams:
             for name in guided:
                 self.face_guided[name] = ResidualCrossAttention(width, num_heads, dropout, residual_gate)
         self.cross_guided = nn.ModuleDict()
+        self.partners: dict[str, str] = {}  # stage 2: each guided stream -> the one whose features query it
         if stages == 2 and len(guided) == 2:
+            self.partners = dict(zip(guided, reversed(guided), strict=True))
             for name in guided:
                 self.cross_guided[name] = ResidualCrossAttention(width, num_heads, dropout, residual_gate)
 
@@ -193,8 +197,8 @@ class FaceCentricInteraction(nn.Module):
         if not self.cross_guided:
             return stage1
         return {
-            "visual": self.cross_guided["visual"](stage1["audio"], stage1["visual"], padding_mask),
-            "audio": self.cross_guided["audio"](stage1["visual"], stage1["audio"], padding_mask),
+            name: attend(stage1[self.partners[name]], stage1[name], padding_mask)
+            for name, attend in self.cross_guided.items()
         }
 
 
@@ -202,8 +206,8 @@ class GlobalSentimentPerception(nn.Module):
     """GSP: W_sent = sigmoid(Reg(E([F_a; F_v; F_f]))), the per-snippet sentiment intensity.
 
     E is Conv1d(n_streams * d -> d, kernel k, same length) + ReLU over the
-    concatenated projected streams (order audio, visual, face; absent streams are
-    left out); Reg is Conv1d(d -> 1, kernel 1).
+    concatenated projected streams (order audio, visual, face: model/streams.py GSP_ORDER;
+    absent streams are left out); Reg is Conv1d(d -> 1, kernel 1).
     """
 
     def __init__(self, num_streams: int, width: int, kernel_size: int) -> None:

@@ -20,6 +20,7 @@ from model.fsd import (
     StreamProjection,
     zero_padding,
 )
+from model.streams import GSP_ORDER, GUIDE_STREAM, GUIDED_STREAMS
 from model.temporal_pooling import masked_topk_mean
 
 
@@ -75,7 +76,7 @@ class FSENet(nn.Module):
                 raise ValueError(f"stream_dims[{name!r}]={width!r} must be a positive integer")
         self.config = config
         self.stream_dims = {name: int(stream_dims[name]) for name in config.streams}
-        self.guided_streams = tuple(name for name in ("visual", "audio") if name in config.streams)
+        self.guided_streams = tuple(name for name in GUIDED_STREAMS if name in config.streams)
         width = config.d_model
         kernel = config.projection_kernel
 
@@ -83,7 +84,7 @@ class FSENet(nn.Module):
             {name: StreamProjection(self.stream_dims[name], width, kernel) for name in self.guided_streams}
         )
         self.face_query = (
-            FaceQuery(self.stream_dims["face"], width, kernel) if config.has_face else None
+            FaceQuery(self.stream_dims[GUIDE_STREAM], width, kernel) if config.has_face else None
         )
         self.fci = (
             FaceCentricInteraction(
@@ -139,7 +140,8 @@ class FSENet(nn.Module):
             )
         return padding_mask
 
-    def _face_query(self, features: Mapping[str, Tensor], face_mask: Tensor | None, padding_mask: Tensor) -> Tensor | None:
+    def _face_query(self, features: Mapping[str, Tensor], face_mask: Tensor | None,
+                    padding_mask: Tensor) -> Tensor | None:
         """The projected face stream (B, T, d) that queries FCI and feeds GSP; None without faces."""
         if self.face_query is None:
             return None
@@ -150,7 +152,7 @@ class FSENet(nn.Module):
             face_mask = torch.ones(batch, num_snippets, device=padding_mask.device)
         if tuple(face_mask.shape) != (batch, num_snippets):
             raise ValueError(f"face_mask has shape {tuple(face_mask.shape)}; expected ({batch}, {num_snippets})")
-        return self.face_query(features["face"], face_mask, padding_mask)
+        return self.face_query(features[GUIDE_STREAM], face_mask, padding_mask)
 
     def _global_cas(self, cas: Tensor, projected: dict[str, Tensor], face_query: Tensor | None,
                     padding_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -158,9 +160,8 @@ class FSENet(nn.Module):
         and (1 - W_sent) the background; without GSP, W_sent is 1 and the CAS is kept."""
         if self.gsp is None:
             return padding_mask.to(torch.float32), cas
-        gsp_inputs = [projected[name] for name in ("audio", "visual") if name in projected]
-        if face_query is not None:
-            gsp_inputs.append(face_query)
+        present = {**projected, GUIDE_STREAM: face_query}
+        gsp_inputs = [present[name] for name in GSP_ORDER if present.get(name) is not None]
         w_sent = self.gsp(gsp_inputs, padding_mask) * padding_mask
         gate = w_sent.unsqueeze(-1)
         num_classes = self.config.num_classes

@@ -1,6 +1,6 @@
 """FSENet's training losses.
 
-L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (method.md)
+L_total = L_base + lambda1 (L_frame + L_frame_glo) + lambda2 L_sc   (docs/method.md, "Losses and training")
 
 All terms are computed in float32 (also under autocast), vectorised over batch and
 time, and respect the padding mask. :func:`fsenet_loss` returns every term.
@@ -274,7 +274,8 @@ def combine_loss_parts(
         name: part.total / (part.count if counts is None else counts[name]).clamp(min=1.0)
         for name, part in parts.items()
     }
-    terms["total"] = terms["base"] + weights.lambda_frame * (terms["frame"] + terms["frame_glo"]) + weights.lambda_sc * terms["sc"]
+    terms["total"] = (terms["base"] + weights.lambda_frame * (terms["frame"] + terms["frame_glo"])
+                      + weights.lambda_sc * terms["sc"])
     return terms
 
 
@@ -303,7 +304,8 @@ def _fsenet_loss_parts_float32(
             if point_labels is None:
                 raise ValueError("supervision 'point' needs point_labels")
             video_labels = video_labels_from_points(point_labels, padding_mask, num_classes)
-    dense_targets = dense_base_targets(config, output, point_labels, segment_masks) if weights.base_form == "mean" else None
+    dense_targets = (dense_base_targets(config, output, point_labels, segment_masks) if weights.base_form == "mean"
+                     else None)
     if dense_targets is not None:
         base = mean_base_loss_part(output.cas, dense_targets, padding_mask)
     else:

@@ -1,4 +1,4 @@
-"""PSSC, point-aware sentiment semantics contrast (docs/method.md, "PSSC").
+"""PSSC (docs/method.md, "PSSC: point-aware sentiment semantics contrast").
 
 For each video and each class c with annotated points p_1^c..p_N^c:
   d_t^c = sum_n cos(f_t, p_n^c)

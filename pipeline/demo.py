@@ -44,6 +44,7 @@ DEMO_SETTINGS = {
     "model": {"d_model": 64, "num_heads": 4, "bspg": {"window": 3, "outside": "background"}},
     "train": {"epochs": 30, "learning_rate": 0.002, "batch_size": 4, "validate_every_epochs": 5,
               "early_stopping_patience": 0, "selection_metric": "loss"},
+    "infer": {"batch_size": 4},
 }
 
 
@@ -83,7 +84,8 @@ def run_demo(
          f"split: {', '.join(v.video_id for v in videos if v.subset == 'test')})")
 
     step(f"[2/5] extracting {', '.join(streams)} features into {shell_path(out / 'cache')}")
-    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True, show_progress=show_progress,
+    extracted = run_extract(out / "videos", out / "cache", config, allow_random_weights=True,
+                            show_progress=show_progress,
                             log=log)
     print(format_extract_summary(extracted))
     if extracted.failures:
@@ -98,7 +100,7 @@ def run_demo(
 
     step(f"[4/5] evaluating on the {test_videos} held-out test videos")
     predictions = out / "predictions_test.json"
-    result = evaluate_run(out / "run", "test", predictions, device, log=log)
+    result = evaluate_run(out / "run", "test", predictions, device, log=log, infer=config.infer)
     print(format_report(result))
 
     held_out = next(v for v in videos if v.subset == "test")

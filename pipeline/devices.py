@@ -31,9 +31,9 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def autocast_dtype(amp_dtype: str, device: str):
-    """The torch autocast dtype for the setting `amp_dtype` (train.amp_dtype) on `device`;
-    None: full precision.
+def autocast_dtype(amp_dtype: str, device: str, setting: str = "train.amp_dtype"):
+    """The torch autocast dtype for the value `amp_dtype` of the setting `setting`
+    (train.amp_dtype, infer.amp_dtype) on `device`; None: full precision.
 
     auto: bf16 where the hardware runs it natively (CUDA with bf16; CPUs with AVX512-BF16
     or AMX), else full precision. float16 only on CUDA (DeviceError elsewhere).
@@ -46,7 +46,7 @@ def autocast_dtype(amp_dtype: str, device: str):
         return torch.bfloat16 if native_bf16(device) else None
     if amp_dtype == "float16":
         if torch.device(device).type != "cuda":
-            raise DeviceError("train.amp_dtype=float16 needs a CUDA device; use bfloat16, auto or none on CPU")
+            raise DeviceError(f"{setting}=float16 needs a CUDA device; use bfloat16, auto or none on CPU")
         return torch.float16
     return torch.bfloat16
 

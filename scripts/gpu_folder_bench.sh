@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18 on a GPU machine: `fsenet bench folder --device cuda`, CPU decoding and NVDEC.
+# The folder benchmark on a GPU machine: `fsenet bench folder --device cuda`, CPU decoding and NVDEC.
 #
 # The GPU machines have torch (CUDA), numpy and opencv-python-headless, no network and no
 # ffmpeg. What else the run needs travels in carries of at most 64 MiB each (ignored paths

@@ -1,5 +1,5 @@
-"""Learning curves (issue 13): train variants with per-epoch diagnostics, plot them, tabulate
-final vs best epoch.
+"""Learning curves (why validation mAP decays after its peak): train variants with per-epoch
+diagnostics, plot them, tabulate final vs best epoch.
 
     fsenet bench curves --features DATA --name NAME [--seeds 1,2] [--set KEY=VALUE ...] [--device cuda]
     fsenet bench curves RUN_DIR... --plot docs/learning_curves.png [--split validation]
@@ -40,7 +40,8 @@ CURVE_PANELS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("{split}_cas_in", "{split}_cas_out"), "class CAS inside (-) / outside (--) GT"),
     (("{split}_bg_in", "{split}_bg_out"), "background score inside (-) / outside (--) GT"),
     (("{split}_auc_cas", "{split}_auc_fg"), "ROC AUC in vs out: max class CAS (-), 1 - bg (--)"),
-    (("{split}_share_cas_lowest", "{split}_share_fg_lowest"), "share >= lowest threshold: CAS 0.025 (-), 1-bg 0.4 (--)"),
+    (("{split}_share_cas_lowest", "{split}_share_fg_lowest"),
+     "share >= lowest threshold: CAS 0.025 (-), 1-bg 0.4 (--)"),
     (("{split}_proposals_per_video",), "segments per video after NMS"),
     (("{split}_map_cas_abs", "{split}_map_cas_fg_abs", "{split}_map_global_abs", "{split}_map_global_rel"),
      "avg mAP by inference score"),
@@ -176,8 +177,10 @@ def seed_summary(run_dirs: Sequence[Path], split: str = "test", metric: str = "m
     for run_dir in run_dirs:
         records = read_history(run_dir)
         if records:
-            groups.setdefault(Path(run_dir).name.rsplit("_seed", 1)[0], []).append(final_and_best(records, split, metric))
-    lines = [f"| variant | seeds | {split} final | {split} at val-best | final - at val-best |", "|---|---|---|---|---|"]
+            variant = Path(run_dir).name.rsplit("_seed", 1)[0]
+            groups.setdefault(variant, []).append(final_and_best(records, split, metric))
+    lines = [f"| variant | seeds | {split} final | {split} at val-best | final - at val-best |",
+             "|---|---|---|---|---|"]
     for name, figures in groups.items():
         def spread(values: list[float]) -> str:
             sd = statistics.stdev(values) if len(values) > 1 else 0.0

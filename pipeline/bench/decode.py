@@ -146,7 +146,8 @@ def _row(label: str, measured: dict) -> list[str]:
 
 
 HEADER = [
-    "what", "video min", "wall s", "x real time", "python RSS before, MiB", "python peak RSS, MiB", "ffmpeg peak RSS, MiB",
+    "what", "video min", "wall s", "x real time", "python RSS before, MiB", "python peak RSS, MiB",
+    "ffmpeg peak RSS, MiB",
 ]
 
 
@@ -159,14 +160,17 @@ def run_bench(what: str, config: Config, workdir: Path, doc: Path, durations: li
     command = f"python cli.py bench {what} --durations {','.join(str(int(d)) for d in durations)}"
     rows = []
     if what == "decode":
-        modes = [("video-decode", "video frames, 320x240 -> 25 fps RGB"), ("audio-decode", "audio, mono 16 kHz float32")]
+        modes = [("video-decode", "video frames, 320x240 -> 25 fps RGB"),
+                 ("audio-decode", "audio, mono 16 kHz float32")]
         for video in low_res:
             for mode, label in modes:
                 rows.append(_row(label, _measure_in_fresh_process(mode, video, config, config_file)))
         hd = _test_video(workdir, HD_SECONDS, HD, config)
-        rows.append(_row("video frames, 1280x720 -> 25 fps RGB", _measure_in_fresh_process("video-decode", hd, config, config_file)))
+        rows.append(_row("video frames, 1280x720 -> 25 fps RGB",
+                         _measure_in_fresh_process("video-decode", hd, config, config_file)))
         rows.append(
-            _row("video frames, 1280x720 -> 25 fps, short side 256", _measure_in_fresh_process("video-decode-256", hd, config, config_file))
+            _row("video frames, 1280x720 -> 25 fps, short side 256",
+                 _measure_in_fresh_process("video-decode-256", hd, config, config_file))
         )
         title = "Decoding: throughput and peak memory (`bench decode`)"
         notes = (
@@ -176,10 +180,12 @@ def run_bench(what: str, config: Config, workdir: Path, doc: Path, durations: li
         )
     elif what == "extract":
         for video in low_res:
-            rows.append(_row("audio stream (MFCC, 160-d per snippet)", _measure_in_fresh_process("audio-extract", video, config, config_file)))
+            rows.append(_row("audio stream (MFCC, 160-d per snippet)",
+                             _measure_in_fresh_process("audio-extract", video, config, config_file)))
         title = "Audio extraction: throughput and peak memory (`bench extract`)"
         notes = (
-            f"The audio stream at its defaults (n_mfcc={config.audio.n_mfcc}, {config.audio.window_seconds * 1000:.0f} ms window, "
+            f"The audio stream at its defaults (n_mfcc={config.audio.n_mfcc}, "
+            f"{config.audio.window_seconds * 1000:.0f} ms window, "
             f"{config.audio.hop_seconds * 1000:.0f} ms hop), decoding included, one process per video."
         )
     else:

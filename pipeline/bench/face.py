@@ -45,10 +45,11 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 360),
 }
-# the face stream's detector before issue 16, measured beside the default on 720p
+# the face stream's detector before RetinaFace became the default, measured beside it on 720p
 REFERENCE_DETECTOR: tuple[str, int] = ("opencv", 640)
 # the detectors compared: (face.detector_backend, face.detection_max_side)
-DETECTOR_ROWS: tuple[tuple[str, int], ...] = (("retinaface", 960), ("retinaface", 640), ("centerface", 640), ("opencv", 640))
+DETECTOR_ROWS: tuple[tuple[str, int], ...] = (("retinaface", 960), ("retinaface", 640), ("centerface", 640),
+                                              ("opencv", 640))
 
 
 def measure_face_stream(video: Path, config: Config, extractor: FaceExtractor) -> dict:
@@ -116,7 +117,8 @@ def run_face_bench(
             )
             measured = measure_face_stream(video, config, face_extractor)
             settings = face_extractor.settings
-            measured.update(resolution=resolution, detector=f"`{settings.detector_backend}` at {settings.detection_max_side} px")
+            measured.update(resolution=resolution,
+                            detector=f"`{settings.detector_backend}` at {settings.detection_max_side} px")
             results.append(measured)
             rows.append(_throughput_row(measured))
             print(
@@ -131,7 +133,8 @@ def run_face_bench(
         rows,
     )
     notes = _throughput_notes(config, weights, device, reference, load_before)
-    update_device_section(doc, "face", "Face stream (face detector + ResEmoteNet)", BENCH_COMMAND, device, table + "\n" + notes)
+    update_device_section(doc, "face", "Face stream (face detector + ResEmoteNet)", BENCH_COMMAND, device,
+                          table + "\n" + notes)
     if detector_rows:
         run_detector_comparison(config, workdir, doc, detector_rows, frames_per_trial)
     return results
@@ -157,7 +160,8 @@ def _throughput_notes(config: Config, weights: str, device: str, reference, load
     face = config.face
     compared = (
         f" On 720p the same video also ran with `{reference[0]}` at {reference[1]} px (the face stream's "
-        "detector before issue 16), right after the default, so both see the same machine load."
+        "detector before RetinaFace became the default), right after the default, so both see the same machine "
+        "load."
         if reference is not None else ""
     )
     return (
@@ -236,7 +240,7 @@ def run_detector_comparison(
         print(f"{label}: {table_rows[-1][1:]}")
     headers = ["detector", *trials, "false faces beside a real face", "frames with a 'face' in: "
                + " / ".join(faceless), "ms per 720p frame (wall / CPU)"]
-    body = section_stamp(BENCH_COMMAND) + "\n" + markdown_table(headers, table_rows) + "\n" + _comparison_notes(faceless)
+    body = "\n".join([section_stamp(BENCH_COMMAND), markdown_table(headers, table_rows), _comparison_notes(faceless)])
     update_section(doc, "face-detectors", "Face detectors compared (real faces, faceless frames)", body)
     return results
 

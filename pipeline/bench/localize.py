@@ -39,6 +39,7 @@ from extractors.grid import SnippetGrid
 from model import FSENet
 from pipeline.bench.doc import markdown_table, section_stamp, update_section
 from pipeline.config import Config, config_to_dict, with_overrides
+from pipeline.config.infer import InferConfig
 from pipeline.data.cached import samples_from_cache
 from pipeline.data.feature_spec import FeatureSpec
 from pipeline.devices import autocast_dtype
@@ -63,7 +64,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     folder.mkdir(parents=True, exist_ok=True)
     video = folder / f"{VIDEO_ID}.mp4"
     if not video.exists():
-        write_test_pattern_video(video, duration_seconds, fps=25, size=(320, 240), ffmpeg_binary=config.decode.ffmpeg_binary)
+        write_test_pattern_video(video, duration_seconds, fps=25, size=(320, 240),
+                                 ffmpeg_binary=config.decode.ffmpeg_binary)
     cache_dir, checkpoint = folder / "cache", folder / "model.pt"
     config = with_overrides(config, {"extract": {"streams": ["audio", "visual", "face"]}, "model": {"num_classes": 2}})
     extractors = make_extractors(config, "cpu", allow_random_weights=True, log=lambda message: None)
@@ -101,7 +103,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     save_checkpoint(checkpoint, {
         "model_state": model.state_dict(),
         "stream_dims": {stream: widths[stream] for stream in config.model.streams},
-        "feature_spec": FeatureSpec("cache", str(cache_dir), widths, grid.snippet_seconds, grid_record, typed).to_dict(),
+        "feature_spec": FeatureSpec("cache", str(cache_dir), widths, grid.snippet_seconds, grid_record,
+                                    typed).to_dict(),
         "class_names": list(CLASS_NAMES),
         "config": config_to_dict(config),
         "epoch": 0,
@@ -109,7 +112,8 @@ def prepare_cached_video(config: Config, folder: Path, duration_seconds: float) 
     return video, cache_dir, checkpoint, weights_note
 
 
-def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int) -> dict[str, float]:
+def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: int,
+           infer: InferConfig) -> dict[str, float]:
     """Median seconds of each part of localizing one cached video, timed one by one."""
     times: dict[str, list[float]] = {}
 
@@ -121,12 +125,12 @@ def _parts(checkpoint: Path, cache_dir: Path, video: Path, out: Path, repeats: i
 
     for _ in range(repeats):
         with timed("load the checkpoint"):
-            trained = load_trained_model(checkpoint, "cpu")
+            trained = load_trained_model(checkpoint, "cpu", infer=infer)
         with timed("read the cached features"):
             samples, _ = samples_from_cache(cache_dir, [VIDEO_ID], trained.streams, len(CLASS_NAMES))
         with timed("model forward"):
             scores = predict_scores(trained.model, samples, [VIDEO_ID], "cpu", trained.config.postprocess, 1,
-                                    autocast_dtype(trained.config.train.amp_dtype, "cpu"))
+                                    autocast_dtype(trained.config.infer.amp_dtype, "cpu", "infer.amp_dtype"))
         with timed("post-processing"):
             results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
         sample = samples[VIDEO_ID]
@@ -178,10 +182,14 @@ def _doc_body(command: str, config: Config, figures: dict, localized, repeats: i
               loads: tuple[float, float]) -> str:
     rows = [
         ["`run_localize`, first call in the process (cold)", f"{figures['in_process_cold']:.2f} s"],
-        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads", f"**{figures['in_process_warm']:.2f} s**"],
-        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})", f"{figures['in_process_warm_one_thread']:.2f} s"],
-        [f"`python cli.py localize ...`, a new process, median of {figures['end_to_end_runs']}", f"{figures['end_to_end']:.2f} s"],
-        ["  of which: Python start + importing torch, matplotlib, the pipeline", f"{figures['python_start_and_imports']:.2f} s"],
+        [f"`run_localize`, median of {repeats} more calls (warm), {threads} torch threads",
+         f"**{figures['in_process_warm']:.2f} s**"],
+        [f"`run_localize`, warm, torch limited to 1 thread (median of {repeats})",
+         f"{figures['in_process_warm_one_thread']:.2f} s"],
+        [f"`python cli.py localize ...`, a new process, median of {figures['end_to_end_runs']}",
+         f"{figures['end_to_end']:.2f} s"],
+        ["  of which: Python start + importing torch, matplotlib, the pipeline",
+         f"{figures['python_start_and_imports']:.2f} s"],
     ]
     part_rows = [[name, f"{seconds * 1000:.0f} ms"] for name, seconds in figures["parts"].items()]
     return "\n".join([
@@ -236,7 +244,7 @@ def run_localize_bench(
     finally:
         torch.set_num_threads(threads)
     localized = summary.videos[0]
-    parts = _parts(checkpoint, cache_dir, video, folder / "parts", repeats)
+    parts = _parts(checkpoint, cache_dir, video, folder / "parts", repeats, config.infer)
     end_to_end, imports = _end_to_end(video, checkpoint, cache_dir, folder / "out_cli", max(3, repeats // 2))
     figures = {
         "video_seconds": localized.duration_seconds, "snippets": int(localized.scores.shape[0]),
@@ -246,7 +254,8 @@ def run_localize_bench(
         "end_to_end": statistics.median(end_to_end), "end_to_end_runs": len(end_to_end),
         "python_start_and_imports": imports, "parts": parts,
     }
-    body = _doc_body(command, config, figures, localized, repeats, threads, weights_note, (load_before, _load_average()))
+    body = _doc_body(command, config, figures, localized, repeats, threads, weights_note,
+                     (load_before, _load_average()))
     minutes = f"{localized.duration_seconds / 60:g}"
     update_section(doc, "localize", f"Localize a cached {minutes}-minute video (`bench localize`)", body)
     return figures

@@ -70,7 +70,8 @@ def prepare_inputs(config: Config, workdir: Path, video_seconds: float, videos: 
     for path, seconds in ((long_video, video_seconds), (tiny_video, config.grid.snippet_seconds)):
         if not path.exists():
             print(f"generating {path} ...", file=sys.stderr)
-            write_test_pattern_video(path, seconds, fps=25.0, size=VIDEO_SIZE, ffmpeg_binary=config.decode.ffmpeg_binary)
+            write_test_pattern_video(path, seconds, fps=25.0, size=VIDEO_SIZE,
+                                     ffmpeg_binary=config.decode.ffmpeg_binary)
     long_folder = copies(long_video, root / f"videos_{videos}x{video_seconds:g}s", videos, "video")
     # Tiny videos at a fixed count; a folder per count keeps discovery to exactly these.
     tiny_folder = copies(tiny_video, root / f"tiny_{TINY_VIDEOS}", TINY_VIDEOS, "tiny")
@@ -190,7 +191,9 @@ def run_scaling_bench(
         "ray_throughput": throughput,
         "fixed_costs": {
             "ray_start_seconds": [row["ray_start_seconds"] for row in [*throughput, tiny]],
-            "model_load_seconds_in_actor": [s for row in [*throughput, tiny] for s in row["model_load_seconds_in_actor"]],
+            "model_load_seconds_in_actor": [
+                s for row in [*throughput, tiny] for s in row["model_load_seconds_in_actor"]
+            ],
             "actors_ready_seconds": [row["actors_ready_seconds"] for row in [*throughput, tiny]],
             "one_snippet_videos": TINY_VIDEOS,
             "ray_seconds_per_one_snippet_video": ray_per_video,

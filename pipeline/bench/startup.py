@@ -7,8 +7,8 @@ model trained on them, and one more video localized once into its own cache.
 Measured, each command in a new process as a user runs it (interpreter start, imports
 and the work), the median of `runs` runs: `fsenet --help`, a no-op `extract` rerun (every
 video up to date), and a cached `localize` (features cached: the model, post-processing
-and every output file); the no-op extract also without the face stream (before issue 16's
-startup work, the face stream's extractor was built to learn its identity; now no stream
+and every output file); the no-op extract also without the face stream (before the face
+stream's identity was known without its network, its extractor was built to learn it; now no stream
 builds a network when nothing is extracted). Wall time and CPU time (user + system, which a busy machine
 inflates less than wall time), and the heavy libraries each command imported, with their
 import time (`python -X importtime`, one more run).

@@ -30,8 +30,9 @@ from pathlib import Path
 from cache.atomic import atomic_write_json
 from pipeline.bench.doc import markdown_table, section_stamp, update_device_section, update_section
 from pipeline.config import Config, config_from_layers, preset_settings, with_overrides
+from pipeline.config.infer import InferConfig
 from pipeline.evaluate.stage import evaluate_run
-from pipeline.synthetic.release import write_synthetic_release
+from pipeline.synthetic.release import SynthConfig, write_synthetic_release
 from pipeline.train.stage import run_train
 
 SHARED_TSL300 = Path(__file__).resolve().parents[3] / "shared" / "tsl300"
@@ -58,7 +59,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("gsp_only", "GSP only (no FCI)", {"model": {"use_fci": False}}),
     Variant("fci_one_stage", "FCI one stage + GSP", {"model": {"fci_stages": 1}}),
     Variant("no_gsp", "FCI two stages, no GSP", {"model": {"use_gsp": False}}),
-    Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)", {"model": {"pseudo_labels": "hard"}}),
+    Variant("hard_labels", "hard-threshold pseudo-labels (the model's own scores >= 0.5)",
+            {"model": {"pseudo_labels": "hard"}}),
     Variant("hard_window", "the defaults with hard +-w windows instead of BSPG's soft mounds (tau rule and PSSC kept)",
             {"model": {"pseudo_labels": "hard_window"}}),
     Variant("no_pseudo_labels", "no pseudo-labels (points only)", {"model": {"pseudo_labels": "none"}}),
@@ -94,7 +96,9 @@ def run_config(variant: Variant, given: dict, seed: int) -> Config:
     return config_from_layers(preset, given, variant.overrides, {"train": {"seed": seed}})
 
 
-def prepare_dataset(workdir: Path, config: Config, features: Path | None) -> tuple[Path, str]:
+def prepare_dataset(workdir: Path, synth: SynthConfig, features: Path | None) -> tuple[Path, str]:
+    """(the dataset to train on, a line saying what it is): `features` when given, else the
+    synthetic release written (once) under `workdir` with the `synth` settings."""
     if features is not None:
         marker = Path(features) / "synth.json"
         if marker.is_file():
@@ -110,18 +114,18 @@ def prepare_dataset(workdir: Path, config: Config, features: Path | None) -> tup
     out = workdir / ("synthetic_tsl300" if annotations else "synthetic_generated")
     if not (out / "synth.json").is_file():
         print(f"writing the synthetic dataset to {out} ...", file=sys.stderr)
-        write_synthetic_release(out, config.synth, annotations)
+        write_synthetic_release(out, synth, annotations)
     source = "TSL-300's real annotations (../shared/tsl300)" if annotations else "the built-in generator"
     return out, f"synthetic release from {source}, planted strengths face/audio/visual = " \
-        f"{config.synth.face_strength}/{config.synth.audio_strength}/{config.synth.visual_strength}"
+        f"{synth.face_strength}/{synth.audio_strength}/{synth.visual_strength}"
 
 
-def _figures(run_dir: Path, checkpoint: str, device: str, postprocess: dict | None = None) -> dict:
+def _figures(run_dir: Path, checkpoint: str, device: str, infer: InferConfig, postprocess: dict | None = None) -> dict:
     """Test avg mAP, Recall@AVG and F2@AVG of one checkpoint of a run (not recorded in the run)."""
     name = Path(checkpoint).stem + ("" if not postprocess else "_" + "_".join(str(v) for v in postprocess.values()))
     (run_dir / "bench").mkdir(exist_ok=True)
     result = evaluate_run(run_dir, "test", run_dir / "bench" / f"predictions_{name}.json", device, checkpoint,
-                          log=lambda *_: None, postprocess_overrides=postprocess, record_in_run=False)
+                          log=lambda *_: None, postprocess_overrides=postprocess, record_in_run=False, infer=infer)
     return {"map": result.average_map, "recall": result.tsl_recall_avg, "f2": result.tsl_f2_avg}
 
 
@@ -132,21 +136,24 @@ def bench_one_run(variant: Variant, given: dict, seed: int, dataset: Path, workd
     if done.is_file():
         return json.loads(done.read_text())
     started = time.perf_counter()
-    summary = run_train(dataset, None, run_dir, run_config(variant, given, seed), device, show_progress=False,
-                        log=lambda *_: None)
+    config = run_config(variant, given, seed)
+    summary = run_train(dataset, None, run_dir, config, device, show_progress=False, log=lambda *_: None)
     history = json.loads((run_dir / "history.json").read_text())
     stopped = json.loads((run_dir / "run.json").read_text()).get("stopped", {})
     figures = {
         "variant": variant.name, "seed": seed,
-        "best": _figures(run_dir, "best.pt", device), "final": _figures(run_dir, "last.pt", device),
-        "scores": {label: _figures(run_dir, "best.pt", device, options)["map"] for label, options in SCORE_OPTIONS.items()},
+        "best": _figures(run_dir, "best.pt", device, config.infer),
+        "final": _figures(run_dir, "last.pt", device, config.infer),
+        "scores": {label: _figures(run_dir, "best.pt", device, config.infer, options)["map"]
+                   for label, options in SCORE_OPTIONS.items()},
         "stopped_epoch": stopped.get("epoch", summary.epochs_run), "stop_reason": stopped.get("reason", ""),
         "best_epoch": summary.best_epoch,
         "epoch_seconds": statistics.median([record["seconds"] for record in history]) if history else math.nan,
         "wall_seconds_this_process": time.perf_counter() - started,
     }
     atomic_write_json(done, figures)
-    print(f"{variant.name} seed {seed}: best.pt {100 * figures['best']['map']:.2f}, final {100 * figures['final']['map']:.2f} "
+    print(f"{variant.name} seed {seed}: best.pt {100 * figures['best']['map']:.2f}, final "
+          f"{100 * figures['final']['map']:.2f} "
           f"avg mAP, stopped at epoch {figures['stopped_epoch']} (best {figures['best_epoch']})", file=sys.stderr)
     return figures
 
@@ -178,7 +185,8 @@ def result_tables(variants: list[Variant], finished: dict[str, list[dict]]) -> s
     rows = [_variant_row(variant, finished.get(variant.name, [])) for variant in variants]
     score_header = ["variant", *SCORE_OPTIONS]
     score_rows = [
-        [variant.name, *(_spread([r["scores"][label] for r in finished.get(variant.name, [])]) for label in SCORE_OPTIONS)]
+        [variant.name,
+         *(_spread([r["scores"][label] for r in finished.get(variant.name, [])]) for label in SCORE_OPTIONS)]
         for variant in variants
     ]
     return (markdown_table(header, rows) + "\n\nInference scores on the same best.pt checkpoints (test avg mAP, %): "
@@ -198,8 +206,9 @@ def finished_runs(workdir: Path, variants: list[Variant], seeds: list[int]) -> d
 
 
 def run_train_bench(
-    config: Config, given: dict, workdir: Path, doc: Path, seeds: list[int], variants: list[str] | None, device: str,
-    features: Path | None = None, command: str = "fsenet bench train", report_only: bool = False,
+    config: Config, given: dict, synth: SynthConfig, workdir: Path, doc: Path, seeds: list[int],
+    variants: list[str] | None, device: str, features: Path | None = None, command: str = "fsenet bench train",
+    report_only: bool = False,
 ) -> str:
     """Train and score every chosen variant and seed (seed by seed, so the first seed of every
     variant finishes first), then write the tables to `doc`. given: the settings the command
@@ -207,7 +216,7 @@ def run_train_bench(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     chosen = chosen_variants(variants)
-    dataset_path, dataset_note = prepare_dataset(workdir, config, features)
+    dataset_path, dataset_note = prepare_dataset(workdir, synth, features)
     if not report_only:
         for seed in seeds:
             for variant in chosen:
@@ -218,7 +227,8 @@ def run_train_bench(
         f"Dataset: {dataset_note}. Seeds {seeds}; mean ± standard deviation over the seeds done. Every variant: "
         f"d_model {base.model.d_model}, batch {base.train.batch_size}, Adam lr {base.train.learning_rate}, "
         f"device {device}; the defaults' schedule: up to {base.train.epochs} epochs, validation every "
-        f"{base.train.validate_every_epochs}, early stopping after {base.train.early_stopping_patience} checks without a "
+        f"{base.train.validate_every_epochs}, early stopping after "
+        f"{base.train.early_stopping_patience} checks without a "
         f"gain of {base.train.early_stopping_min_delta}, never before epoch {base.train.early_stopping_start_epoch}. "
         "best.pt: the epoch the validation split picked (the paper preset has none: its last epoch); final: last.pt. "
         "Figures on the test split."
@@ -231,13 +241,13 @@ def run_train_bench(
 
 
 def run_epoch_bench(
-    config: Config, workdir: Path, doc: Path, epochs: int, device: str, features: Path | None = None,
-    command: str = "python cli.py bench epoch",
+    config: Config, synth: SynthConfig, workdir: Path, doc: Path, epochs: int, device: str,
+    features: Path | None = None, command: str = "python cli.py bench epoch",
 ) -> dict:
     """Epoch time of the configured model on the TSL-300-shaped dataset (`epochs` epochs)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset_path, dataset_note = prepare_dataset(workdir, config, features)
+    dataset_path, dataset_note = prepare_dataset(workdir, synth, features)
     epoch_config = with_overrides(config, {"train": {"epochs": epochs, "validate_every_epochs": epochs + 1}})
     run_dir = workdir / "runs" / f"epoch_time_{time.strftime('%Y%m%d_%H%M%S')}"
     summary = run_train(dataset_path, None, run_dir, epoch_config, device, show_progress=False, log=lambda *_: None)
@@ -245,7 +255,8 @@ def run_epoch_bench(
     steady = seconds[1:] or seconds
     figures = {"epochs": len(seconds), "first_epoch_seconds": seconds[0], "epoch_seconds": statistics.fmean(steady)}
     rows = [[
-        device, str(config.model.d_model), str(config.train.batch_size), str(config.train.max_train_snippets or "whole videos"),
+        device, str(config.model.d_model), str(config.train.batch_size),
+        str(config.train.max_train_snippets or "whole videos"),
         config.train.amp_dtype, f"{seconds[0]:.1f}", f"{statistics.fmean(steady):.1f}",
         f"{600 * statistics.fmean(steady) / 60:.0f}",
     ]]

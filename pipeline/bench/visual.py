@@ -108,7 +108,8 @@ def measure_visual_stream(video: Path, config: Config, extractor: VisualExtracto
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     grown = memory.stop()
     assert result.features.shape == (grid.num_snippets, extractor.output_dim) and np.isfinite(result.features).all()
-    return {"duration": probe.duration_seconds, "snippets": grid.num_snippets, "total": total, "cpu": cpu, "rss_growth": grown}
+    return {"duration": probe.duration_seconds, "snippets": grid.num_snippets, "total": total, "cpu": cpu,
+            "rss_growth": grown}
 
 
 def _times(duration: float, seconds: float) -> str:
@@ -204,5 +205,6 @@ def run_visual_bench(
         rows,
     )
     notes = _notes(config, device, weights, (load_before, os.getloadavg()[0]))
-    update_device_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", BENCH_COMMAND, device, table + "\n" + notes)
+    update_device_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", BENCH_COMMAND, device,
+                          table + "\n" + notes)
     return results

@@ -28,13 +28,15 @@ class ActivityNetFileError(ValueError):
 
 def segment_of(entry: Mapping, where: str) -> tuple[float, float]:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{where}: must be an object with 'label' and 'segment', got {type(entry).__name__} {entry!r:.40}")
+        raise ValueError(f"{where}: must be an object with 'label' and 'segment', got "
+                         f"{type(entry).__name__} {entry!r:.40}")
     try:
         start, end = (float(value) for value in entry["segment"])
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: 'segment' must be [start, end] in seconds, got {entry.get('segment')!r}") from None
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-        raise ValueError(f"{where}: segment [{start}, {end}] must be [start, end] in seconds, both finite, end >= start")
+        raise ValueError(f"{where}: segment [{start}, {end}] must be [start, end] in seconds, both finite, "
+                         "end >= start")
     return start, end
 
 
@@ -58,7 +60,9 @@ def _read_json(path: Path | str, what: str) -> dict:
     except FileNotFoundError:
         raise ActivityNetFileError(f"{path}: {what} file not found; check the path") from None
     except OSError as error:
-        raise ActivityNetFileError(f"{path}: cannot read the {what} file ({error.strerror}); pass a readable file") from None
+        raise ActivityNetFileError(
+            f"{path}: cannot read the {what} file ({error.strerror}); pass a readable file"
+        ) from None
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise ActivityNetFileError(f"{path}: not UTF-8 (line {line}); save the {what} file as UTF-8") from None

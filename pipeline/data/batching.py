@@ -85,7 +85,8 @@ def crop_sample(sample: VideoSample, max_snippets: int, generator: torch.Generat
     )
 
 
-def resident_features(samples: dict[str, VideoSample], streams: Sequence[str], device: torch.device | str) -> dict[str, VideoSample]:
+def resident_features(samples: dict[str, VideoSample], streams: Sequence[str],
+                      device: torch.device | str) -> dict[str, VideoSample]:
     """The samples with their feature arrays moved to `device` once (torch tensors), so
     that `collate` pads them there: on a GPU this replaces a host-side copy and transfer
     of the whole batch per step (tens of MB for TSL-300-sized videos) by device copies."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from cache.identity import ExtractorIdentity, canonical
 from cache.store import CacheError, FeatureCache, LoadedStream
-from model.config import KNOWN_STREAMS
+from model.streams import STREAM_NAMES
 from pipeline.data.annotations import AnnotationSet, raise_if_strict, read_annotations
 from pipeline.data.config import DataConfig
 from pipeline.data.feature_spec import FeatureSpec
@@ -42,7 +42,7 @@ class CachedStreams:
 
     Attributes:
         videos: video id -> its features (grid step and duration from its meta).
-        streams: the streams read, in KNOWN_STREAMS order.
+        streams: the streams read, in STREAM_NAMES order.
         widths: stream -> D_s (the same for every video).
         identities: stream -> extractor identity of the first video read.
         grids: per video, its snippet grid without num_snippets.
@@ -92,7 +92,10 @@ def _load_stream(
     array = np.asarray(loaded.features, dtype=np.float32)
     if stream != "face":
         return array, None, None, ExtractorIdentity(loaded.record["extractor"])
-    mask = np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0) if loaded.mask is not None else face_mask_from_rows(array)
+    if loaded.mask is not None:
+        mask = np.clip(np.asarray(loaded.mask, dtype=np.float32), 0.0, 1.0)
+    else:
+        mask = face_mask_from_rows(array)
     return array, mask, face_emotions_of(loaded), ExtractorIdentity(loaded.record["extractor"])
 
 
@@ -155,7 +158,7 @@ def samples_from_cache(
     cache = FeatureCache(cache_dir)
     if not cache.is_cache():
         raise DatasetError(f"{cache_dir}: not a feature cache (no cache.json); run `extract` first")
-    streams = [s for s in KNOWN_STREAMS if s in streams]
+    streams = [s for s in STREAM_NAMES if s in streams]
     metas = _cached_metas(cache, list(video_ids))
     problems: list[str] = []
     read = read_cached_streams(cache, metas, list(video_ids), streams, problems)
@@ -173,7 +176,7 @@ def _choose_streams(
     the streams every annotated video has (the others named in `problems`)."""
     available = {video_id: set(metas[video_id]["streams"]) for video_id in video_ids}
     if data.streams:
-        streams = [s for s in KNOWN_STREAMS if s in data.streams]
+        streams = [s for s in STREAM_NAMES if s in data.streams]
         lacking = [v for v in video_ids if not set(streams) <= available[v]]
         for video_id in lacking:
             missing = sorted(set(streams) - available[video_id])
@@ -183,7 +186,8 @@ def _choose_streams(
             )
         video_ids = [v for v in video_ids if v not in lacking]
         if not video_ids:
-            raise DatasetError(f"{path}: no annotated video has all of data.streams = {streams}; run `extract` for them")
+            raise DatasetError(f"{path}: no annotated video has all of data.streams = {streams}; "
+                               "run `extract` for them")
         return streams, video_ids
     common, union = set.intersection(*available.values()), set.union(*available.values())
     for stream in sorted(union - common):
@@ -192,7 +196,7 @@ def _choose_streams(
             f"{path}: stream {stream!r} is cached for {count} of {len(video_ids)} annotated videos; not used "
             f"(extract it for every video, or set data.streams)"
         )
-    streams = [s for s in KNOWN_STREAMS if s in common]
+    streams = [s for s in STREAM_NAMES if s in common]
     if not streams:
         raise DatasetError(f"{path}: the annotated videos share no cached stream; run `extract` for all of them")
     return streams, video_ids
@@ -215,7 +219,8 @@ def _annotated_entries(
     if not metas:
         raise DatasetError(f"{path}: the feature cache holds no complete video; run `extract` first")
     durations = {video_id: float(meta["probe"]["duration_seconds"]) for video_id, meta in metas.items()}
-    frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items() if meta["probe"].get("native_fps")}
+    frame_rates = {v: float(meta["probe"]["native_fps"]) for v, meta in metas.items()
+                   if meta["probe"].get("native_fps")}
     annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates,
                                       options=data.annotation_options())
     video_ids = sorted(annotation_set.videos & set(metas))
@@ -233,7 +238,8 @@ def load_cache_dataset(path: Path, data: DataConfig, annotations: Path | None) -
     cache = FeatureCache(path)
     if annotations is None:
         raise DatasetError(
-            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER (points CSV video_id,time_s,label, "
+            f"{path}: a feature cache has no labels; pass --annotations FILE_OR_FOLDER "
+            "(points CSV video_id,time_s,label, "
             "segments CSV/JSON, video labels CSV video_id,label, ELAN .eaf, Label Studio JSON, Audacity labels .txt)"
         )
     problems: list[str] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from model.config import KNOWN_STREAMS
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, require
+from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.data.annotations import POINT_MAX_SECONDS, ClassVocabulary, ReadOptions, parse_label_aliases
 
 RELEASE_LAYOUT_WORDS = ("snippet", "frame")  # besides a number k of rows per snippet
@@ -52,9 +52,9 @@ class DataConfig:
     streams: tuple[str, ...] = ()
     validation_fraction: float = 0.1
     split_seed: int = 0
-    release_visual_folder: str = "rgb"
-    release_audio_folder: str = "logmfcc"
-    release_face_folder: str = "img"
+    release_visual_folder: str = RELEASE_FOLDERS["visual"]
+    release_audio_folder: str = RELEASE_FOLDERS["audio"]
+    release_face_folder: str = RELEASE_FOLDERS["face"]
     release_snippet_frames: int = 16
     release_audio_rows_per_snippet: int = 0
     release_stream_layouts: tuple[str, ...] = ()
@@ -67,41 +67,28 @@ class DataConfig:
     label_studio_frame_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.class_names or any(not name.strip() for name in self.class_names):
-            raise ValueError(f"data.class_names must list non-empty class names, got {list(self.class_names)}")
+        check_names("data.class_names", self.class_names, what="class")
         try:
             ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
         except ValueError as error:
             raise ValueError(f"data.label_aliases: {error}") from None
-        unknown = [s for s in self.streams if s not in KNOWN_STREAMS]
-        if unknown:
-            raise ValueError(f"data.streams: unknown stream {unknown[0]!r}; choose from {', '.join(KNOWN_STREAMS)}")
-        if len(set(self.streams)) != len(self.streams):
-            raise ValueError(f"data.streams lists a stream twice: {list(self.streams)}")
-        if not (0.0 <= self.validation_fraction < 1.0):
-            raise ValueError(f"data.validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        folders = [self.release_visual_folder, self.release_audio_folder, self.release_face_folder]
-        if any(not f or "/" in f or "\\" in f for f in folders) or len(set(folders)) != 3:
-            raise ValueError(f"data.release_*_folder must be three different plain folder names, got {folders}")
-        if self.release_snippet_frames < 1:
-            raise ValueError(f"data.release_snippet_frames must be >= 1, got {self.release_snippet_frames}")
-        if self.release_audio_rows_per_snippet < 0:
-            raise ValueError(
-                f"data.release_audio_rows_per_snippet must be >= 0 (0 = infer), got {self.release_audio_rows_per_snippet}"
-            )
-        if not (math.isfinite(self.release_audio_offset) and math.isfinite(self.release_audio_scale)):
-            raise ValueError("data.release_audio_offset and data.release_audio_scale must be finite numbers")
-        if self.release_audio_scale == 0:
-            raise ValueError("data.release_audio_scale must not be 0")
-        if self.alignment_tolerance_rows < 0:
-            raise ValueError(f"data.alignment_tolerance_rows must be >= 0, got {self.alignment_tolerance_rows}")
-        if self.release_frame_rows not in RELEASE_FRAME_ROWS:
-            raise ValueError(f"data.release_frame_rows must be one of {', '.join(RELEASE_FRAME_ROWS)}, "
-                             f"got {self.release_frame_rows!r}")
+        check_names("data.streams", self.streams, STREAM_NAMES, what="stream", empty_ok=True)
+        check_number("data.validation_fraction", self.validation_fraction, 0, 1, high_open=True)
+        folders = list(self.release_stream_folders().values())
+        require(all(f and "/" not in f and "\\" not in f for f in folders) and len(set(folders)) == len(folders),
+                f"data.release_*_folder must be different plain folder names, one per stream, got {folders}")
+        check_int("data.release_snippet_frames", self.release_snippet_frames, 1)
+        check_int("data.release_audio_rows_per_snippet", self.release_audio_rows_per_snippet, 0, note="0 = infer")
+        check_number("data.release_audio_offset", self.release_audio_offset)
+        check_number("data.release_audio_scale", self.release_audio_scale)
+        require(self.release_audio_scale != 0, "data.release_audio_scale must not be 0")
+        check_int("data.alignment_tolerance_rows", self.alignment_tolerance_rows, 0)
+        check_choice("data.release_frame_rows", self.release_frame_rows, RELEASE_FRAME_ROWS)
+        check_bool("data.strict", self.strict)
         layouts = self.release_layouts()
-        if self.release_audio_rows_per_snippet and "audio" in layouts:
-            raise ValueError("data.release_audio_rows_per_snippet and an audio= entry of data.release_stream_layouts "
-                             "both set the audio layout; keep one")
+        require(not (self.release_audio_rows_per_snippet and "audio" in layouts),
+                "data.release_audio_rows_per_snippet and an audio= entry of data.release_stream_layouts "
+                "both set the audio layout; keep one")
         self.annotation_options()  # checks point_max_seconds and label_studio_frame_rate
 
     def release_layouts(self) -> dict[str, str | int]:
@@ -110,9 +97,9 @@ class DataConfig:
         layouts: dict[str, str | int] = {}
         for entry in self.release_stream_layouts:
             stream, sep, layout = (part.strip() for part in entry.partition("="))
-            if not sep or stream not in KNOWN_STREAMS or stream in layouts:
+            if not sep or stream not in STREAM_NAMES or stream in layouts:
                 raise ValueError(f"data.release_stream_layouts: {entry!r} must read STREAM=LAYOUT, one per stream, "
-                                 f"STREAM one of {', '.join(KNOWN_STREAMS)}")
+                                 f"STREAM one of {', '.join(STREAM_NAMES)}")
             if layout in RELEASE_LAYOUT_WORDS:
                 layouts[stream] = layout
             elif layout.isdigit() and int(layout) >= 1:
@@ -132,6 +119,6 @@ class DataConfig:
         return ClassVocabulary(self.class_names, parse_label_aliases(self.label_aliases))
 
     def release_stream_folders(self) -> dict[str, str]:
-        """stream name -> its folder in the released layout."""
-        return {"visual": self.release_visual_folder, "audio": self.release_audio_folder, "face": self.release_face_folder}
+        """stream name -> its folder in the released layout (data.release_<stream>_folder)."""
+        return {name: getattr(self, f"release_{name}_folder") for name in STREAM_NAMES}
 

@@ -87,7 +87,9 @@ class FeatureSpec:
         another snippet length."""
         for stream, width in self.streams.items():
             if stream not in found.streams:
-                raise FeatureSpecError(f"the features lack stream '{stream}' the model was trained on; extract it first")
+                raise FeatureSpecError(
+                    f"the features lack stream '{stream}' the model was trained on; extract it first"
+                )
             if found.streams[stream] != width:
                 raise FeatureSpecError(
                     f"stream '{stream}' is {found.streams[stream]}-d here, the model was trained on {width}-d features"

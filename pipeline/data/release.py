@@ -31,7 +31,7 @@ import numpy as np
 
 from cache.identity import ExtractorIdentity
 from cache.json_text import parse_json
-from model.config import KNOWN_STREAMS
+from model.streams import STREAM_NAMES
 from pipeline.data.annotations import (
     AnnotationSet,
     raise_if_strict,
@@ -85,7 +85,8 @@ FRAME_STREAM_DESCRIPTIONS = {
     "face": "face embeddings (released layout), one row per native frame, reduced to one row per snippet",
 }
 FRAME_ROWS_TAKEN = {
-    "sample": "rows 0, {n}, {n2}, ... and the last row when the count is not a multiple of {n} (the FSENet authors' loader)",
+    "sample": "rows 0, {n}, {n2}, ... and the last row when the count is not a multiple of {n} "
+              "(the FSENet authors' loader)",
     "mean": "the mean of each snippet's {n} rows (the last snippet: of the rows it has)",
 }
 
@@ -232,7 +233,7 @@ class _ReleaseFiles:
 
 def _present_streams(features_root: Path, data: DataConfig) -> list[str]:
     folders = data.release_stream_folders()
-    return [s for s in KNOWN_STREAMS if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
+    return [s for s in STREAM_NAMES if any((features_root / sp / folders[s]).is_dir() for sp in RELEASE_SPLIT_FOLDERS)]
 
 
 def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
@@ -246,7 +247,7 @@ def _release_streams(features_root: Path, data: DataConfig) -> list[str]:
                 f"{features_root}: data.streams asks for {', '.join(missing)} but no "
                 f"features/<split>/{folders[missing[0]]}/ folder exists"
             )
-        return [s for s in KNOWN_STREAMS if s in data.streams]
+        return [s for s in STREAM_NAMES if s in data.streams]
     if not present:
         raise DatasetError(
             f"{features_root}: no stream folder ({', '.join(folders.values())}) under features/train or features/test"
@@ -273,7 +274,8 @@ def _release_split_ids(path: Path, features_root: Path, streams: list[str], fold
             problems.append(f"{split_file}: missing; the {split} split is the {len(found)} videos in features/{split}/")
     both = set(split_ids["train"]) & set(split_ids["test"])
     if both:
-        raise DatasetError(f"{path}: video(s) {', '.join(sorted(both)[:3])} listed in both split_train.txt and split_test.txt")
+        raise DatasetError(f"{path}: video(s) {', '.join(sorted(both)[:3])} listed in both "
+                           "split_train.txt and split_test.txt")
     return split_ids
 
 
@@ -312,8 +314,8 @@ def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems
         for video_id in files.split_ids[split]:
             fps = files.frame_rates.get(video_id)
             if fps is None or not fps > 0:
-                annotation_problems.append(f"{files.features_root.parent / RELEASE_FRAME_RATES_FILE}: no frame rate for "
-                                           f"video {video_id!r}; video left out")
+                annotation_problems.append(f"{files.features_root.parent / RELEASE_FRAME_RATES_FILE}: no frame rate "
+                                           f"for video {video_id!r}; video left out")
                 continue
             arrays: dict[str, np.ndarray] = {}
             absent: list[str] = []
@@ -324,7 +326,8 @@ def _read_raw_videos(files: _ReleaseFiles, data: DataConfig, annotation_problems
                 else:
                     arrays[stream] = _load_release_array(file)
             if absent:
-                annotation_problems.append(f"{absent[0]}: missing ({len(absent)} stream file(s)); video {video_id} left out")
+                annotation_problems.append(f"{absent[0]}: missing ({len(absent)} stream "
+                                           f"file(s)); video {video_id} left out")
                 continue
             other_rows = {}
             for stream in (s for s in files.present if s not in files.streams):
@@ -370,19 +373,20 @@ def _aligned_videos(
                                 data.alignment_tolerance_rows, problems)
         remainder_videos += aligned.audio_remainder_rows > 0
         if folded_audio:
-            aligned.features["audio"] = (aligned.features["audio"] + np.float32(data.release_audio_offset)) / np.float32(
-                data.release_audio_scale
-            )
+            offset, scale = np.float32(data.release_audio_offset), np.float32(data.release_audio_scale)
+            aligned.features["audio"] = (aligned.features["audio"] + offset) / scale
         for stream, array in aligned.features.items():
             if widths.setdefault(stream, array.shape[1]) != array.shape[1]:
-                raise DatasetError(f"video {video_id}: stream {stream} is {array.shape[1]} wide, other videos {widths[stream]}")
+                raise DatasetError(f"video {video_id}: stream {stream} is {array.shape[1]} wide, "
+                                   f"other videos {widths[stream]}")
         num_snippets = next(iter(aligned.features.values())).shape[0]
         face_mask = face_mask_from_rows(aligned.features["face"]) if "face" in aligned.features else None
         duration = video.duration_seconds or num_snippets * video.snippet_seconds
         videos[video_id] = VideoFeatures(aligned.features, face_mask, video.snippet_seconds, duration, video.frame_rate)
     if remainder_videos:
         problems.append(
-            f"{files.features_root}: audio of {remainder_videos} video(s) ends with rows that do not fill a whole snippet "
+            f"{files.features_root}: audio of {remainder_videos} video(s) ends with rows "
+            "that do not fill a whole snippet "
             f"of {layouts['audio'].rows_per_snippet} rows; those rows were dropped"
         )
     return videos, widths, layouts
@@ -449,7 +453,8 @@ def _layout_note(files: _ReleaseFiles, layouts: dict[str, RowLayout], data: Data
         words = layout.words()
         if layout.kind == "frame":
             step = layout.rows_per_snippet
-            words += f", every {step}th row plus the last" if data.release_frame_rows == "sample" else f", mean of each {step}"
+            sampled = data.release_frame_rows == "sample"
+            words += f", every {step}th row plus the last" if sampled else f", mean of each {step}"
         parts.append(f"{files.folders[stream]} {words}")
     return f"released layout read as: {'; '.join(parts)}"
 
@@ -467,7 +472,8 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
     for video_id, split in split_of.items():
         subset = annotation_set.subsets.get(video_id)
         if subset is not None and subset != split:
-            problems.append(f"video {video_id}: in split_{split}.txt but its annotations say subset {subset!r}; using the split file")
+            problems.append(f"video {video_id}: in split_{split}.txt but its annotations say subset "
+                            f"{subset!r}; using the split file")
     num_classes = len(data.class_names)
     samples = {
         video_id: build_sample(video_id, video, annotation_set, num_classes, annotation_problems,
@@ -485,7 +491,8 @@ def load_release_dataset(path: Path, data: DataConfig, annotations: Path | None)
     return SentimentDataset(
         class_names=display_class_names(data.vocabulary(), annotation_set),
         samples=samples,
-        splits={"train": train, "validation": validation, "test": sorted(v for v, s in split_of.items() if s == "test")},
+        splits={"train": train, "validation": validation,
+                "test": sorted(v for v, s in split_of.items() if s == "test")},
         feature_spec=_release_feature_spec(path, files, widths, layouts, snippet_lengths, data),
         problems=annotation_problems + problems,
         annotation_files=annotation_set.files,

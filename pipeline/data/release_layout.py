@@ -35,7 +35,8 @@ import numpy as np
 
 from pipeline.data.samples import DatasetError
 
-TSL300_AUDIO_ROWS_PER_SNIPPET = 32  # logmfcc rows per 16-frame snippet in TSL-300's release (method.md)
+# logmfcc rows per 16-frame snippet in TSL-300's release (docs/method.md, "TSL-300's released features")
+TSL300_AUDIO_ROWS_PER_SNIPPET = 32
 PER_SNIPPET_EVIDENCE_RATIO = 1.5  # another stream this many times longer marks the shortest as per-snippet
 
 
@@ -80,7 +81,8 @@ def layout_from_setting(value: str | int, snippet_frames: int) -> RowLayout:
 
 def documented_layouts(snippet_frames: int) -> list[RowLayout]:
     """The layouts the public releases use, in the order they are tried."""
-    return [RowLayout("snippet"), RowLayout("frame", snippet_frames), RowLayout("folded", TSL300_AUDIO_ROWS_PER_SNIPPET)]
+    return [RowLayout("snippet"), RowLayout("frame", snippet_frames),
+            RowLayout("folded", TSL300_AUDIO_ROWS_PER_SNIPPET)]
 
 
 def infer_rows_per_snippet(
@@ -148,7 +150,8 @@ def _fit_layout(stream: str, rows: np.ndarray, reference: np.ndarray, video_ids:
         raise DatasetError(
             f"video {video_ids[worst]}: {folders.get(stream, stream)} has {int(rows[worst])} rows for "
             f"{int(reference[worst])} snippets, which fits {first.words()} and {second.words()} alike; set "
-            f"data.release_stream_layouts (e.g. {stream}={first.kind if first.kind != 'folded' else first.rows_per_snippet})"
+            "data.release_stream_layouts (e.g. "
+            f"{stream}={first.kind if first.kind != 'folded' else first.rows_per_snippet})"
         )
     k = infer_rows_per_snippet(list(rows), list(reference), tolerance, documented=0)
     candidates = [*documented_layouts(snippet_frames), RowLayout("folded", k)]
@@ -179,7 +182,8 @@ def infer_release_layouts(
         open_stream = next(s for s in streams if s not in layouts)
         raise DatasetError(
             f"video {video_id}: {_shown_rows(counts, folders)}: cannot tell whether a row is a snippet or a frame "
-            "(no stream with fewer rows per snippet to compare with, no duration in len_duration_dict.json / time.json); "
+            "(no stream with fewer rows per snippet to compare with, no duration in "
+            "len_duration_dict.json / time.json); "
             f"set data.release_stream_layouts, e.g. {open_stream}=frame or {open_stream}=snippet"
         )
     for stream in streams:

@@ -134,7 +134,8 @@ class SentimentDataset:
     notes: list[str] = field(default_factory=list)
 
 
-def carve_validation(train_ids: list[str], fraction: float, seed: int, preferred: set[str] | None = None) -> tuple[list[str], list[str]]:
+def carve_validation(train_ids: list[str], fraction: float, seed: int,
+                     preferred: set[str] | None = None) -> tuple[list[str], list[str]]:
     """Split training videos into (train, validation), seeded and order-independent.
 
     round(fraction * n) videos (at least 1 when fraction > 0 and n >= 2, never all) are

@@ -29,8 +29,9 @@ def load_dataset(path: Path, data: DataConfig, annotations: Path | None = None) 
     """A dataset from a feature cache or a released-layout folder (recognised by contents).
 
     annotations: a file or a folder of files (points CSV, segments CSV/JSON, video-label
-    CSV, ELAN .eaf, Label Studio JSON, Audacity labels; docs/formats.md). Required for a feature cache; for the released layout, the kinds it provides
-    replace the release's own (point_labels.csv, videosenti_gt.json / gt.json).
+    CSV, ELAN .eaf, Label Studio JSON, Audacity labels; docs/formats.md). Required for a
+    feature cache; for the released layout, the kinds it provides replace the release's own
+    (point_labels.csv, videosenti_gt.json / gt.json).
     """
     path = Path(path)
     if not path.is_dir():

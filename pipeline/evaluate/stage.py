@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cache.atomic import atomic_write_json
 from pipeline.config import config_to_dict
+from pipeline.config.infer import InferConfig
 from pipeline.console import random_weights_warning, to_stderr
 from pipeline.data.activitynet import load_ground_truth, load_predictions, write_results
 from pipeline.data.annotations import SUBSET_SPLITS
@@ -85,32 +86,37 @@ def _missing_record(missing: dict[str, list[dict]], split: str, log) -> dict:
     segments = sum(len(entries) for entries in missing.values())
     if missing:
         names = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        log(f"warning: {len(missing)} {split} video(s) listed but not loaded (features missing or unreadable: {names}); "
+        log(f"warning: {len(missing)} {split} video(s) listed but not loaded (features "
+            f"missing or unreadable: {names}); "
             f"their {segments} ground-truth segment(s) count as missed")
     return {"count": len(missing), "ground_truth_segments": segments, "video_ids": list(missing)}
 
 
 def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: str = "best.pt", log=to_stderr,
-                 postprocess_overrides: dict | None = None, record_in_run: bool = True) -> EvaluationResult:
+                 postprocess_overrides: dict | None = None, record_in_run: bool = True,
+                 infer: InferConfig | None = None) -> EvaluationResult:
     """Localize and score the videos of `split` with RUN_DIR's checkpoint; results to `out`,
     figures to out.metrics.json and (record_in_run) RUN_DIR/eval_<split>.json
     (eval_<split>_<stem>.json for another checkpoint than best.pt, e.g. refit.pt).
-    postprocess_overrides: post-processing settings over the checkpoint's (said in the log)."""
+    postprocess_overrides: post-processing settings over the checkpoint's (said in the log);
+    infer: how the model runs here (this machine's `infer` section; default: its defaults)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
-    trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides)
+    trained = load_trained_model(run_dir / checkpoint, device, postprocess_overrides, infer)
     for note in trained.notes:
         log(note)
-    dataset = load_dataset(Path(info["features"]), trained.config.data, Path(info["annotations"]) if info["annotations"] else None)
+    dataset = load_dataset(Path(info["features"]), trained.config.data,
+                           Path(info["annotations"]) if info["annotations"] else None)
     trained.feature_spec.check_features(dataset.feature_spec)
     if trained.feature_spec.random_weights:
         log(random_weights_warning(trained.feature_spec.random_weight_streams))
     video_ids = dataset.splits.get(split)
     if not video_ids:
-        raise EvaluateError(f"split '{split}' is empty or unknown; splits here: {', '.join(k for k, v in dataset.splits.items() if v)}")
-    amp = autocast_dtype(trained.config.train.amp_dtype, device)
+        raise EvaluateError(f"split '{split}' is empty or unknown; splits here: "
+                            f"{', '.join(k for k, v in dataset.splits.items() if v)}")
+    amp = autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(trained.model, dataset.samples, video_ids, device, trained.config.postprocess,
-                            trained.config.train.batch_size, amp)
+                            trained.config.infer.batch_size, amp)
     predictions = segments_from_scores(scores, dataset.samples, trained.config.postprocess, trained.class_names)
     missing = missing_ground_truth(Path(info["features"]), dataset, split)
     ground_truth = {**ground_truth_of(dataset.samples, video_ids, trained.class_names), **missing}
@@ -139,7 +145,8 @@ def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None) ->
     but absent from the ground truth are reported as not scored."""
     truth = load_ground_truth(ground_truth, subset)
     if not any(truth.values()):
-        where = f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None else f"its {len(truth)} video(s)"
+        where = (f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None
+                 else f"its {len(truth)} video(s)")
         raise EvaluateError(f"{ground_truth}: {where} have no annotated segments; nothing to evaluate; pass a "
                             "ground truth with segments" + (" or another --subset" if subset is not None else ""))
     found = load_predictions(predictions)

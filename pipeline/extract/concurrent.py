@@ -18,8 +18,9 @@ the same atomic writes. A video whose stream fails is reported with the same one
 reason, the streams before it kept, the ones after it dropped (as the one-at-a-time
 engine, which stops there); a worker process that dies (killed, out of memory) fails only
 the video it was working on (the next one handed to it goes to its replacement), and a
-pipe of its own means a message it left half-written harms no other worker. Batches are embedded exactly as `extract` forms them, one
-video's batch per forward pass, so the arrays equal the one-at-a-time engine's bit for bit.
+pipe of its own means a message it left half-written harms no other worker. Batches are
+embedded exactly as `extract` forms them, one video's batch per forward pass, so the
+arrays equal the one-at-a-time engine's bit for bit.
 """
 
 from __future__ import annotations
@@ -273,7 +274,8 @@ class ConcurrentRun:
             self.take(active, kind, stream, payload)
             self.write_ready(number, active)
         except Exception as error:
-            self.finish(number, failed_outcome(active.video, self.cache, error, self.debug, active.written, active.entry))
+            self.finish(number,
+                        failed_outcome(active.video, self.cache, error, self.debug, active.written, active.entry))
 
     def take(self, active: ActiveVideo, kind: str, stream: str, payload: Any) -> None:
         if kind == "features":
@@ -297,7 +299,8 @@ class ConcurrentRun:
             active.written.append(stream)
         if len(active.written) == len(active.streams):
             self.finish(number, VideoOutcome(active.video.video_id, str(active.video.path), "extracted",
-                                             streams_written=active.written, num_snippets=active.entry.grid.num_snippets))
+                                             streams_written=active.written,
+                                             num_snippets=active.entry.grid.num_snippets))
 
     def on_dead_worker(self, dead: Worker) -> None:
         """Fail the video a dead worker was working on (with its exit code), replace the

@@ -25,7 +25,8 @@ from tqdm import tqdm
 from cache.identity import ExtractorIdentity
 from cache.store import FeatureCache
 from extractors.hardware import available_cores
-from pipeline.config import Config, ConfigError, ExtractConfig
+from pipeline.config import Config, ConfigError
+from pipeline.config.extract import ExtractConfig
 from pipeline.console import printable, to_stderr
 from pipeline.extract.discovery import VideoFile
 from pipeline.extract.planned import PlannedExtractor, make_extractors
@@ -118,7 +119,8 @@ class ModelStreamWorker:
             self.extractors = make_extractors(settings, self.device, allow_random_weights, log=_silent, lazy=False)
             self.setup_error = identity_difference(expected_identities, self.extractors)
         except Exception as error:  # reported by ready(); the driver stops the run with it
-            self.setup_error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            self.setup_error = f"{type(error).__name__}: {first_line}"
         self.load_seconds = time.perf_counter() - started
 
     def ready(self) -> dict:
@@ -129,8 +131,10 @@ class ModelStreamWorker:
 
     def extract(self, video: VideoFile, cache_root: str, debug: bool) -> VideoOutcome:
         if self.setup_error:
-            return VideoOutcome(video.video_id, str(video.path), "failed", f"Ray worker on {self.node}: {self.setup_error}")
-        return extract_video(video, FeatureCache(cache_root), self.extractors, self.config, show_progress=False, debug=debug)
+            return VideoOutcome(video.video_id, str(video.path), "failed",
+                                f"Ray worker on {self.node}: {self.setup_error}")
+        return extract_video(video, FeatureCache(cache_root), self.extractors, self.config, show_progress=False,
+                             debug=debug)
 
 
 # -- the Ray session ----------------------------------------------------------------------
@@ -181,7 +185,9 @@ def ray_session(settings: ExtractConfig, debug: bool) -> Iterator[str]:
                 "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
             )
             detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise RayEngineError(f"cannot connect to the Ray cluster at {settings.ray_address}: {detail}{hint}") from None
+            raise RayEngineError(
+                f"cannot connect to the Ray cluster at {settings.ray_address}: {detail}{hint}"
+            ) from None
         description = f"connected to the Ray cluster at {settings.ray_address}"
     else:
         num_cpus = settings.ray_num_cpus or available_cores()
@@ -202,7 +208,8 @@ class ActorPlan:
     torch_threads: int  # per actor, when visual.torch_threads is 0
 
 
-def plan_model_actors(settings: ExtractConfig, cluster_cpus: float, cluster_gpus: float, has_cpu_streams: bool) -> ActorPlan:
+def plan_model_actors(settings: ExtractConfig, cluster_cpus: float, cluster_gpus: float,
+                      has_cpu_streams: bool) -> ActorPlan:
     """How many model actors, and what each reserves, so that they fit the cluster and
     leave at least one CPU for the CPU-stream tasks when there are any."""
     if settings.device.startswith("cuda") and cluster_gpus < 1:
@@ -469,7 +476,8 @@ def start_model_actors(
         num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=max_restarts, max_task_retries=0,
     )(ModelStreamWorker)
     actors = [
-        actor_class.remote(config, streams, allow_random_weights, {s: identities[s] for s in streams}, plan.torch_threads)
+        actor_class.remote(config, streams, allow_random_weights, {s: identities[s] for s in streams},
+                           plan.torch_threads)
         for _ in range(plan.count)
     ]
     pending = {actor.ready.remote(): index for index, actor in enumerate(actors)}
@@ -484,7 +492,8 @@ def start_model_actors(
                 try:
                     info = ray.get(ref)
                 except RayError as error:
-                    raise RayEngineError(f"a Ray model worker died while loading its extractors ({type(error).__name__}); "
+                    raise RayEngineError("a Ray model worker died while loading its "
+                                         f"extractors ({type(error).__name__}); "
                                          "see the Ray logs (session_latest/logs)") from None
                 if info["error"]:
                     raise RayEngineError(f"the Ray worker on {info['node']} cannot run the {'+'.join(streams)} "
@@ -557,7 +566,8 @@ def extract_on_ray(
             prepare_cache(cache, config)
             cpu_slots = max(1, int(run.cluster_cpus - len(actors) * settings.ray_cpus_per_model_actor))
             scheduler = _Scheduler(
-                jobs, str(cache.root.resolve()), config, (cpu_streams, model_streams), actors, allow_random_weights, debug,
+                jobs, str(cache.root.resolve()), config, (cpu_streams, model_streams), actors,
+                allow_random_weights, debug,
                 cpu_window=2 * cpu_slots, log=log,
             )
             started = time.perf_counter()

@@ -62,7 +62,8 @@ def format_extract_summary(summary: ExtractSummary) -> str:
     """What `extract` prints at the end: counts, the failures with their reasons, the report."""
     counts = summary.counts()
     lines = [
-        f"{len(summary.outcomes)} video(s): {counts['extracted']} extracted, {counts['up to date']} already up to date, "
+        f"{len(summary.outcomes)} video(s): {counts['extracted']} extracted, "
+        f"{counts['up to date']} already up to date, "
         f"{counts['failed']} failed"
     ]
     if summary.failures:

@@ -52,7 +52,8 @@ class PreparedEntry:
     meta: dict
 
 
-def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config, probe: VideoProbe | None = None) -> PreparedEntry:
+def prepare_entry(video: VideoFile, cache: FeatureCache, config: Config,
+                  probe: VideoProbe | None = None) -> PreparedEntry:
     """Probe the video (unless `probe` is given) and bring its cache entry up to date with
     the source file; the caller holds the entry's lock.
 
@@ -182,7 +183,8 @@ def extract_video(
     except Exception as error:  # one video's problem must not stop the batch
         return failed_outcome(video, cache, error, debug, written, entry)
     status = "extracted" if written else "up to date"
-    return VideoOutcome(video.video_id, str(video.path), status, streams_written=written, num_snippets=entry.grid.num_snippets)
+    return VideoOutcome(video.video_id, str(video.path), status, streams_written=written,
+                        num_snippets=entry.grid.num_snippets)
 
 
 def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
@@ -207,7 +209,8 @@ def prepare_cache(cache: FeatureCache, config: Config, log=to_stderr) -> None:
             if saved != config_to_yaml(config):
                 save_config(config, path, "extract")
     except OSError as error:  # read-only, or a full disk: the videos say what they need
-        log(f"warning: {printable(error.filename or cache.root)} cannot be written ({error.strerror or type(error).__name__}): "
+        log(f"warning: {printable(error.filename or cache.root)} cannot be written "
+            f"({error.strerror or type(error).__name__}): "
             "config.yaml and the extract reports stay as they are; videos whose features are up to date are reported "
             "as such")
 

@@ -109,7 +109,9 @@ class EvaluationResult:
             "mAP": per_tiou(self.mean_average_precision),
             "average_mAP": float(self.average_map),
             "AP": per_class(self.class_average_precision),
-            "class_average_AP": {label: float(self.class_average_precision[:, c].mean()) for c, label in enumerate(self.labels)},
+            "class_average_AP": {
+                label: float(self.class_average_precision[:, c].mean()) for c, label in enumerate(self.labels)
+            },
             "tsl_recall": per_tiou(self.tsl_recall),
             "tsl_precision": per_tiou(self.tsl_precision),
             "tsl_f2": per_tiou(self.tsl_f2),
@@ -127,8 +129,10 @@ class EvaluationResult:
             "labels_without_ground_truth": list(self.labels_without_ground_truth),
             "definitions": {
                 "AP": "ActivityNet interpolated AP (VOC 2011), greedy matching of score-ranked predictions",
-                "tsl_recall": "TSL-300 code: mean over the ranked predictions of the cumulative recall, averaged over classes",
-                "tsl_precision": "TSL-300 code: mean over the ranked predictions of the cumulative precision, averaged over classes",
+                "tsl_recall": "TSL-300 code: mean over the ranked predictions of the cumulative "
+                              "recall, averaged over classes",
+                "tsl_precision": "TSL-300 code: mean over the ranked predictions of the cumulative "
+                                 "precision, averaged over classes",
                 "tsl_f2": "5 P R / (4 P + R) from tsl_precision and tsl_recall",
                 "final_recall": "conventional recall at the end of the ranked list, averaged over classes",
             },
@@ -163,7 +167,8 @@ def match_class_predictions(
     """
     order = np.argsort(scores)[::-1]
     true_positive = np.zeros((tiou_thresholds.size, order.size), dtype=bool)
-    taken = {video: np.zeros((tiou_thresholds.size, len(gt)), dtype=bool) for video, gt in ground_truth_by_video.items()}
+    taken = {video: np.zeros((tiou_thresholds.size, len(gt)), dtype=bool)
+             for video, gt in ground_truth_by_video.items()}
     for rank, index in enumerate(order):
         video = video_ids[index]
         candidates = ground_truth_by_video.get(video)
@@ -215,14 +220,17 @@ def class_curves(true_positive: np.ndarray, num_ground_truth: int) -> ClassCurve
     tp_cumulative = np.cumsum(true_positive, axis=1, dtype=np.float64)
     recall = tp_cumulative / float(num_ground_truth)
     precision = tp_cumulative / np.arange(1, num_predictions + 1, dtype=np.float64)
-    average_precision = np.array([interpolated_average_precision(precision[k], recall[k]) for k in range(num_thresholds)])
+    average_precision = np.array(
+        [interpolated_average_precision(precision[k], recall[k]) for k in range(num_thresholds)]
+    )
     return ClassCurves(average_precision, recall.mean(axis=1), precision.mean(axis=1), recall[:, -1].copy())
 
 
 def f2_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     """F2 = 5 P R / (4 P + R) elementwise; 0 where 4 P + R = 0."""
     denominator = 4.0 * precision + recall
-    return np.divide(5.0 * precision * recall, denominator, out=np.zeros_like(denominator, dtype=np.float64), where=denominator > 0)
+    return np.divide(5.0 * precision * recall, denominator, out=np.zeros_like(denominator, dtype=np.float64),
+                     where=denominator > 0)
 
 
 # -- the evaluation ---------------------------------------------------------------------
@@ -255,7 +263,9 @@ def _prediction_rows(
     predictions: Detections, declared: tuple[str, ...], labels_given: bool
 ) -> dict[str, tuple[list[str], list[tuple[float, float]], list[float]]]:
     """Per label, the predictions' (video ids, segments, scores) in input order, validated."""
-    rows: dict[str, tuple[list[str], list[tuple[float, float]], list[float]]] = {label: ([], [], []) for label in declared}
+    rows: dict[str, tuple[list[str], list[tuple[float, float]], list[float]]] = {
+        label: ([], [], []) for label in declared
+    }
     for video, entries in predictions.items():
         for n, entry in enumerate(entries):
             where = f"prediction of video {video!r}, entry {n}"
@@ -277,7 +287,8 @@ def _prediction_rows(
 
 
 def _result(scored: tuple[str, ...], unscored: tuple[str, ...], thresholds: np.ndarray, curves: list[ClassCurves],
-             num_ground_truth: list[int], num_predictions: list[int], num_videos: int, outside_videos: int) -> EvaluationResult:
+             num_ground_truth: list[int], num_predictions: list[int], num_videos: int,
+             outside_videos: int) -> EvaluationResult:
     """The figures of every class's curves, averaged over classes per tIoU, then over tIoUs."""
     ap, mean_recall, mean_precision, final_recall = (
         np.stack([getattr(c, name) for c in curves], axis=1).reshape(thresholds.size, len(scored))
@@ -334,10 +345,12 @@ def evaluate_detections(
     for video, label, start, end in gt_rows:
         ground_truth_by_class[label].setdefault(video, []).append((start, end))
     prediction_rows = _prediction_rows(predictions, declared, labels is not None)
-    outside_videos = sum(video not in ground_truth for video_ids, _, _ in prediction_rows.values() for video in video_ids)
+    outside_videos = sum(video not in ground_truth
+                         for video_ids, _, _ in prediction_rows.values() for video in video_ids)
     curves, num_ground_truth, num_predictions = [], [], []
     for label in scored:
-        gt_by_video = {video: np.asarray(rows, dtype=np.float64) for video, rows in ground_truth_by_class[label].items()}
+        gt_by_video = {video: np.asarray(rows, dtype=np.float64)
+                       for video, rows in ground_truth_by_class[label].items()}
         video_ids, segments, scores = prediction_rows[label]
         true_positive = match_class_predictions(
             video_ids, np.asarray(segments, dtype=np.float64).reshape(-1, 2), np.asarray(scores, dtype=np.float64),
@@ -364,9 +377,10 @@ def format_report(result: EvaluationResult) -> str:
         return f"{name:<{name_width}}" + "".join(cells)
 
     header = f"{'tIoU (figures in %)':<{name_width}}" + "".join(f"{h:>7}" for h in headers)
+    counts = zip(result.labels, result.num_ground_truth, result.num_predictions, strict=True)
     lines = [
         f"Detection results: {result.num_videos} videos, "
-        + ", ".join(f"{label}: {g} ground truth / {p} predicted" for label, g, p in zip(result.labels, result.num_ground_truth, result.num_predictions, strict=True)),
+        + ", ".join(f"{label}: {g} ground truth / {p} predicted" for label, g, p in counts),
         "",
         header,
         "-" * len(header),
@@ -385,7 +399,8 @@ def format_report(result: EvaluationResult) -> str:
     ]
     notes = []
     if result.predictions_without_ground_truth_video:
-        notes.append(f"{result.predictions_without_ground_truth_video} prediction(s) in videos absent from the ground truth count as false positives")
+        notes.append(f"{result.predictions_without_ground_truth_video} prediction(s) in videos absent from the ground "
+                     "truth count as false positives")
     if result.labels_without_ground_truth:
         notes.append(f"classes without ground truth, not scored: {', '.join(result.labels_without_ground_truth)}")
     if notes:

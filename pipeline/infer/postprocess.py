@@ -1,7 +1,7 @@
 """Inference post-processing: a class activation sequence (CAS) -> timestamped segments.
 
-This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (method.md,
-"Inference"), with every constant in `PostprocessConfig` (the `postprocess` section of pipeline/config.py):
+This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (docs/method.md,
+"Inference"), with every constant in `PostprocessConfig` (the `postprocess` section, pipeline/config/infer.py):
 
 1. **Classes.** The video-level score of class c is the mean of its top k CAS values,
    k = max(1, T // video_score_topk_divisor) snippets. Classes scoring >=
@@ -20,7 +20,8 @@ This is the TSL-Net / LACP recipe that both TSL-300's and FSENet's code use (met
    duration. Then class-wise NMS at tIoU `nms_tiou_threshold` (hard, or Gaussian
    soft-NMS), and optionally at most `max_segments_per_video` segments.
 
-Two options choose what is localized, on validation (issue 13): `score` picks the class
+Two options choose what is localized, measured on validation (docs/benchmarks.md, "Training
+quality over the schedule (CPU proxy)"): `score` picks the class
 columns (the class CAS, the CAS times 1 - background as the TSL-300 / FSENet code does, or
 the fused global CAS W_sent * y_c; applied where the model runs, `pipeline.infer.predict.predict_cas`),
 and `threshold_mode="relative"` reads every threshold as a fraction of the video's maximum
@@ -38,7 +39,7 @@ Where this module differs from the authors' code (TSL-300 `nku-zhichengzhang/TSL
 - scoring: for proposals from the CAS thresholds the authors compute the inner and
   outer means on the CAS *after* zeroing values below that threshold, so the outer term
   is almost always 0 there. Default here: the raw CAS for both kinds of proposal (what
-  method.md writes); `score_on_thresholded_cas=True` reproduces the authors'.
+  docs/method.md, "Inference", writes); `score_on_thresholded_cas=True` reproduces the authors'.
 - the outer margin: the authors take int() of (start - 0.03 L) and (end + 0.03 L), i.e.
   ceil(0.03 L) bins on the left and floor(0.03 L) on the right; here ceil on both sides.
 - NMS: the authors compute tIoU in seconds with a pixel-style "+1" (areas x2 - x1 + 1),
@@ -54,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import PostprocessConfig
+from pipeline.config.infer import PostprocessConfig
 from pipeline.infer.metrics import segment_tiou
 
 
@@ -153,7 +154,8 @@ def contrast_scores(
     margin = np.ceil(margin_fraction * lengths - 1e-9).astype(np.int64)
     left = np.maximum(starts - margin, 0)
     right = np.minimum(stops + margin, num_bins)
-    outer_sum = (cumulative[rows, starts] - cumulative[rows, left]) + (cumulative[rows, right] - cumulative[rows, stops])
+    outer_sum = ((cumulative[rows, starts] - cumulative[rows, left])
+                 + (cumulative[rows, right] - cumulative[rows, stops]))
     outer_count = (starts - left) + (right - stops)
     outer = np.divide(outer_sum, outer_count, out=np.zeros_like(outer_sum), where=outer_count > 0)
     return inner - outer
@@ -235,7 +237,8 @@ def _class_proposals(signal: np.ndarray, foreground: np.ndarray, bonus: float,
     else:
         contrast = contrast_scores(raw_cumulative, np.zeros_like(rows), starts, stops, config.outer_margin_fraction)
     _, fg_starts, fg_stops = find_runs(foreground, foreground_thresholds)
-    fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops, config.outer_margin_fraction)
+    fg_contrast = contrast_scores(raw_cumulative, np.zeros_like(fg_starts), fg_starts, fg_stops,
+                                  config.outer_margin_fraction)
     return (np.concatenate([starts, fg_starts]), np.concatenate([stops, fg_stops]),
             np.concatenate([contrast + bonus, fg_contrast + bonus]))
 
@@ -300,13 +303,16 @@ def localize_segments(
     columns = np.concatenate([class_cas[:, classes], 1.0 - cas[:, num_classes:]], axis=1)
     upsampled = upsample_scores(columns, factor, config.upsample_alignment)[:num_bins]
     parts = [
-        _class_proposals(upsampled[:, column], upsampled[:, -1], config.video_score_weight * video_scores[class_index], config)
+        _class_proposals(upsampled[:, column], upsampled[:, -1],
+                         config.video_score_weight * video_scores[class_index], config)
         for column, class_index in enumerate(classes)
     ]
     starts = np.concatenate([part[0] for part in parts])
     stops = np.concatenate([part[1] for part in parts])
     scores = np.concatenate([part[2] for part in parts])
-    proposal_classes = np.concatenate([np.full(part[0].size, c, dtype=np.int64) for part, c in zip(parts, classes, strict=True)])
+    proposal_classes = np.concatenate(
+        [np.full(part[0].size, c, dtype=np.int64) for part, c in zip(parts, classes, strict=True)]
+    )
     seconds = np.stack([starts * bin_seconds, np.minimum(stops * bin_seconds, duration_seconds)], axis=1)
     indices, final_scores = _class_wise_nms(seconds, scores, proposal_classes, classes, config)
     order = np.argsort(-final_scores, kind="stable")

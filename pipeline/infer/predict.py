@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from model import FSENet
-from pipeline.config import SCORE_KINDS, PostprocessConfig
+from pipeline.config.infer import SCORE_KINDS, PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches
 from pipeline.data.samples import VideoSample
 from pipeline.infer.postprocess import localize_segments, video_class_scores
@@ -83,7 +83,8 @@ def model_outputs(
     result = {}
     for batch_ids in length_sorted_batches(video_ids, lengths, batch_size):
         batch = collate([samples[v] for v in batch_ids], streams, model.config.num_classes, device).to(device)
-        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
+                            enabled=amp_dtype is not None):
             output = model(batch.features, batch.padding_mask, batch.face_mask)
         cas, w_sent = output.cas.float().cpu().numpy(), output.w_sent.float().cpu().numpy()
         for row, video_id in enumerate(batch_ids):
@@ -114,7 +115,8 @@ def segments_from_scores(
     return results
 
 
-def ground_truth_of(samples: dict[str, VideoSample], video_ids: Sequence[str], class_names: Sequence[str]) -> dict[str, list[dict]]:
+def ground_truth_of(samples: dict[str, VideoSample], video_ids: Sequence[str],
+                    class_names: Sequence[str]) -> dict[str, list[dict]]:
     """The samples' segments as ActivityNet ground truth: video id -> [{"label", "segment"}]."""
     return {
         video_id: [

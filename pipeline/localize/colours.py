@@ -22,7 +22,8 @@ POSITIVE_COLOUR = "#0072B2"  # Okabe-Ito blue
 NEGATIVE_COLOUR = "#D55E00"  # Okabe-Ito vermillion
 BACKGROUND_COLOUR = "#767676"  # the background score (dashed): the lightest grey at 4.5 on white
 FACE_COLOUR = "#009E73"  # Okabe-Ito bluish green: face presence
-OTHER_COLOURS = ("#CC79A7", "#000000")  # Okabe-Ito reddish purple, black (its orange, sky blue, yellow are under 3 on white)
+# Okabe-Ito reddish purple, black (its orange, sky blue, yellow are under 3 on white)
+OTHER_COLOURS = ("#CC79A7", "#000000")
 # Paul Tol's muted palette, ordered for FER2013's classes (happy, surprise, sad, anger, disgust, fear, neutral)
 EMOTION_COLOURS = ("#DDCC77", "#88CCEE", "#332288", "#CC6677", "#999933", "#AA4499", "#44AA99", "#117733", "#882255")
 NO_FACE_COLOUR = "#DDDDDD"  # Tol's pale grey: snippets without a face in the emotion strip
@@ -41,7 +42,10 @@ def label_colours(class_names: Sequence[str]) -> dict[str, str]:
     colours, others = {}, iter(OTHER_COLOURS * (1 + len(class_names) // len(OTHER_COLOURS)))
     for name in class_names:
         key = name.strip().lower()
-        colours[name] = POSITIVE_COLOUR if key in POSITIVE_NAMES else NEGATIVE_COLOUR if key in NEGATIVE_NAMES else next(others)
+        if key in POSITIVE_NAMES:
+            colours[name] = POSITIVE_COLOUR
+        else:
+            colours[name] = NEGATIVE_COLOUR if key in NEGATIVE_NAMES else next(others)
     return colours
 
 

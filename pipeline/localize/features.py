@@ -54,7 +54,8 @@ def refuse_unreproducible_features(trained: TrainedModel, model_path: Path) -> N
     spec = trained.feature_spec
     if spec.source == "release":
         raise CheckpointError(
-            f"{model_path}: trained on features in the released TSL-300 layout, whose extractors cannot be rerun on new "
+            f"{model_path}: trained on features in the released TSL-300 layout, whose "
+            "extractors cannot be rerun on new "
             "videos; train on a cache made by `extract` to localize new videos"
         )
     missing = [s for s in trained.streams if s not in spec.extractors]
@@ -80,7 +81,8 @@ def videos_cached_for_model(
     return True
 
 
-def _model_extractors(trained: TrainedModel, settings: Config, device: str, allow_random_weights: bool, model_path: Path):
+def _model_extractors(trained: TrainedModel, settings: Config, device: str, allow_random_weights: bool,
+                      model_path: Path):
     """This machine's extractors for the model's streams, refused when they would make other numbers."""
     extractors = make_extractors(settings, device, allow_random_weights, log=lambda message: None)
     for stream, extractor in extractors.items():

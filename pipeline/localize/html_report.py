@@ -1,7 +1,8 @@
 """The self-contained HTML report of one localized video.
 
 One file, no external resources: inline CSS, the timeline as inline SVG (drawn here, in
-Python) under an HTML layer with its text and segment bands (legible at any width), a poster frame embedded as a data: URI, a few lines of inline JavaScript, and a
+Python) under an HTML layer with its text and segment bands (legible at any width), a
+poster frame embedded as a data: URI, a few lines of inline JavaScript, and a
 Content-Security-Policy that forbids every network fetch except the video itself. The
 video plays through a relative link: to its original place (localize.video=relative, the
 default), to a copy beside the report (copy: the folder can move and be shared), or to a
@@ -67,7 +68,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
 main { max-width: 1040px; margin: 0 auto; padding: 16px 20px 40px; }
 h1 { font-size: 1.3rem; margin: 8px 0 4px; word-break: break-all; }
 .meta { color: #555; font-size: 0.85rem; margin: 0 0 12px; }
-.banner { background: #fde2e1; border: 1px solid #D55E00; color: #8b1a13; padding: 8px 12px; border-radius: 6px; margin: 8px 0 12px; font-size: 0.9rem; }
+.banner { background: #fde2e1; border: 1px solid #D55E00; color: #8b1a13; padding: 8px 12px; border-radius: 6px;
+          margin: 8px 0 12px; font-size: 0.9rem; }
 .player { background: #000; border-radius: 6px; overflow: hidden; text-align: center; }
 video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; background: #000; }
 .video-note { color: #8b1a13; font-size: 0.85rem; margin: 6px 0 0; min-height: 1em; }
@@ -95,7 +97,8 @@ video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; backgroun
 }
 .legend { font-size: 0.8rem; color: #444; margin: 4px 0 6px; }
 .legend span { display: inline-block; margin-right: 14px; }
-.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px; margin-right: 4px; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px;
+          margin-right: 4px; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9rem; }
 th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #eee; }
 th { background: #fafafa; font-weight: 600; }
@@ -106,7 +109,8 @@ td.num { font-variant-numeric: tabular-nums; }
 h2 { font-size: 1.05rem; margin: 20px 0 8px; }
 details { margin-top: 14px; font-size: 0.9rem; }
 .files a { margin-right: 12px; }
-.provenance { font-size: 0.8rem; color: #555; white-space: pre-wrap; background: #fff; border: 1px solid #eee; padding: 8px; border-radius: 6px; }
+.provenance { font-size: 0.8rem; color: #555; white-space: pre-wrap; background: #fff; border: 1px solid #eee;
+              padding: 8px; border-radius: 6px; }
 """
 
 SCRIPT = """
@@ -279,7 +283,8 @@ def _svg_face(video: LocalizedVideo, duration: float) -> list[str]:
 def _svg_axis(duration: float) -> list[str]:
     """Time ticks and the playhead line (id "playhead"); their labels are text (_text_layer)."""
     scale = SVG_WIDTH / duration
-    parts = [f'<line x1="{tick * scale:.1f}" x2="{tick * scale:.1f}" y1="{AXIS_TOP - 4}" y2="{AXIS_TOP}" stroke="#999999" '
+    parts = [f'<line x1="{tick * scale:.1f}" x2="{tick * scale:.1f}" y1="{AXIS_TOP - 4}" '
+             f'y2="{AXIS_TOP}" stroke="#999999" '
              f'{NON_SCALING}/>' for tick in _ticks(duration)]
     parts.append(f'<line id="playhead" class="playhead" x1="0" x2="0" y1="0" y2="{AXIS_TOP}" stroke="#111111" '
                  f'stroke-width="1.5" pointer-events="none" {NON_SCALING}/></svg>')
@@ -389,7 +394,8 @@ def emotion_strip_svg(video: LocalizedVideo) -> str:
     layers, seen, bin_seconds = _emotion_layers(video)
     colours = [*emotion_colours(video.emotion_names).values(), NO_FACE_COLOUR]
     parts = [
-        f'<svg id="emotion-strip" class="seekable" viewBox="0 0 {SVG_WIDTH} {EMOTION_HEIGHT}" preserveAspectRatio="none" '
+        f'<svg id="emotion-strip" class="seekable" viewBox="0 0 {SVG_WIDTH} '
+        f'{EMOTION_HEIGHT}" preserveAspectRatio="none" '
         f'style="height:{EMOTION_HEIGHT}px" xmlns="http://www.w3.org/2000/svg" role="img" '
         'aria-label="face emotion per snippet; click to seek">',
         f'<rect x="0" y="0" width="{SVG_WIDTH}" height="{EMOTION_HEIGHT}" fill="#ffffff"/>',
@@ -548,7 +554,8 @@ def report_html(
 <p class="meta">{_clock(duration)} ({duration:.2f} s) &middot; {len(video.shown)} segment(s) shown &middot; {coverage}
 &middot; model {escape(str(header.get("model", "")))}</p>
 {_banner(header)}
-<div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"{poster_attribute}></video></div>
+<div class="player"><video id="video" controls preload="metadata" src="{escape(video_url)}"{poster_attribute}>
+</video></div>
 <p class="video-note" id="video-note"></p>
 <div class="timeline">{timeline_html(video, class_names)}
 <div class="legend">{_legend(class_names)}</div>
@@ -558,13 +565,15 @@ def report_html(
 <tbody>{_segment_rows(video, class_names)}</tbody></table>
 {_unlocalized_classes(video, class_names)}
 <details><summary>All {len(video.segments)} segments the post-processing kept (segments.json, segments.csv)</summary>
-<table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead><tbody>{_every_segment_rows(video)}</tbody></table>
+<table><thead><tr><th>label</th><th>start_s</th><th>end_s</th><th>score</th></tr></thead>
+<tbody>{_every_segment_rows(video)}</tbody></table>
 </details>
 <h2>Files</h2>
 <p class="files">{links}</p>
 <details><summary>Model and features</summary><div class="provenance">{escape(provenance)}</div></details>
-<p class="meta">{_video_words(video_url, video_mode)} Scores: each snippet ({snippet_seconds:.2f} s) has a score per class and a background score in [0, 1]; a segment's
-score ranks segments (contrast of the class score inside against just outside, plus 0.3 x the video-level score).</p>
+<p class="meta">{_video_words(video_url, video_mode)} Scores: each snippet ({snippet_seconds:.2f} s) has a score
+per class and a background score in [0, 1]; a segment's score ranks segments (contrast of the class score inside
+against just outside, plus 0.3 x the video-level score).</p>
 </main>
 <script type="application/json" id="report-data">{_report_data(video, bool(header.get("random_weights")))}</script>
 <script>{SCRIPT}</script>

@@ -22,7 +22,7 @@ from pathlib import Path
 from cache.atomic import fitted_name, temp_path_for
 from cache.store import check_video_id
 from extractors.weights import weights_sha256
-from pipeline.config import LocalizeConfig
+from pipeline.config.localize import LocalizeConfig
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
 from pipeline.localize.html_report import write_report
@@ -34,7 +34,8 @@ from pipeline.localize.tool_formats import audacity_text, eaf_text
 from pipeline.localize.video import LocalizedVideo
 
 # OUT_DIR's own files (and the default feature cache, OUT_DIR/cache): no video's folder takes these names
-RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json", "label_studio_config.xml", "cache")
+RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json",
+                                    "label_studio_config.xml", "cache")
 TOOL_SUFFIXES: tuple[str, ...] = (".srt", ".vtt", ".eaf", ".labels.txt")  # files named after the video
 
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cache.store import CacheError, FeatureCache
-from pipeline.config import Config, LocalizeConfig
+from pipeline.config import Config
+from pipeline.config.localize import LocalizeConfig
 from pipeline.console import printable, random_weights_warning, shell_path, to_stderr
 from pipeline.data.activitynet import write_results
 from pipeline.data.cached import samples_from_cache
@@ -97,9 +98,9 @@ def localize_samples(
     """
     shown_settings = config.localize if config is not None else LocalizeConfig()
     video_ids = sorted(samples)
-    amp = autocast_dtype(trained.config.train.amp_dtype, device)
+    amp = autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype")
     scores = predict_scores(trained.model, samples, video_ids, device, trained.config.postprocess,
-                            trained.config.train.batch_size, amp)
+                            trained.config.infer.batch_size, amp)
     results = segments_from_scores(scores, samples, trained.config.postprocess, trained.class_names)
     localized = []
     for video_id in video_ids:
@@ -162,7 +163,7 @@ def _localize_ready(trained: TrainedModel, ready: dict[str, Path], cache_dir: Pa
     grow with the folder); a video whose features cannot be read fails alone."""
     video_ids = sorted(ready)
     localized: list[LocalizedVideo] = []
-    batch_size = max(1, trained.config.train.batch_size)
+    batch_size = trained.config.infer.batch_size
     for first in range(0, len(video_ids), batch_size):
         samples: dict[str, VideoSample] = {}
         for video_id in video_ids[first : first + batch_size]:
@@ -190,7 +191,8 @@ def _run_file_texts(summary: LocalizeSummary, header: dict) -> dict[Path, object
     ] + [{"video_id": f.video_id, "status": "failed", "reason": f.reason} for f in summary.failures]
     rows.sort(key=lambda row: row["video_id"])
     model_version = f"fsenet {Path(str(header.get('model', ''))).name}"
-    tasks = [label_studio_task(v, model_version, summary.random_weights) for v in sorted(summary.videos, key=lambda v: v.video_id)]
+    tasks = [label_studio_task(v, model_version, summary.random_weights)
+             for v in sorted(summary.videos, key=lambda v: v.video_id)]
     return {
         summary.results_path: {v.video_id: v.segments for v in summary.videos},
         summary.summary_path: summary_csv_text(rows, summary.class_names, summary.random_weights),
@@ -213,7 +215,8 @@ def _write_run_files(summary: LocalizeSummary, header: dict, log) -> None:
     try:
         claim_files(summary.out_dir, [path.name for path in files], str, _earlier_run_files)
     except (ForeignFileError, OSError) as error:
-        files, problem = {}, str(error) if isinstance(error, ForeignFileError) else f"{error.filename}: {error.strerror}"
+        files = {}
+        problem = str(error) if isinstance(error, ForeignFileError) else f"{error.filename}: {error.strerror}"
         summary.unwritten.append(problem)
         log(f"error: {printable(problem)}; the run's files ({', '.join(RUN_LEVEL_NAMES[:4])}) are not written")
     for path, content in files.items():
@@ -257,10 +260,10 @@ def run_localize(
         raise ValueError("run_localize: give out_dir or cache_dir (the features need a cache)")
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     FeatureCache(cache_dir).check_folder()
-    trained = load_trained_model(model_path, device, postprocess_overrides)
+    trained = load_trained_model(model_path, device, postprocess_overrides, config.infer)
     for note in trained.notes:
         log(note)
-    log(device_line(device, precision_name(autocast_dtype(trained.config.train.amp_dtype, device))))
+    log(device_line(device, precision_name(autocast_dtype(trained.config.infer.amp_dtype, device, "infer.amp_dtype"))))
     refuse_unreproducible_features(trained, model_path)
     settings = extraction_config(trained, config, device)
     timings["load model"] = time.perf_counter() - started
@@ -305,7 +308,8 @@ def format_localize_summary(summary: LocalizeSummary, footer: bool = True) -> st
         seconds = video.seconds_per_label(summary.class_names)
         rows.append([printable(video.video_id), f"{video.duration_seconds:.1f} s", str(len(video.shown)),
                      *(f"{seconds[label]:.1f}" for label in labels)])
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i])
+              for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(f"{len(summary.videos)} video(s) localized, {len(summary.failures)} failed")

@@ -36,7 +36,8 @@ TEXT_COLOURS = (TEXT_COLOUR, MUTED_TEXT_COLOUR, WARNING_TEXT_COLOUR)  # every co
 
 
 
-def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges: np.ndarray, random_weights: bool) -> None:
+def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges: np.ndarray,
+                 random_weights: bool) -> None:
     """Score steps per class and background, the shown segments as labelled bands, the title."""
     scores = np.asarray(video.scores, dtype=np.float64)
     colours = label_colours(class_names)
@@ -50,14 +51,16 @@ def _draw_scores(axes, video: LocalizedVideo, class_names: Sequence[str], edges:
         )
     for column, name in enumerate(class_names):
         axes.stairs(scores[:, column], edges, color=colours[name], linewidth=1.4, label=name)
-    axes.stairs(scores[:, len(class_names)], edges, color=BACKGROUND_COLOUR, linewidth=1.0, linestyle="--", label="background")
+    axes.stairs(scores[:, len(class_names)], edges, color=BACKGROUND_COLOUR, linewidth=1.0, linestyle="--",
+                label="background")
     axes.set_ylim(0, 1)
     axes.set_ylabel("score")
     legend = axes.legend(loc="upper right", fontsize=7, ncols=len(class_names) + 1, framealpha=0.8)
     for text in legend.get_texts():
         text.set_parse_math(False)
     heading = printable(video.video_id) + ("   [features from RANDOM extractor weights]" if random_weights else "")
-    axes.set_title(heading, fontsize=9, loc="left", pad=14, color=WARNING_TEXT_COLOUR if random_weights else TEXT_COLOUR,
+    axes.set_title(heading, fontsize=9, loc="left", pad=14,
+                   color=WARNING_TEXT_COLOUR if random_weights else TEXT_COLOUR,
                    parse_math=False)
 
 
@@ -118,12 +121,14 @@ def timeline_png(
     edges = np.arange(np.asarray(video.scores).shape[0] + 1) * video.snippet_seconds
     with_emotions = video.emotions is not None and video.emotion_names is not None
     height = 4.3 if with_emotions else 3.3
-    figure = Figure(figsize=(width_inches, height), dpi=dpi, facecolor=FIGURE_BACKGROUND)  # fixed margins: a layout engine costs ~0.15 s
+    # fixed margins: a layout engine costs ~0.15 s
+    figure = Figure(figsize=(width_inches, height), dpi=dpi, facecolor=FIGURE_BACKGROUND)
     FigureCanvasAgg(figure)
     ratios = [4, 1, 1] if with_emotions else [4, 1]
     axes = figure.subplots(len(ratios), 1, sharex=True, height_ratios=ratios)
     margin_bottom = 0.46 / height if not with_emotions else 0.95 / height
-    figure.subplots_adjust(left=0.055, right=0.99, top=1 - 0.43 / height, bottom=margin_bottom, hspace=0.12 * 3.3 / height)
+    figure.subplots_adjust(left=0.055, right=0.99, top=1 - 0.43 / height, bottom=margin_bottom,
+                           hspace=0.12 * 3.3 / height)
     _draw_scores(axes[0], video, class_names, edges, random_weights)
     _draw_face(axes[1], video, edges, max(video.duration_seconds, 1e-3))
     if with_emotions:

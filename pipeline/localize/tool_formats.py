@@ -13,8 +13,9 @@ pipeline/data/annotations/elan.py, label_studio.py, audacity.py):
 Times are the shown segments' seconds; ELAN stores whole milliseconds, Audacity six
 decimals. Names are data: in the XML files a character XML 1.0 forbids (control characters
 but tab and line ends, U+FFFE, U+FFFF) is written as its escape (`\\x1b`, as the terminal
-shows it), so a class name cannot make the file invalid. A model trained on random-weight features says so in the .eaf header
-(PROPERTY fsenet:random_weights), the task data and the prediction's model_version.
+shows it), so a class name cannot make the file invalid. A model trained on random-weight
+features says so in the .eaf header (PROPERTY fsenet:random_weights), the task data and the
+prediction's model_version.
 """
 
 from __future__ import annotations
@@ -90,10 +91,12 @@ def eaf_text(video: LocalizedVideo, class_names: Sequence[str], eaf_path: Path, 
     for name, text in {**properties, "lastUsedAnnotationId": str(len(segments))}.items():
         ET.SubElement(header, "PROPERTY", {"NAME": name}).text = text
     time_order = ET.SubElement(root, "TIME_ORDER")
-    tiers = {label: ET.Element("TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE, "TIER_ID": label}) for label in class_names}
+    tiers = {label: ET.Element("TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE, "TIER_ID": label})
+             for label in class_names}
     for number, (start, end, label, _) in enumerate(segments, start=1):
         for slot, seconds in ((2 * number - 1, start), (2 * number, end)):
-            ET.SubElement(time_order, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{slot}", "TIME_VALUE": str(round(seconds * 1000))})
+            ET.SubElement(time_order, "TIME_SLOT",
+                          {"TIME_SLOT_ID": f"ts{slot}", "TIME_VALUE": str(round(seconds * 1000))})
         tier = tiers.setdefault(label, ET.Element("TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE, "TIER_ID": label}))
         alignable = ET.SubElement(ET.SubElement(tier, "ANNOTATION"), "ALIGNABLE_ANNOTATION", {
             "ANNOTATION_ID": f"a{number}", "TIME_SLOT_REF1": f"ts{2 * number - 1}", "TIME_SLOT_REF2": f"ts{2 * number}",

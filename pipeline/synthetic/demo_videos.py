@@ -1,13 +1,14 @@
 """The demo's videos: a real face (skimage's astronaut photo) and sound, with positive and
 negative stretches that differ in face, sound and picture, plus their annotations.
 
-Each video is a seeded sequence of stretches on a 25 fps timeline:
+Each video is a seeded sequence of stretches on a 25 fps timeline (picture; face; sound):
 
-| stretch | picture | face | sound |
-|---|---|---|---|
-| positive | warm, bright background | the photo upright, in colour, bobbing | a high voice-like tone (about 240 Hz), quick syllables, bright harmonics |
-| negative | dark blue background | the photo mirrored, darkened and tinted blue, drifting slowly | a low tone (about 115 Hz), slow syllables, a buzzy timbre |
-| neutral | grey background | the photo in grey half the time, no face the other half | a quiet hum |
+- positive: a warm, bright background; the photo upright, in colour, bobbing; a high
+  voice-like tone (about 240 Hz), quick syllables, bright harmonics;
+- negative: a dark blue background; the photo mirrored, darkened and tinted blue, drifting
+  slowly; a low tone (about 115 Hz), slow syllables, a buzzy timbre;
+- neutral: a grey background; the photo in grey half the time, no face the other half; a
+  quiet hum.
 
 Annotations are written the way a person would label such videos: one point per
 sentiment stretch (points CSV ``video_id,time_s,label``) and the stretches themselves as

@@ -109,9 +109,15 @@ def face_trials(seed: int = 0) -> dict[str, list[PlacedFace]]:
 
     hd, small = (1280, 720), (176, 144)
     trials = {
-        "astronaut, ~60 px face in 720p": [place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(54, 66, 20)],
-        "astronaut, ~30 px face in 720p": [place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(27, 33, 20)],
-        "Grace Hopper, ~45 px face in 720p": [place_face("grace_hopper", hd, w, spot(hd, w)) for w in rng.uniform(40, 50, 20)],
+        "astronaut, ~60 px face in 720p": [
+            place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(54, 66, 20)
+        ],
+        "astronaut, ~30 px face in 720p": [
+            place_face("astronaut", hd, w, spot(hd, w)) for w in rng.uniform(27, 33, 20)
+        ],
+        "Grace Hopper, ~45 px face in 720p": [
+            place_face("grace_hopper", hd, w, spot(hd, w)) for w in rng.uniform(40, 50, 20)
+        ],
         "tilted 15-45 degrees, 80 px face in 640x360": [
             place_face(name, (640, 360), 80, (320, 180), degrees)
             for name in FACE_PHOTO_BOXES for degrees in (-45, -30, -15, 15, 30, 45)

@@ -43,8 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
+from model.setting_checks import check_bool, check_int, check_names, check_number, require
+from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.csv_text import csv_text
-from pipeline.data.config import DataConfig
 from pipeline.data.release import (
     RELEASE_BOTH_SPLITS_GT,
     RELEASE_DURATIONS_FILE,
@@ -57,7 +58,6 @@ from pipeline.data.release import (
 
 RELEASE_POINT_HEADER: tuple[str, ...] = ("class", "class_index", "start_frame", "stop_frame", "video_id", "point")
 CLASS_LABELS: tuple[str, ...] = ("n", "p")  # TSL-300's labels; index = class_index
-STREAM_FOLDERS: dict[str, str] = DataConfig().release_stream_folders()  # the layout the reader expects by default
 AUDIO_DB_CENTER = -10.0  # dB value of z = 0
 AUDIO_DB_PER_UNIT = 8.0  # dB per noise standard deviation
 COMMON_FRAME_RATES: tuple[float, ...] = (20.0, 24000 / 1001, 25.0, 30000 / 1001, 30.0)
@@ -112,7 +112,7 @@ class SynthConfig:
     median_segments_per_video: int = 5
     median_segment_seconds: float = 6.6
     positive_fraction: float = 0.58
-    streams: tuple[str, ...] = ("visual", "audio", "face")
+    streams: tuple[str, ...] = STREAM_NAMES
     visual_width: int = 1024
     audio_rows_per_snippet: int = 32
     audio_row_width: int = 60
@@ -135,39 +135,31 @@ class SynthConfig:
     feature_video_limit: int = 0
 
     def __post_init__(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-
-        need(self.num_videos >= 2, f"synth.num_videos must be >= 2, got {self.num_videos}")
-        need(0 < self.test_fraction < 1, f"synth.test_fraction must be in (0, 1), got {self.test_fraction}")
-        need(self.scale > 0 and math.isfinite(self.scale), f"synth.scale must be > 0, got {self.scale}")
-        need(
-            0 < self.min_duration_seconds <= self.median_duration_seconds <= self.max_duration_seconds,
-            "synth.min/median/max_duration_seconds must satisfy 0 < min <= median <= max",
-        )
-        need(self.median_segments_per_video >= 1, f"synth.median_segments_per_video must be >= 1, got {self.median_segments_per_video}")
-        need(self.median_segment_seconds > 0, f"synth.median_segment_seconds must be > 0, got {self.median_segment_seconds}")
-        need(0 <= self.positive_fraction <= 1, f"synth.positive_fraction must be in [0, 1], got {self.positive_fraction}")
-        need(bool(self.streams), "synth.streams must name at least one stream")
-        unknown = [s for s in self.streams if s not in STREAM_FOLDERS]
-        need(not unknown, f"synth.streams: unknown stream {unknown[0] if unknown else ''!r}; choose from visual, audio, face")
-        need(len(set(self.streams)) == len(self.streams), f"synth.streams lists a stream twice: {list(self.streams)}")
+        check_int("synth.num_videos", self.num_videos, 2)
+        check_number("synth.test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
+        check_number("synth.scale", self.scale, 0, low_open=True)
+        for name in ("min_duration_seconds", "median_duration_seconds", "max_duration_seconds"):
+            check_number(f"synth.{name}", getattr(self, name), 0, low_open=True)
+        require(self.min_duration_seconds <= self.median_duration_seconds <= self.max_duration_seconds,
+                "synth.min/median/max_duration_seconds must satisfy 0 < min <= median <= max")
+        check_int("synth.median_segments_per_video", self.median_segments_per_video, 1)
+        check_number("synth.median_segment_seconds", self.median_segment_seconds, 0, low_open=True)
+        check_number("synth.positive_fraction", self.positive_fraction, 0, 1)
+        check_names("synth.streams", self.streams, STREAM_NAMES, what="stream")
         for name in ("visual_width", "audio_rows_per_snippet", "audio_row_width", "face_width", "snippet_frames"):
-            need(getattr(self, name) >= 1, f"synth.{name} must be >= 1, got {getattr(self, name)}")
+            check_int(f"synth.{name}", getattr(self, name), 1)
         for name in ("visual_strength", "audio_strength", "face_strength", "distractor_strength", "video_offset_std"):
-            value = getattr(self, name)
-            need(value >= 0 and math.isfinite(value), f"synth.{name} must be >= 0, got {value}")
-        need(0 <= self.segment_gain_spread < 1, f"synth.segment_gain_spread must be in [0, 1), got {self.segment_gain_spread}")
-        need(self.ramp_snippets >= 0, f"synth.ramp_snippets must be >= 0, got {self.ramp_snippets}")
-        need(self.distractor_rate_per_minute >= 0, f"synth.distractor_rate_per_minute must be >= 0, got {self.distractor_rate_per_minute}")
-        need(self.distractor_seconds > 0, f"synth.distractor_seconds must be > 0, got {self.distractor_seconds}")
-        need(0 <= self.no_face_fraction < 1, f"synth.no_face_fraction must be in [0, 1), got {self.no_face_fraction}")
-        need(self.no_face_stretch_snippets >= 1, f"synth.no_face_stretch_snippets must be >= 1, got {self.no_face_stretch_snippets}")
-        need(0 <= self.noise_smoothness < 1, f"synth.noise_smoothness must be in [0, 1), got {self.noise_smoothness}")
-        need(self.row_jitter >= 0, f"synth.row_jitter must be >= 0, got {self.row_jitter}")
-        need(self.feature_video_limit >= 0, f"synth.feature_video_limit must be >= 0 (0 = all), got {self.feature_video_limit}")
-
+            check_number(f"synth.{name}", getattr(self, name), 0)
+        check_number("synth.segment_gain_spread", self.segment_gain_spread, 0, 1, high_open=True)
+        check_int("synth.ramp_snippets", self.ramp_snippets, 0)
+        check_number("synth.distractor_rate_per_minute", self.distractor_rate_per_minute, 0)
+        check_number("synth.distractor_seconds", self.distractor_seconds, 0, low_open=True)
+        check_number("synth.no_face_fraction", self.no_face_fraction, 0, 1, high_open=True)
+        check_number("synth.no_face_stretch_snippets", self.no_face_stretch_snippets, 1)
+        check_number("synth.noise_smoothness", self.noise_smoothness, 0, 1, high_open=True)
+        check_int("synth.row_jitter", self.row_jitter, 0)
+        check_bool("synth.real_points", self.real_points)
+        check_int("synth.feature_video_limit", self.feature_video_limit, 0, note="0 = all")
 
 # -- the videos' metadata ---------------------------------------------------------------
 @dataclass
@@ -285,7 +277,8 @@ def generate_videos(config: SynthConfig) -> list[SyntheticVideo]:
     return videos
 
 
-def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[list[SyntheticVideo], dict[str, list[str]]]:
+def read_annotation_videos(annotations_dir: Path,
+                           config: SynthConfig) -> tuple[list[SyntheticVideo], dict[str, list[str]]]:
     """The real videos of a TSL-300 annotation folder: durations (len_duration_dict.json),
     frame rates (fps_dict.json), segments (videosenti_gt.json, strings kept), splits
     (split_*.txt, else the JSON subsets) and points (point_gaussian/point_labels.csv, or
@@ -327,7 +320,9 @@ def read_annotation_videos(annotations_dir: Path, config: SynthConfig) -> tuple[
         segments = []
         for entry in record.get("annotations", []):
             start_text, end_text = (str(v) for v in entry["segment"])
-            segments.append(SyntheticSegment(float(start_text), float(end_text), str(entry["label"]), start_text, end_text))
+            segments.append(
+                SyntheticSegment(float(start_text), float(end_text), str(entry["label"]), start_text, end_text)
+            )
         video = SyntheticVideo(video_id, subset, float(durations[video_id]), float(frame_rates[video_id]), segments)
         videos.append(video)
         by_id[video_id] = video
@@ -406,7 +401,8 @@ def planted_profile(video: SyntheticVideo, config: SynthConfig, rng: np.random.G
         low, high = int(max(0, center - length / 2 - margin)), int(min(num_snippets, center + length / 2 + margin + 1))
         if occupied[low:high].any():
             continue  # distractors stay outside segments
-        distractor = np.maximum(distractor, boundary_ramp(centers, center - length / 2, center + length / 2, config.ramp_snippets))
+        distractor = np.maximum(distractor,
+                                boundary_ramp(centers, center - length / 2, center + length / 2, config.ramp_snippets))
 
     face_present = np.ones(num_snippets, dtype=bool)
     if config.no_face_fraction > 0:
@@ -446,7 +442,8 @@ def _stream_rows(
             noise[t] = rho * noise[t - 1] + innovation * noise[t]
     noise += (config.video_offset_std * rng.standard_normal(width)).astype(np.float32)
     sentiment, classes = directions[0], directions[1:]
-    class_directions = (sentiment[None, :] + classes) / np.linalg.norm(sentiment[None, :] + classes, axis=1, keepdims=True)
+    summed = sentiment[None, :] + classes
+    class_directions = summed / np.linalg.norm(summed, axis=1, keepdims=True)
     ambiguous = sentiment + classes.mean(axis=0)
     ambiguous = ambiguous / np.linalg.norm(ambiguous)
     signal = profile.class_intensity @ class_directions  # (T, width)
@@ -484,7 +481,8 @@ def video_feature_arrays(
             rows = rows.reshape(-1, config.audio_row_width)
             partial = int(rng.integers(0, config.audio_rows_per_snippet))
             if partial:
-                tail = AUDIO_DB_CENTER + AUDIO_DB_PER_UNIT * rng.standard_normal((partial, config.audio_row_width), dtype=np.float32)
+                noise = rng.standard_normal((partial, config.audio_row_width), dtype=np.float32)
+                tail = AUDIO_DB_CENTER + AUDIO_DB_PER_UNIT * noise
                 rows = np.concatenate([rows, tail], axis=0)
         else:
             rows = _jittered(rows, change, rng)
@@ -499,7 +497,8 @@ def stream_directions(config: SynthConfig) -> dict[str, np.ndarray]:
         "audio": config.audio_rows_per_snippet * config.audio_row_width,
         "face": config.face_width,
     }
-    return {stream: _unit_directions(widths[stream], np.random.default_rng([config.seed, 4, n])) for n, stream in enumerate(widths)}
+    return {stream: _unit_directions(widths[stream], np.random.default_rng([config.seed, 4, n]))
+            for n, stream in enumerate(widths)}
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -549,7 +548,8 @@ def _prepare_out(out: Path) -> None:
         raise SynthError(f"{out}: exists and is not a folder; pass a new folder to --out")
     if out.is_dir() and any(out.iterdir()):
         if not (out / MARKER_NAME).is_file():
-            raise SynthError(f"{out}: folder is not empty and holds no synthetic release ({MARKER_NAME}); pass a new folder")
+            raise SynthError(f"{out}: folder is not empty and holds no synthetic release "
+                             f"({MARKER_NAME}); pass a new folder")
         for old in (out / "features").rglob("*.npy"):
             old.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -586,7 +586,7 @@ def write_synthetic_release(
     for index in chosen:
         video = videos[index]
         for stream, array in video_feature_arrays(video, index, config, directions).items():
-            atomic_save_npy(out / "features" / video.split / STREAM_FOLDERS[stream] / f"{video.video_id}.npy", array)
+            atomic_save_npy(out / "features" / video.split / RELEASE_FOLDERS[stream] / f"{video.video_id}.npy", array)
             bytes_written += array.nbytes
         if on_video is not None:
             on_video(video.video_id)
@@ -600,7 +600,8 @@ def write_synthetic_release(
         atomic_write_text(out / split_file_name(split), "".join(f"{video_id}\n" for video_id in orders[split]))
     atomic_write_text(out / RELEASE_FRAME_RATES_FILE, json.dumps({v.video_id: v.fps for v in gt_videos}))
     atomic_write_text(out / RELEASE_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos}))
-    atomic_write_text(out / RELEASE_TEST_DURATIONS_FILE, json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
+    atomic_write_text(out / RELEASE_TEST_DURATIONS_FILE,
+                      json.dumps({v.video_id: v.duration_seconds for v in gt_videos if v.split == "test"}))
     atomic_write_text(out / RELEASE_POINTS_FILE, _points_csv(videos))
     summary = SynthSummary(
         out=out,

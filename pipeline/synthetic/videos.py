@@ -19,7 +19,8 @@ from cache.atomic import fitted_name
 from extractors.decode import find_ffmpeg
 
 _CODECS = {
-    ".webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "40", "-c:a", "libopus"],
+    ".webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "40", "-c:a",
+              "libopus"],
     ".avi": ["-c:v", "mpeg4", "-q:v", "5", "-c:a", "libmp3lame"],
 }
 _DEFAULT_CODECS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-c:a", "aac"]

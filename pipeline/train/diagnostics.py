@@ -1,4 +1,4 @@
-"""Per-epoch diagnostics of what the scores do (issue 13: why validation mAP decays).
+"""Per-epoch diagnostics of what the scores do (why validation mAP decays after its peak).
 
 `train.diagnostics_splits` (e.g. ``["validation"]``; ``"test"`` and ``"train"`` are allowed
 too) makes every validation check add, per split, to that epoch's record in
@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from model import LOSS_TERMS, FSENet, fsenet_loss
-from pipeline.config import SCORE_KINDS, THRESHOLD_MODES, Config, PostprocessConfig
+from pipeline.config import Config
+from pipeline.config.infer import SCORE_KINDS, THRESHOLD_MODES, PostprocessConfig
 from pipeline.data.batching import collate, length_sorted_batches, segment_snippet_mask
 from pipeline.data.samples import SentimentDataset, VideoSample
 from pipeline.infer.metrics import evaluate_detections
@@ -63,7 +64,7 @@ def predict_with_losses(
     streams, num_classes = config.model.streams, config.model.num_classes
     lengths = {video_id: samples[video_id].num_snippets for video_id in video_ids}
     cas_by_video, w_by_video, sums, counted = {}, {}, dict.fromkeys(LOSS_TERMS, 0.0), 0
-    for batch_ids in length_sorted_batches(video_ids, lengths, config.train.batch_size):
+    for batch_ids in length_sorted_batches(video_ids, lengths, config.infer.batch_size):
         batch = collate([samples[v] for v in batch_ids], streams, num_classes, device).to(device)
         output = model(batch.features, batch.padding_mask, batch.face_mask)
         has_points = bool(batch.point_labels.mask.any())
@@ -170,10 +171,12 @@ def inference_option_maps(
         for mode in THRESHOLD_MODES:
             postprocess = replace(config.postprocess, score=score)
             if mode == "relative" and postprocess.threshold_mode != "relative":
-                postprocess = replace(postprocess, cas_thresholds=RELATIVE_THRESHOLDS, foreground_thresholds=RELATIVE_THRESHOLDS)
+                postprocess = replace(postprocess, cas_thresholds=RELATIVE_THRESHOLDS,
+                                      foreground_thresholds=RELATIVE_THRESHOLDS)
             postprocess = replace(postprocess, threshold_mode=mode)
             scores = {v: video_scores_from_output(cas, w_by_video[v], postprocess) for v, cas in cas_by_video.items()}
-            figures = segment_statistics(scores, dataset.samples, replace(config, postprocess=postprocess), dataset.class_names)
+            figures = segment_statistics(scores, dataset.samples, replace(config, postprocess=postprocess),
+                                         dataset.class_names)
             maps[f"map_{score}_{mode[:3]}"] = figures["map"]
     return maps
 

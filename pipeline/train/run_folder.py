@@ -23,12 +23,17 @@ import numpy as np
 import torch
 
 from cache.atomic import atomic_write_json, remove_stale_temp_files
-from pipeline.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from pipeline.config import Config, ConfigError, config_to_dict, save_config, saved_config
 from pipeline.data.samples import SentimentDataset
 from pipeline.infer.checkpoint import CheckpointError, missing_keys, read_checkpoint, save_checkpoint, short_reason
 from pipeline.train.distributed import DistributedContext
 
-# settings that may change when a run resumes (they change neither the data nor the model)
+# The sections a run's training depends on, compared when it resumes: the model, its data, its
+# optimisation, and the post-processing that validation mAP (which picks best.pt) runs through.
+# The rest may change: extraction (the features are compared by their digest instead:
+# training_data_digest), inference (`infer`), what `localize` shows.
+TRAINING_SECTIONS: tuple[str, ...] = ("model", "data", "train", "postprocess")
+# settings of `train` that may change when a run resumes (they change neither the data nor the model)
 RESUMABLE_CHANGES: tuple[str, ...] = ("epochs", "num_threads", "features_on_device", "pad_multiple_snippets",
                                       "diagnostics_splits", "early_stopping_patience", "early_stopping_min_delta",
                                       "early_stopping_start_epoch", "refit")
@@ -63,12 +68,14 @@ class RunState:
 
 
 def _comparable(config_dict: dict) -> dict | None:
-    """A run's config as this version reads it (settings added since it was saved take their
-    defaults) without the settings that may change on resume; None when it no longer loads."""
+    """What of a run's config its training depends on (TRAINING_SECTIONS, without the
+    RESUMABLE_CHANGES), as this version reads it (settings added since it was saved take
+    their defaults); None when it no longer loads."""
     try:
-        data = config_to_dict(config_from_dict(json.loads(json.dumps(config_dict))))
+        saved = config_to_dict(saved_config(json.loads(json.dumps(config_dict)))[0])
     except ConfigError:
         return None
+    data = {name: saved[name] for name in TRAINING_SECTIONS}
     for name in RESUMABLE_CHANGES:
         data["train"].pop(name, None)
     return data
@@ -200,7 +207,8 @@ def write_run_info(run_dir: Path, config: Config, features: Path, annotations: P
             "features": str(Path(features).resolve()),
             "annotations": str(Path(annotations).resolve()) if annotations else None,
             "device": device,
-            **({"processes": distributed.world_size, "backend": distributed.backend} if distributed.is_distributed else {}),
+            **({"processes": distributed.world_size, "backend": distributed.backend}
+               if distributed.is_distributed else {}),
             "class_names": list(dataset.class_names),
             "feature_spec": dataset.feature_spec.to_dict(),
             "splits": {name: len(ids) for name, ids in dataset.splits.items()},
@@ -230,7 +238,8 @@ def checkpoint_header(config: Config, dataset: SentimentDataset) -> dict:
 
 
 def save_best(run_dir: Path, header: dict, model: torch.nn.Module, epoch: int, metric: float | None) -> None:
-    save_checkpoint(run_dir / "best.pt", {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
+    save_checkpoint(run_dir / "best.pt",
+                    {**header, "model_state": model.state_dict(), "epoch": epoch, "best_metric": metric})
 
 
 def save_refit(run_dir: Path, header: dict, model: torch.nn.Module, epochs: int, videos: int) -> Path:

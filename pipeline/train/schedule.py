@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.config import TrainConfig
+from pipeline.config.train import TrainConfig
 
 
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -54,6 +54,7 @@ def stop_reason(config: TrainConfig, history: list[dict], metric: str) -> str | 
         return None
     if epoch - last_gain < patience * config.validate_every_epochs:
         return None
-    return (f"early stopping after epoch {epoch}: no gain of at least {config.early_stopping_min_delta:g} in validation "
+    return (f"early stopping after epoch {epoch}: no gain of at least "
+            f"{config.early_stopping_min_delta:g} in validation "
             f"{metric} in the {patience} checks since epoch {last_gain} (train.early_stopping_patience, "
             "train.early_stopping_min_delta)")

@@ -14,7 +14,8 @@ from pipeline.data.samples import VideoSample
 from pipeline.train.distributed import DistributedContext
 
 
-def _loss_parts(model: FSENet, batch: Batch, config: Config, amp: torch.dtype | None, device: str) -> dict[str, LossPart]:
+def _loss_parts(model: FSENet, batch: Batch, config: Config, amp: torch.dtype | None,
+                device: str) -> dict[str, LossPart]:
     with torch.autocast(device_type=torch.device(device).type, dtype=amp or torch.bfloat16, enabled=amp is not None):
         output = model(batch.features, batch.padding_mask, batch.face_mask)
     supervision = config.model.supervision

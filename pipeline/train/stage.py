@@ -118,7 +118,8 @@ def restrict_streams(config: Config, dataset: SentimentDataset) -> tuple[Config,
         )
     if kept == config.model.streams:
         return config, None
-    note = f"training on streams {list(kept)} (the features have no {[s for s in config.model.streams if s not in kept]})"
+    absent = [s for s in config.model.streams if s not in kept]
+    note = f"training on streams {list(kept)} (the features have no {absent})"
     return with_overrides(config, {"model": {"streams": list(kept)}}), note
 
 
@@ -177,7 +178,8 @@ def _open_run(features: Path, annotations: Path | None, run_dir: Path, config: C
     torch.manual_seed(config.train.seed)
     generator = torch.Generator().manual_seed(config.train.seed)
     model = FSENet(config.model, header["stream_dims"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate,
+                                 weight_decay=config.train.weight_decay)
     state = resume(run_dir, config, model, optimizer, generator, log, header["training_data"])
     train_ids, validation_ids = dataset.splits.get("train", []), dataset.splits.get("validation", [])
     if not distributed.agree([state.epoch, state.step, _checksum(train_ids), _checksum(validation_ids)]):
@@ -205,11 +207,14 @@ def train_one_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: d
                                            torch.Generator().manual_seed(0)))
     sums: dict[str, float] = {}
     batches = 0
-    for indices in training_batches(lengths, config.train.batch_size, config.train.length_bucket_batches, run.generator):
+    for indices in training_batches(lengths, config.train.batch_size, config.train.length_bucket_batches,
+                                    run.generator):
         # every process draws the crops of the whole global batch: the generator stays in step everywhere
-        samples = [crop_sample(train_samples[train_ids[i]], config.train.max_train_snippets, run.generator) for i in indices]
+        samples = [crop_sample(train_samples[train_ids[i]], config.train.max_train_snippets, run.generator)
+                   for i in indices]
         shard, weight = own_shard(samples, distributed)
-        batch = collate(shard, config.model.streams, config.model.num_classes, run.device, batch_multiple).to(run.device)
+        batch = collate(shard, config.model.streams, config.model.num_classes, run.device,
+                        batch_multiple).to(run.device)
         losses = step_loss(batch, weight)
         run.optimizer.zero_grad(set_to_none=True)
         for group in run.optimizer.param_groups:
@@ -268,10 +273,13 @@ def _run_epoch(run: _Training, step_loss: torch.nn.Module, train_samples: dict[s
     record = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **losses}
     if not math.isfinite(record["loss_total"]):
         raise RunError(f"the loss became {record['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
-    if run.validation_ids and ((epoch + 1) % config.train.validate_every_epochs == 0 or epoch + 1 == config.train.epochs):
+    checks_now = (epoch + 1) % config.train.validate_every_epochs == 0 or epoch + 1 == config.train.epochs
+    if run.validation_ids and checks_now:
         record[f"validation_{run.metric}"] = validate(run, epoch + 1)
         if config.train.diagnostics_splits and run.distributed.is_main:
-            record.update(epoch_diagnostics(run.model, run.dataset, config, run.device, config.train.diagnostics_splits))
+            record.update(
+                epoch_diagnostics(run.model, run.dataset, config, run.device, config.train.diagnostics_splits)
+            )
     state.history.append(record)
     reason = stop_reason(config.train, state.history, run.metric)
     if reason:
@@ -299,7 +307,8 @@ def refit(run: _Training, amp: torch.dtype | None, log) -> Path | None:
     dataset = replace(run.dataset, splits={**run.dataset.splits, "train": sorted(videos), "validation": []})
     torch.manual_seed(config.train.seed)
     model = FSENet(config.model, run.header["stream_dims"]).to(run.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate,
+                                 weight_decay=config.train.weight_decay)
     generator = torch.Generator().manual_seed(config.train.seed)
     refit_run = _Training(config, dataset, run.run_dir, run.device, run.distributed, run.metric, model, optimizer,
                           generator, RunState(), run.header)
@@ -308,7 +317,8 @@ def refit(run: _Training, amp: torch.dtype | None, log) -> Path | None:
     for epoch in range(epochs):
         losses = train_one_epoch(refit_run, step_loss, train_samples, epoch)
         if not math.isfinite(losses["loss_total"]):
-            raise RunError(f"refit: the loss became {losses['loss_total']} at epoch {epoch + 1}; lower train.learning_rate")
+            raise RunError(f"refit: the loss became {losses['loss_total']} at epoch "
+                           f"{epoch + 1}; lower train.learning_rate")
     path = run.run_dir / "refit.pt"
     if run.distributed.is_main:
         save_refit(run.run_dir, run.header, model, epochs, len(videos))
@@ -367,7 +377,8 @@ def run_train(
     if not run.validation_ids and distributed.is_main:
         # No validation split: the last epoch is the model (said in run.json).
         save_best(run.run_dir, run.header, run.model, state.epoch, None)
-    reason = (state.history[-1].get("stop") if state.history else None) or f"the schedule ended (train.epochs={config.train.epochs})"
+    reason = ((state.history[-1].get("stop") if state.history else None)
+              or f"the schedule ended (train.epochs={config.train.epochs})")
     if state.history and state.history[-1].get("stop"):
         log(reason)
     if distributed.is_main:

@@ -16,24 +16,26 @@ from pipeline.train.shard_loss import _loss
 
 
 @torch.no_grad()
-def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
+def validation_loss(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config,
+                    device: str) -> float:
     """The mean total loss per video over `video_ids` (eval mode)."""
     model.eval()
     total, count = 0.0, 0
     streams, classes = config.model.streams, config.model.num_classes
-    amp = autocast_dtype(config.train.amp_dtype, device)
-    for start in range(0, len(video_ids), config.train.batch_size):
-        samples = [dataset.samples[v] for v in video_ids[start : start + config.train.batch_size]]
+    amp = autocast_dtype(config.infer.amp_dtype, device, "infer.amp_dtype")
+    for start in range(0, len(video_ids), config.infer.batch_size):
+        samples = [dataset.samples[v] for v in video_ids[start : start + config.infer.batch_size]]
         batch = collate(samples, streams, classes).to(device)
         total += float(_loss(model, batch, config, amp, device)["total"]) * len(samples)
         count += len(samples)
     return total / max(count, 1)
 
 
-def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config, device: str) -> float:
+def validation_map(model: FSENet, dataset: SentimentDataset, video_ids: list[str], config: Config,
+                   device: str) -> float:
     """Average mAP (TSL-300 protocol) of the model's segments on `video_ids`."""
-    amp = autocast_dtype(config.train.amp_dtype, device)
-    scores = predict_scores(model, dataset.samples, video_ids, device, config.postprocess, config.train.batch_size, amp)
+    amp = autocast_dtype(config.infer.amp_dtype, device, "infer.amp_dtype")
+    scores = predict_scores(model, dataset.samples, video_ids, device, config.postprocess, config.infer.batch_size, amp)
     predictions = segments_from_scores(scores, dataset.samples, config.postprocess, dataset.class_names)
     ground_truth = ground_truth_of(dataset.samples, video_ids, dataset.class_names)
     return evaluate_detections(predictions, ground_truth, labels=dataset.class_names).average_map

@@ -27,7 +27,8 @@ def new_entry(cache, video_id="clips/a b"):
     cache.create()
     meta = cache.new_meta(video_id, SOURCE, {"duration_seconds": 3.0}, GRID)
     features = np.arange(20, dtype=np.float32).reshape(5, 4)
-    cache.write_stream(video_id, meta, "audio", features, np.ones(5, np.float32), {"extra": np.zeros((5, 2), np.float32)}, IDENTITY)
+    cache.write_stream(video_id, meta, "audio", features, np.ones(5, np.float32),
+                       {"extra": np.zeros((5, 2), np.float32)}, IDENTITY)
     return meta, features
 
 
@@ -76,7 +77,8 @@ def test_strays_and_temp_files_are_removed(tmp_path):
     (entry / ".audio.npy.tmp-123-abcd").write_bytes(b"x")
     (entry / "nested").mkdir()  # another video's folder ("clips/a b/nested") is left alone
     cache.remove_strays("clips/a b", meta)
-    assert sorted(p.name for p in entry.iterdir()) == ["audio.extra.npy", "audio.mask.npy", "audio.npy", "meta.json", "nested"]
+    assert sorted(p.name for p in entry.iterdir()) == ["audio.extra.npy", "audio.mask.npy", "audio.npy",
+                                                       "meta.json", "nested"]
 
 
 def test_forgetting_the_only_stream_removes_the_entry(tmp_path):

@@ -215,7 +215,8 @@ def test_identity_records_the_detector_and_its_weights(default_extractor, tmp_pa
     assert detector["weights"]["sha256"] == hashlib.sha256(wheel_model).hexdigest() == RETINAFACE_SHA256
     assert detector["weights"]["published"] is True
 
-    haar = FaceExtractor(FaceConfig(detector_backend="opencv", detection_max_side=960), DecodeConfig(), allow_random_weights=True)
+    haar = FaceExtractor(FaceConfig(detector_backend="opencv", detection_max_side=960), DecodeConfig(),
+                         allow_random_weights=True)
     cascade = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
     with open(cascade, "rb") as handle:
         assert haar.identity()["detector"]["weights"]["sha256"] == hashlib.sha256(handle.read()).hexdigest()
@@ -264,7 +265,8 @@ def test_missing_detector_files_say_what_to_install(tmp_path):
 def test_retinaface_anchors_and_non_maximum_suppression():
     anchors = retinaface_anchors(360, 640)
     assert anchors.shape == (45 * 80 * 2 + 23 * 40 * 2 + 12 * 20 * 2, 4)
-    np.testing.assert_allclose(anchors[:3], [[4 / 640, 4 / 360, 16 / 640, 16 / 360], [4 / 640, 4 / 360, 32 / 640, 32 / 360],
+    np.testing.assert_allclose(anchors[:3],
+                               [[4 / 640, 4 / 360, 16 / 640, 16 / 360], [4 / 640, 4 / 360, 32 / 640, 32 / 360],
                                              [12 / 640, 4 / 360, 16 / 640, 16 / 360]], rtol=1e-6)
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
     assert non_maximum_suppression(boxes, np.array([0.8, 0.9, 0.7]), 0.4).tolist() == [1, 2]
@@ -306,7 +308,8 @@ print("done")
     assert result.returncode == 0 and result.stdout == "done\n", result.stderr
     for settings in (FaceConfig(), FaceConfig(detector_backend="skip", emotion_labels=SIX_LABELS)):
         planned = FaceExtractor.planned_identity(settings, DecodeConfig(), True)
-        assert canonical(planned) == canonical(FaceExtractor(settings, DecodeConfig(), allow_random_weights=True).identity())
+        built = FaceExtractor(settings, DecodeConfig(), allow_random_weights=True)
+        assert canonical(planned) == canonical(built.identity())
     # a checkpoint's class count is learnt when it is first loaded, then remembered
     checkpoint = tmp_path / "copy.pth"
     shutil.copy(six_class_checkpoint, checkpoint)
@@ -355,7 +358,8 @@ def test_crop_is_rotated_so_the_eyes_are_level():
 
 def test_config_section_is_checked_and_registered():
     assert EXTRACTORS["face"] is FaceExtractor
-    config = load_config(overrides=["face.emotion_labels=happy,surprise,sad,anger,disgust,fear", "face.frames_per_snippet=4"])
+    config = load_config(overrides=["face.emotion_labels=happy,surprise,sad,anger,disgust,fear",
+                                    "face.frames_per_snippet=4"])
     assert config.face.emotion_labels == SIX_LABELS and config.face.frames_per_snippet == 4
     for override, key in [
         ("face.frames_per_snippet=0", "face.frames_per_snippet"),
@@ -390,13 +394,15 @@ default = FaceExtractor(FaceConfig(), DecodeConfig(), allow_random_weights=True)
 assert len(default.detect_faces(frame)) == 1
 assert "deepface" not in sys.modules, "the default detector imported DeepFace"
 before = list(warnings.filters)
-haar = FaceExtractor(FaceConfig(detector_backend="opencv", deepface_home={str(tmp_path / 'df home')!r}), DecodeConfig(), allow_random_weights=True)
+haar_settings = FaceConfig(detector_backend="opencv", deepface_home={str(tmp_path / 'df home')!r})
+haar = FaceExtractor(haar_settings, DecodeConfig(), allow_random_weights=True)
 assert list(warnings.filters) == before, "warning filters changed"
 assert len(haar.detect_faces(frame)) == 1
 assert haar.detect_faces(np.full((240, 320, 3), 96, np.uint8)) == []
 print("done")
 """
-    env = {key: value for key, value in os.environ.items() if key not in ("DEEPFACE_LOG_LEVEL", "DEEPFACE_HOME", "XDG_CACHE_HOME")}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DEEPFACE_LOG_LEVEL", "DEEPFACE_HOME", "XDG_CACHE_HOME")}
     env["HOME"] = str(tmp_path / "user home")
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120

@@ -112,7 +112,8 @@ def test_preprocessing_matches_the_authors_torchvision_transform():
         transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
     ])
     rng = np.random.default_rng(0)
-    crops = [rng.integers(0, 256, size=(97, 83, 3), dtype=np.uint8), rng.integers(0, 256, size=(40, 52, 3), dtype=np.uint8)]
+    crops = [rng.integers(0, 256, size=(97, 83, 3), dtype=np.uint8),
+             rng.integers(0, 256, size=(40, 52, 3), dtype=np.uint8)]
     batch = preprocess_faces(crops)
     assert batch.shape == (2, 3, 64, 64) and batch.dtype == torch.float32
     expected = torch.stack([authors(Image.fromarray(crop)) for crop in crops])

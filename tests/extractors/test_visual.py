@@ -253,7 +253,8 @@ def test_weights_path_and_hub_cache_are_identified_by_sha256(tmp_path, checkpoin
 
 def test_planned_identity_is_the_built_identity_without_building_the_network(checkpoint):
     settings = VisualConfig(weights_path=str(checkpoint), **SMALL)
-    assert VisualExtractor.planned_identity(settings, DecodeConfig(), False) == extractor(checkpoint, **SMALL).identity()
+    planned = VisualExtractor.planned_identity(settings, DecodeConfig(), False)
+    assert planned == extractor(checkpoint, **SMALL).identity()
     random = VisualConfig(random_seed=4, **SMALL)
     built = VisualExtractor(random, DecodeConfig(), "cpu", allow_random_weights=True)
     assert VisualExtractor.planned_identity(random, DecodeConfig(), True) == built.identity()

@@ -171,7 +171,8 @@ def test_mined_outside_rule_adds_low_scoring_background_outside_windows() -> Non
     # outside the windows [3, 10] and [13, 17]: 0 (already labelled by tau), then 1, 2, 11, 12 lowest
     assert added.nonzero().flatten().tolist() == [1, 2, 11]
     assert torch.equal(mined.targets[0, added], torch.tensor([[0.0, 0.0, 1.0]] * 3))
-    torch.testing.assert_close(mined.targets[0, unlabelled.label_mask[0]], unlabelled.targets[0, unlabelled.label_mask[0]])
+    torch.testing.assert_close(mined.targets[0, unlabelled.label_mask[0]],
+                               unlabelled.targets[0, unlabelled.label_mask[0]])
 
 
 def test_hard_labels_threshold_the_models_own_scores() -> None:

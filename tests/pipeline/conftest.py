@@ -84,7 +84,8 @@ def localized_run(tmp_path_factory) -> LocalizedRun:
         result = cli("localize", str(new_videos), "--model", str(run_dir / "best.pt"), "--out", str(out),
                      "--random-weights", "--no-progress", "--device", "cpu")
         return LocalizedRun(
-            root, run_dir / "best.pt", cache, new_videos, new_video.path, new_video.duration_seconds, broken, out, result,
+            root, run_dir / "best.pt", cache, new_videos, new_video.path, new_video.duration_seconds, broken,
+            out, result,
             extracted, trained,
         )
     finally:

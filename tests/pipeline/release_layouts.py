@@ -49,7 +49,8 @@ def write_fsenet_release(root: Path, durations: bool = False, img: bool = True) 
             points.append(f"p,1,{frames // 2 - 3},{frames // 2 + 3},{video_id},{frames // 2}")
     (root / "fps_dict.json").write_text(json.dumps(fps))
     for split in ("train", "test"):
-        (root / f"split_{split}.txt").write_text("\n".join(v for v, (s, _, _) in FSENET_VIDEOS.items() if s == split) + "\n")
+        listed = [v for v, (s, _, _) in FSENET_VIDEOS.items() if s == split]
+        (root / f"split_{split}.txt").write_text("\n".join(listed) + "\n")
     (root / "point_gaussian").mkdir()
     (root / "point_gaussian" / "point_labels.csv").write_text("\n".join(points) + "\n")
     (root / "gt.json").write_text(json.dumps({"database": {"v_test_a": {"subset": "test", "annotations": [
@@ -67,7 +68,8 @@ def write_tsl300_release(root: Path) -> Path:
         rng = np.random.default_rng(seed)
         for name, rows, width in (("rgb", snippets, 1024), ("logmfcc", 32 * snippets + 7, 60)):
             (root / "features" / split / name).mkdir(parents=True, exist_ok=True)
-            np.save(root / "features" / split / name / f"{video_id}.npy", rng.normal(size=(rows, width)).astype(np.float32))
+            np.save(root / "features" / split / name / f"{video_id}.npy",
+                    rng.normal(size=(rows, width)).astype(np.float32))
         fps[video_id], durations[video_id] = rate, (16 * snippets - 5) / rate
     (root / "fps_dict.json").write_text(json.dumps(fps))
     (root / "len_duration_dict.json").write_text(json.dumps(durations))

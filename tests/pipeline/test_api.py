@@ -63,8 +63,10 @@ def test_localize_without_out_returns_segments_and_scores_and_writes_nothing(tra
     for segment in found.segments:
         assert 0 <= segment.start_seconds < segment.end_seconds <= found.duration_seconds + 1e-6
         assert segment.label in found.class_names and segment in found.all_segments
-    precision = precision_name(autocast_dtype(load_config(None).train.amp_dtype, "cpu"))  # bf16 or fp32: the CPU decides
-    assert capsys.readouterr().err.splitlines().count(device_line("cpu", precision)) == 1  # said once, before the model runs
+    # bf16 or fp32: the CPU decides
+    precision = precision_name(autocast_dtype(load_config(None).train.amp_dtype, "cpu"))
+    # said once, before the model runs
+    assert capsys.readouterr().err.splitlines().count(device_line("cpu", precision)) == 1
 
 
 def test_localize_with_out_writes_the_files_and_shows_at_most_max_segments(trained, tmp_path):

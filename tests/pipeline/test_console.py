@@ -15,7 +15,8 @@ def test_a_run_says_each_warning_once_and_every_other_message_as_it_comes():
     said: list[str] = []
     log = warnings_once(said.append)
     warning = random_weights_warning(["visual", "face"])
-    for message in (warning, "device: cpu, fp32", warning, "device: cpu, fp32", random_weights_warning(["face", "visual"])):
+    for message in (warning, "device: cpu, fp32", warning, "device: cpu, fp32",
+                    random_weights_warning(["face", "visual"])):
         log(message)
     assert said == [warning, "device: cpu, fp32", "device: cpu, fp32"]  # the streams in any order: one line
     assert warning.startswith("warning: the face, visual features come from RANDOM weights")

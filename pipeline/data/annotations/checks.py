@@ -70,7 +70,8 @@ class Checker:
         limit = f"[0, {upper:.3f}] s"
         clipped_start, clipped_end = max(start, 0.0), min(end, upper)
         if clipped_start >= clipped_end:
-            self.problem(where, f"segment [{start:.3f}, {end:.3f}] s of video {video_id!r} lies outside {limit}; dropped")
+            self.problem(where,
+                         f"segment [{start:.3f}, {end:.3f}] s of video {video_id!r} lies outside {limit}; dropped")
             return None
         self.problem(
             where,

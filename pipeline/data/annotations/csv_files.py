@@ -180,7 +180,8 @@ def read_video_labels_csv(
     strict: bool = False,
 ) -> AnnotationSet:
     """Video-level labels from a CSV with header ``video_id,label`` (one row per class present)."""
-    return _read_csv_annotations(path, VIDEO_LABEL_COLUMNS, "video_labels", vocabulary, durations, strict, _video_label_row)
+    return _read_csv_annotations(path, VIDEO_LABEL_COLUMNS, "video_labels", vocabulary, durations, strict,
+                                 _video_label_row)
 
 
 def _release_point_row(frame_rates: Mapping[str, float], vocabulary: ClassVocabulary):

@@ -42,11 +42,13 @@ def _read_root(path: Path) -> Element:
     except XmlRefused as error:
         raise AnnotationError(f"{path}: {error}; expected an ELAN .eaf file") from None
     if root.tag != ELAN_ROOT:
-        raise AnnotationError(f"{path}: root element <{root.tag}> is not ELAN's <{ELAN_ROOT}>; expected an ELAN .eaf file")
+        raise AnnotationError(f"{path}: root element <{root.tag}> is not ELAN's "
+                              f"<{ELAN_ROOT}>; expected an ELAN .eaf file")
     header = root.find("HEADER")
     units = header.get("TIME_UNITS", "milliseconds") if header is not None else "milliseconds"
     if units != "milliseconds":
-        raise AnnotationError(f"{path}: <HEADER TIME_UNITS={units!r}>: only milliseconds are read; save it again in ELAN")
+        raise AnnotationError(f"{path}: <HEADER TIME_UNITS={units!r}>: only milliseconds "
+                              "are read; save it again in ELAN")
     return root
 
 

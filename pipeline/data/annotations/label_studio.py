@@ -59,7 +59,8 @@ def _task_video(data: dict, durations: Mapping[str, float] | None) -> str | None
     return match_video_id(_media_candidates(data), durations)
 
 
-def _frame_rate(data: dict, video_id: str, frame_rates: Mapping[str, float] | None, options: ReadOptions) -> float | None:
+def _frame_rate(data: dict, video_id: str, frame_rates: Mapping[str, float] | None,
+                options: ReadOptions) -> float | None:
     if options.label_studio_frame_rate > 0:
         return options.label_studio_frame_rate
     for key in FRAME_RATE_KEYS:
@@ -93,7 +94,8 @@ def _marks(kind: str, value: dict, fps: float | None, where: str, checker: Check
     return marks
 
 
-def _read_result(item, where: str, video_id: str, fps: float | None, checker: Checker, result: AnnotationSet) -> str | None:
+def _read_result(item, where: str, video_id: str, fps: float | None, checker: Checker,
+                 result: AnnotationSet) -> str | None:
     """One result of an annotation; returns its type when it is one this reader ignores."""
     kind = item.get("type") if isinstance(item, dict) else None
     value = item.get("value") if isinstance(item, dict) else None
@@ -120,7 +122,8 @@ def _read_result(item, where: str, video_id: str, fps: float | None, checker: Ch
 
 def _read_task(task, index: int, frame_rates: Mapping[str, float] | None, checker: Checker, result: AnnotationSet,
                ignored: set[str]) -> None:
-    where_task = f"{checker.path}: task {task.get('id', f'#{index}')!r}" if isinstance(task, dict) else f"{checker.path}: task #{index}"
+    where_task = (f"{checker.path}: task {task.get('id', f'#{index}')!r}" if isinstance(task, dict)
+                  else f"{checker.path}: task #{index}")
     data = task.get("data") if isinstance(task, dict) else None
     if not isinstance(data, dict):
         checker.problem(where_task, "not a Label Studio task (no \"data\" object); skipped")
@@ -136,7 +139,8 @@ def _read_task(task, index: int, frame_rates: Mapping[str, float] | None, checke
         checker.problem(where_task, f"no video with features matches its data ({shown}); skipped")
         return
     if len(annotations) > 1:
-        checker.problem(where_task, f"{len(annotations)} annotations; the first (id {annotations[0].get('id')!r}) is read")
+        checker.problem(where_task,
+                        f"{len(annotations)} annotations; the first (id {annotations[0].get('id')!r}) is read")
     result.videos.add(video_id)
     fps = _frame_rate(data, video_id, frame_rates, checker.options)
     for number, item in enumerate(annotations[0].get("result") or []):
@@ -163,7 +167,8 @@ def read_label_studio(
     for index, task in enumerate(tasks):
         _read_task(task, index, frame_rates, checker, result, ignored)
     if ignored:
-        checker.problem(str(path), f"results of type(s) {', '.join(sorted(ignored))} carry no sentiment time mark; ignored")
+        checker.problem(str(path),
+                        f"results of type(s) {', '.join(sorted(ignored))} carry no sentiment time mark; ignored")
     result.problems = checker.problems
     result.file_read(str(path))
     return result

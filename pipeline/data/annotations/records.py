@@ -3,10 +3,11 @@ they are checked against, and the options every reader shares."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from model.setting_checks import check_number
 
 # ActivityNet / TSL-300 "subset" values -> the split they mean.
 SUBSET_SPLITS: dict[str, str] = {
@@ -42,11 +43,9 @@ class ReadOptions:
     label_studio_frame_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.point_max_seconds) and self.point_max_seconds >= 0):
-            raise ValueError(f"data.point_max_seconds must be a number >= 0, got {self.point_max_seconds}")
-        if not (math.isfinite(self.label_studio_frame_rate) and self.label_studio_frame_rate >= 0):
-            raise ValueError(f"data.label_studio_frame_rate must be >= 0 (0 = from the task or the video), "
-                             f"got {self.label_studio_frame_rate}")
+        check_number("data.point_max_seconds", self.point_max_seconds, 0)
+        check_number("data.label_studio_frame_rate", self.label_studio_frame_rate, 0,
+                     note="0 = from the task or the video")
 
 
 # -- labels -----------------------------------------------------------------------------
@@ -188,7 +187,8 @@ class AnnotationSet:
 
     def file_read(self, path: str) -> None:
         """List `path` under the kinds of record it gave (a tool's file can give several)."""
-        for kind, records in (("points", self.points), ("segments", self.segments), ("video_labels", self.video_labels)):
+        for kind, records in (("points", self.points), ("segments", self.segments),
+                              ("video_labels", self.video_labels)):
             if records:
                 self.files.setdefault(kind, []).append(path)
 

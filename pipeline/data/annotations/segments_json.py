@@ -29,7 +29,8 @@ def read_subsets(path: Path | str) -> dict[str, str | None]:
         return {}
     if not isinstance(database, dict):
         return {}
-    return {str(video): (record.get("subset") if isinstance(record, dict) else None) for video, record in database.items()}
+    return {str(video): (record.get("subset") if isinstance(record, dict) else None)
+            for video, record in database.items()}
 
 
 def read_segments_json(
@@ -77,7 +78,9 @@ def read_segments_json(
             bounds = checker.clip_segment(video_id, entry["segment"][0], entry["segment"][1], where)
             if bounds is None:
                 continue
-            result.segments.append(SegmentAnnotation(video_id, bounds[0], bounds[1], entry["label"], class_index, where))
+            result.segments.append(
+                SegmentAnnotation(video_id, bounds[0], bounds[1], entry["label"], class_index, where)
+            )
     result.problems = checker.problems
     raise_if_strict(result.problems, strict, str(path))
     return result

@@ -136,7 +136,8 @@ def test_activitynet_json_gives_segments_and_subsets(tmp_path):
     assert "video 'd'" in text and "subset 'holdout'" in text
     assert "unknown video 'ghost'" in text
 
-    broken = write(tmp_path / "broken.json", json.dumps({"database": {"a": {"annotations": [{"label": "p", "segment": [3, 1]}]}}}))
+    broken = write(tmp_path / "broken.json",
+                   json.dumps({"database": {"a": {"annotations": [{"label": "p", "segment": [3, 1]}]}}}))
     with pytest.raises(AnnotationError, match="broken.json"):
         read_segments_json(broken, VOCABULARY, DURATIONS)
 
@@ -209,7 +210,8 @@ def test_real_tsl300_annotations_read_with_their_known_flaws():
 
     points = read_release_points_csv(TSL300 / "point_gaussian" / "point_labels.csv", VOCABULARY, frame_rates, durations)
     assert len(points.points) == 1227 and points.problems == []
-    assert all(0 <= p.seconds <= durations[p.video_id] and math.isclose(p.seconds, p.frame / frame_rates[p.video_id]) for p in points.points)
+    assert all(0 <= p.seconds <= durations[p.video_id] and math.isclose(p.seconds, p.frame / frame_rates[p.video_id])
+               for p in points.points)
 
 
 @pytest.mark.parametrize("annotations, words", [
@@ -220,7 +222,8 @@ def test_real_tsl300_annotations_read_with_their_known_flaws():
     ('[{"label": "p", "segment": "1-2"}]', "annotation 0: 'segment' must be [start, end]"),
 ])
 def test_a_json_of_the_wrong_shape_is_one_line_naming_the_video(tmp_path, annotations, words):
-    path = write(tmp_path / "gt.json", '{"database": {"b b": {"subset": "training", "annotations": ' + annotations + "}}}")
+    path = write(tmp_path / "gt.json",
+                 '{"database": {"b b": {"subset": "training", "annotations": ' + annotations + "}}}")
     with pytest.raises(AnnotationError) as caught:
         read_annotations(path, VOCABULARY, DURATIONS)
     message = str(caught.value)
@@ -243,7 +246,8 @@ def test_a_csv_with_one_byte_that_is_not_utf8_names_its_line(tmp_path, kind, tex
 
 def test_a_json_with_a_byte_that_is_not_utf8_names_its_line(tmp_path):
     path = tmp_path / "gt.json"
-    path.write_bytes(b'{"database": {\n"a": {"subset": "training",\n "annotations": [{"label": "p\xe9", "segment": [1, 2]}]}}}')
+    path.write_bytes(b'{"database": {\n"a": {"subset": "training",\n '
+                     b'"annotations": [{"label": "p\xe9", "segment": [1, 2]}]}}}')
     with pytest.raises(AnnotationError, match=r"not UTF-8 \(line 3\)"):
         read_annotations(path, VOCABULARY, DURATIONS)
 

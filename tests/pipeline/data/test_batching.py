@@ -9,7 +9,8 @@ from pipeline.data.batching import crop_sample
 from pipeline.data.samples import VideoSample
 
 
-def sample_with(points: list[tuple[int, int]], segments: list[tuple[float, float, int]], num_snippets: int = 100) -> VideoSample:
+def sample_with(points: list[tuple[int, int]], segments: list[tuple[float, float, int]],
+                num_snippets: int = 100) -> VideoSample:
     """A one-stream video of `num_snippets` 1-second snippets with the given points and segments."""
     return VideoSample(
         video_id="v",

@@ -78,7 +78,8 @@ def _write_entry_by_hand(cache_dir, video_id: str, rows: int) -> None:
         "probe": {"duration_seconds": rows * 0.64, "native_fps": 25.0},
         "grid": {"frame_rate": 25.0, "snippet_frames": 16, "snippet_seconds": 0.64, "num_snippets": rows},
         "streams": {
-            "audio": {**stream, "file": "audio.npy", "shape": [rows, 4], "mask_file": None, "extractor": AUDIO_IDENTITY},
+            "audio": {**stream, "file": "audio.npy", "shape": [rows, 4], "mask_file": None,
+                      "extractor": AUDIO_IDENTITY},
             "face": {**stream, "file": "face.npy", "shape": [rows, 3], "mask_file": "face.mask.npy",
                      "extractor": FACE_IDENTITY},
         },

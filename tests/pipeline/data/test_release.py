@@ -107,7 +107,8 @@ def test_the_tsl300_release_keeps_its_layout_and_its_recorded_identity(tmp_path)
     # the identity checkpoints trained before the FSENet layout recorded: unchanged keys and values
     assert dataset.feature_spec.extractors["audio"].record == {
         "source": "release", "folder": "logmfcc", "rows_per_snippet": 32, "row_width": 60,
-        "description": "log-mel spectrogram rows (released layout), folded per snippet", "transform": "(x + 50.0) / 80.0",
+        "description": "log-mel spectrogram rows (released layout), folded per snippet",
+        "transform": "(x + 50.0) / 80.0",
     }
     assert dataset.feature_spec.extractors["visual"].record == {
         "source": "release", "folder": "rgb", "rows_per_snippet": 1, "row_width": 1024,

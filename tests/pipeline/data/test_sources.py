@@ -101,12 +101,14 @@ def test_a_few_rows_are_trimmed_with_a_warning_and_more_is_an_error(tmp_path):
     np.save(rgb_path, rgb[:-6])
     with pytest.raises(DatasetError, match=f"video {video_id}: streams disagree by 6 snippets"):
         load_dataset(release, DataConfig())
-    assert load_dataset(release, DataConfig(alignment_tolerance_rows=6)).samples[video_id].num_snippets == rgb.shape[0] - 6
+    trimmed = load_dataset(release, DataConfig(alignment_tolerance_rows=6))
+    assert trimmed.samples[video_id].num_snippets == rgb.shape[0] - 6
 
 
 def test_a_missing_stream_folder_means_the_stream_is_absent(tmp_path):
     release = tmp_path / "tsl"
-    write_synthetic_release(release, SynthConfig(num_videos=3, scale=0.1, streams=("visual", "audio"), visual_width=32, row_jitter=0))
+    settings = SynthConfig(num_videos=3, scale=0.1, streams=("visual", "audio"), visual_width=32, row_jitter=0)
+    write_synthetic_release(release, settings)
     dataset = load_dataset(release, DataConfig())
     assert dataset.feature_spec.streams == {"visual": 32, "audio": 1920}
     assert all(sample.face_mask is None for sample in dataset.samples.values())

@@ -95,7 +95,8 @@ def test_a_class_only_predicted_is_not_scored_and_stops_nothing(tmp_path, capsys
     (tmp_path / "gt.json").write_text(json.dumps(GROUND_TRUTH))
     (tmp_path / "p.json").write_text(json.dumps(results({"label": "positive", "score": 0.9, "segment": [1.2, 2.8]},
                                                         {"label": "negative", "score": 0.4, "segment": [5, 6]})))
-    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth", str(tmp_path / "gt.json")])
+    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"),
+                       "--ground-truth", str(tmp_path / "gt.json")])
     assert status == 0
     assert "classes without ground truth, not scored: negative" in capsys.readouterr().out
 
@@ -122,11 +123,12 @@ def test_every_input_mistake_is_one_line_naming_the_file(tmp_path, capsys, predi
     for name, content in (("p.json", predictions), ("gt.json", ground_truth)):
         if content is not None:
             (tmp_path / name).write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
-    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth", str(tmp_path / "gt.json"),
-                       "--subset", "test"])
+    status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"),
+                       "--ground-truth", str(tmp_path / "gt.json"), "--subset", "test"])
     printed = capsys.readouterr()
     assert status == 2 and printed.out == ""
-    assert printed.err.splitlines() == [printed.err.strip()] and printed.err.startswith(f"error: {tmp_path}/"), printed.err
+    assert printed.err.splitlines() == [printed.err.strip()], printed.err
+    assert printed.err.startswith(f"error: {tmp_path}/"), printed.err
     assert said in printed.err
 
 

@@ -59,7 +59,8 @@ def test_concurrent_engine_equals_one_at_a_time(tmp_path, folder):
     assert by_id["notes"].status == "failed" and "cannot read" in by_id["notes"].reason
 
     expected, got = cache_arrays(tmp_path / "one"), cache_arrays(tmp_path / "many")
-    assert sorted(got) == sorted(expected) and len(got) == 2 * 6 + 2  # audio (+mask), visual, face (+mask, emotion); audio of "voice only"
+    # audio (+mask), visual, face (+mask, emotion); audio of "voice only"
+    assert sorted(got) == sorted(expected) and len(got) == 2 * 6 + 2
     for name, array in expected.items():
         np.testing.assert_array_equal(got[name], array, err_msg=name)
     assert comparable_meta(tmp_path / "many") == comparable_meta(tmp_path / "one")

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.config import VIDEO_EXTENSIONS
+from pipeline.config.extract import VIDEO_EXTENSIONS
 from pipeline.extract.discovery import DiscoveryError, discover_videos, safe_video_id
 
 

@@ -38,7 +38,8 @@ def test_a_network_is_built_for_the_first_video_that_needs_it_and_never_on_a_rer
 
     audio_only = load_config(None, ["extract.streams=audio"])
     said: list[str] = []
-    extracted = run_extract(tmp_path / "videos", tmp_path / "audio cache", audio_only, show_progress=False, log=said.append)
+    extracted = run_extract(tmp_path / "videos", tmp_path / "audio cache", audio_only, show_progress=False,
+                            log=said.append)
     assert extracted.counts()["extracted"] == 1 and not any(m.startswith("device:") for m in said)  # no network at all
 
 

@@ -87,7 +87,8 @@ def process_table() -> dict[int, tuple[int, str]]:
             command = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), command.replace(b"\0", b" ").decode(errors="replace").strip())
+        table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]),
+                             command.replace(b"\0", b" ").decode(errors="replace").strip())
     return table
 
 
@@ -279,7 +280,8 @@ def test_dying_and_broken_videos_fail_alone_on_a_cluster(videos, reference, ray_
     config = load_config(None, ["extract.streams=audio,visual"])
     for name in ("empty.mp4", "notes.avi"):
         video_id = Path(name).stem
-        local = extract_video(VideoFile(video_id, folder / name), FeatureCache(tmp_path / "scratch"), {}, config, False, False)
+        local = extract_video(VideoFile(video_id, folder / name), FeatureCache(tmp_path / "scratch"), {}, config,
+                              False, False)
         assert outcomes[video_id]["status"] == "failed" and outcomes[video_id]["retries"] == 0
         assert outcomes[video_id]["reason"] == local.reason
     assert outcomes["clip one"]["status"] == "extracted" and outcomes["clip one"]["retries"] == 0

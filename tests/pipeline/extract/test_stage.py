@@ -426,8 +426,8 @@ def test_a_full_disk_costs_the_report_a_warning_line_not_the_run(tmp_path, short
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     cache = tmp_path / "cache"
-    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache", str(cache), *AUDIO],
-                            capture_output=True, text=True, cwd=ROOT, preexec_fn=small_files, timeout=300)
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "extract", str(folder), "--cache", str(cache),
+                             *AUDIO], capture_output=True, text=True, cwd=ROOT, preexec_fn=small_files, timeout=300)
     assert result.returncode == 0 and "4 extracted, 0 already up to date, 0 failed" in result.stdout, result.stderr
     assert "Traceback" not in result.stderr and "report: not written" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -442,7 +442,8 @@ def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, 
     folder = copy_videos(short_videos, tmp_path / "videos")
     cache = tmp_path / "cache"
     assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
-    fifos = [cache / "videos" / "v1" / "audio.mask.npy", cache / "videos" / "v2" / "meta.json", cache / "extract_report.json"]
+    fifos = [cache / "videos" / "v1" / "audio.mask.npy", cache / "videos" / "v2" / "meta.json",
+             cache / "extract_report.json"]
     for path in fifos:
         path.unlink()
         os.mkfifo(path)  # no writer will ever come: a reader that opens it waits forever

@@ -108,10 +108,12 @@ def random_case(seed: int) -> tuple[dict, dict]:
                 shift = float(rng.normal(0, 0.4 * length))
                 stretch = float(rng.uniform(0.5, 1.6))
                 label = ann["label"] if rng.random() < 0.85 else ("p" if ann["label"] == "n" else "n")
-                preds.append({"label": label, "score": float(rng.random()), "segment": [s + shift, s + shift + length * stretch]})
+                preds.append({"label": label, "score": float(rng.random()),
+                              "segment": [s + shift, s + shift + length * stretch]})
         for _ in range(int(rng.integers(0, 5))):
             start = float(rng.uniform(0, duration))
-            preds.append({"label": str(rng.choice(["n", "p"])), "score": float(rng.random()), "segment": [start, start + float(rng.uniform(1, 30))]})
+            preds.append({"label": str(rng.choice(["n", "p"])), "score": float(rng.random()),
+                          "segment": [start, start + float(rng.uniform(1, 30))]})
         predictions[video] = preds
     predictions["video_without_ground_truth"] = [
         {"label": str(rng.choice(["n", "p"])), "score": float(rng.random()), "segment": [float(s), float(s) + 5.0]}
@@ -171,7 +173,8 @@ def test_hand_computed_tiny_case():
 
 def test_class_without_predictions_counts_zero_and_declared_class_without_ground_truth_is_not_scored():
     ground_truth = {"a": [{"label": "p", "segment": [0, 10]}, {"label": "n", "segment": [20, 30]}]}
-    predictions = {"a": [{"label": "p", "score": 0.5, "segment": [0, 10]}, {"label": "q", "score": 0.9, "segment": [20, 30]}]}
+    predictions = {"a": [{"label": "p", "score": 0.5, "segment": [0, 10]},
+                         {"label": "q", "score": 0.9, "segment": [20, 30]}]}
     with pytest.raises(ValueError, match="'q'"):
         evaluate_detections(predictions, ground_truth)
     result = evaluate_detections(predictions, ground_truth, labels=["p", "n", "q"])

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.config import PostprocessConfig
+from pipeline.config.infer import PostprocessConfig
 from pipeline.infer.postprocess import (
     Segment,
     contrast_scores,
@@ -49,7 +49,8 @@ def test_defaults_are_method_md_constants():
 @pytest.mark.parametrize(
     "changes, key",
     [({"nms": "fancy"}, "postprocess.nms"), ({"upsample_factor": 0}, "postprocess.upsample_factor"),
-     ({"cas_thresholds": (0.1, 1.5)}, "postprocess.cas_thresholds"), ({"soft_nms_sigma": 0.0}, "postprocess.soft_nms_sigma")],
+     ({"cas_thresholds": (0.1, 1.5)}, "postprocess.cas_thresholds"),
+     ({"soft_nms_sigma": 0.0}, "postprocess.soft_nms_sigma")],
 )
 def test_config_validation_names_the_key(changes, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
@@ -171,9 +172,9 @@ def test_relative_thresholds_follow_the_score_scale():
     best = best_segment_of(kept, 0)
     assert best.start_seconds == pytest.approx(10 * SNIPPET_SECONDS, abs=SNIPPET_SECONDS)
     assert best.end_seconds == pytest.approx(20 * SNIPPET_SECONDS, abs=SNIPPET_SECONDS)
-    assert {round(s.end_seconds - s.start_seconds) for s in localize_segments(scaled, SNIPPET_SECONDS, config=absolute)} == {
-        round(60 * SNIPPET_SECONDS)
-    }
+    lengths = {round(s.end_seconds - s.start_seconds)
+               for s in localize_segments(scaled, SNIPPET_SECONDS, config=absolute)}
+    assert lengths == {round(60 * SNIPPET_SECONDS)}
 
 
 def test_score_and_threshold_mode_are_checked():

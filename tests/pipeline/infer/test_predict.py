@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.config import PostprocessConfig
+from pipeline.config.infer import PostprocessConfig
 from pipeline.infer.postprocess import select_classes
 from pipeline.infer.predict import localization_scores, video_scores_from_output
 

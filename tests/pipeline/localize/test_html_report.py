@@ -175,7 +175,8 @@ def test_report_in_headless_chromium_loads_cleanly_and_a_click_seeks(localized_r
         try:
             page = browser.new_page()
             problems, requests = [], []
-            page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
+            page.on("console",
+                    lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
             page.on("pageerror", lambda error: problems.append(str(error)))
             page.on("request", lambda request: requests.append(request.url))
             page.goto(report.as_uri())
@@ -189,9 +190,11 @@ def test_report_in_headless_chromium_loads_cleanly_and_a_click_seeks(localized_r
             away = "v => { const video = document.getElementById('video'); video.currentTime = v; }"
             band = bands.nth(bands.count() - 1)
             start = float(band.get_attribute("data-start"))
-            page.evaluate(away, duration - 0.1 if start < duration - 1 else 0.5)  # somewhere else first, so the click must move it
+            # somewhere else first, so the click must move it
+            page.evaluate(away, duration - 0.1 if start < duration - 1 else 0.5)
             band.click()
-            page.wait_for_function(f"Math.abs(document.getElementById('video').currentTime - {start}) < 0.05", timeout=5000)
+            page.wait_for_function(f"Math.abs(document.getElementById('video').currentTime - {start}) < 0.05",
+                                   timeout=5000)
 
             row = rows.first
             row_start = float(row.get_attribute("data-start"))
@@ -212,7 +215,9 @@ def test_report_in_headless_chromium_loads_cleanly_and_a_click_seeks(localized_r
 PAGE_CONTRASTS = """() => {
   function rgb(value) { const m = value.match(/[\\d.]+/g); return m ? m.map(Number) : null; }
   function luminance(c) {
-    const l = c.slice(0, 3).map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    const l = c.slice(0, 3).map(v => {
+      v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
     return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
   }
   function background(element) {
@@ -260,7 +265,8 @@ def test_video_copy_plays_after_the_folder_moves_and_the_page_passes_contrast(lo
                 image.src = document.getElementById('video').poster; })""")
             assert poster_width == 320
             assert page.locator("#video-note").inner_text() == ""  # nothing to say: the video plays
-            assert all(url.startswith(moved.resolve().as_uri()) or url.startswith("data:") for url in requests), requests
+            assert all(url.startswith(moved.resolve().as_uri()) or url.startswith("data:")
+                       for url in requests), requests
             contrasts = page.evaluate(PAGE_CONTRASTS)
             assert len(contrasts) > 10
             low = [(element, round(ratio, 2)) for element, ratio in contrasts if ratio < AA_TEXT]
@@ -298,7 +304,8 @@ def test_the_timeline_stays_legible_on_a_narrow_window(tmp_path):
     presence = (rng.random(snippets) > 0.2).astype(np.float32)
     shown = [{"label": "positive", "score": 0.82, "segment": [5.12, 19.2]},
              {"label": "negative", "score": 0.61, "segment": [40.3, 47.0]}]
-    video = LocalizedVideo("talks/long one", tmp_path / "long one.mp4", 94.72, 0.64, rng.random((snippets, 3)), presence,
+    video = LocalizedVideo("talks/long one", tmp_path / "long one.mp4", 94.72, 0.64,
+                           rng.random((snippets, 3)), presence,
                            shown, shown, tmp_path, emotions=rng.dirichlet(np.ones(3), snippets).astype(np.float32),
                            emotion_names=names)
     (tmp_path / "report.html").write_text(report_html(video, ("negative", "positive"), {"model": "m.pt"}, {}),

@@ -111,8 +111,10 @@ def test_localize_into_a_folder_of_the_users_own_files_replaces_none_of_them(loc
     for mode in ("link", "copy", "link"):  # reruns too: a copy or a link localize made is no new video
         result = cli("localize", str(library), "--model", str(localized_run.model), "--out", str(library), "--video",
                      mode, "--random-weights", "--no-progress", "--device", "cpu")
-        assert result.returncode == 1 and "1 video(s) localized, 1 failed" in result.stdout, result.stdout + result.stderr
-        assert "talk.mkv: cannot write outputs: talk/talk.mkv: a file localize did not write is in the way" in result.stdout
+        assert result.returncode == 1 and "1 video(s) localized, 1 failed" in result.stdout, \
+            result.stdout + result.stderr
+        assert ("talk.mkv: cannot write outputs: talk/talk.mkv: a file localize did not write is in the way"
+                in result.stdout)
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and f"{library / 'summary.csv'}: a file localize did not write" in errors[0], errors
         assert {path: path.read_bytes() for path in kept} == kept and not theirs.is_symlink()

@@ -136,7 +136,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
     srt_cues = parse_srt((folder / "demo 01.srt").read_text())
     notes, vtt_cues = parse_vtt((folder / "demo 01.vtt").read_text())
     assert [(round(s, 3), round(e, 3)) for s, e, _ in srt_cues] == [(round(s, 3), round(e, 3)) for s, e in spans]
-    assert [(round(s, 3), round(e, 3), t) for s, e, t in vtt_cues] == [(round(s, 3), round(e, 3), t) for s, e, t in srt_cues]
+    rounded_vtt = [(round(s, 3), round(e, 3), t) for s, e, t in vtt_cues]
+    assert rounded_vtt == [(round(s, 3), round(e, 3), t) for s, e, t in srt_cues]
     for (_, _, text), row in zip(srt_cues, sorted(shown, key=lambda r: float(r["start_s"])), strict=True):
         assert re.fullmatch(r"(negative|positive) \d\.\d\d \(random-weight features\)", text)
         assert text.startswith(f"{row['label']} {float(row['score']):.2f}")
@@ -148,7 +149,8 @@ def test_localize_writes_every_output_and_lists_the_failed_video(localized_run):
                                  *(f"emotion_{name}" for name in FER2013_LABELS), "random_weights"]
     assert len(timeline) == math.ceil(round(duration / 0.64, 6))
     assert [float(r["time_s"]) for r in timeline] == pytest.approx([i * 0.64 for i in range(len(timeline))])
-    values = np.array([[float(r[k]) for k in ("negative", "positive", "background", "face_presence")] for r in timeline])
+    values = np.array([[float(r[k]) for k in ("negative", "positive", "background", "face_presence")]
+                       for r in timeline])
     assert np.all((values >= 0) & (values <= 1))
     cached_presence = np.load(out / "cache" / "videos" / VIDEO_ID / "face.mask.npy")
     assert values[:, 3] == pytest.approx(cached_presence, abs=1e-3)  # the face stream's presence
@@ -305,7 +307,8 @@ def test_features_are_made_as_the_checkpoint_records_them_with_this_machines_run
     spec["extractors"]["audio"]["config"]["n_mfcc"] = 20
     spec["grid"]["snippet_frames"] = 32
     trained = dataclasses.replace(trained, feature_spec=FeatureSpec.from_dict(spec))
-    machine = load_config(None, ["audio.n_mfcc=64", "audio.chunk_snippets=7", "face.batch_size=3", "grid.frame_rate=30"])
+    machine = load_config(None,
+                          ["audio.n_mfcc=64", "audio.chunk_snippets=7", "face.batch_size=3", "grid.frame_rate=30"])
     settings = extraction_config(trained, machine, "cpu")
     assert settings.audio.n_mfcc == 20 and settings.grid.snippet_frames == 32 and settings.grid.frame_rate == 25
     assert settings.audio.chunk_snippets == 7 and settings.face.batch_size == 3  # runtime-only: this machine's
@@ -356,7 +359,8 @@ def test_the_eaf_opens_in_elan_terms_and_reads_back_as_the_shown_segments(locali
         root.find("LINGUISTIC_TYPE").get("LINGUISTIC_TYPE_ID")}
     written = sorted(
         (slots[a.get("TIME_SLOT_REF1")] / 1000, slots[a.get("TIME_SLOT_REF2")] / 1000, a.findtext("ANNOTATION_VALUE"))
-        for tier_id, tier in tiers.items() for a in tier.iter("ALIGNABLE_ANNOTATION") if a.findtext("ANNOTATION_VALUE") == tier_id
+        for tier_id, tier in tiers.items() for a in tier.iter("ALIGNABLE_ANNOTATION")
+        if a.findtext("ANNOTATION_VALUE") == tier_id
     )
     assert written == [(pytest.approx(s, abs=1e-3), pytest.approx(e, abs=1e-3), label) for s, e, label in shown]
 
@@ -480,7 +484,8 @@ def test_class_names_from_a_checkpoint_are_plain_text_everywhere(localized_run, 
     folder = tmp_path / "out" / "=1+2"
     header = assert_no_formula_cells(folder / "timeline.csv")[0]
     assert header[1:3] == ["'=neg $\\x{$", "'@pos\n\nNOTE --> x"]
-    assert assert_no_formula_cells(tmp_path / "out" / "summary.csv")[0][4:6] == ["'=neg $\\x{$_s", "'@pos\n\nNOTE --> x_s"]
+    summary_header = assert_no_formula_cells(tmp_path / "out" / "summary.csv")[0]
+    assert summary_header[4:6] == ["'=neg $\\x{$_s", "'@pos\n\nNOTE --> x_s"]
     assert_no_formula_cells(folder / "segments.csv")
     parse_srt((folder / "=1+2.srt").read_text())  # strict: a label cannot add a cue or a blank line
     parse_vtt((folder / "=1+2.vtt").read_text())
@@ -610,12 +615,14 @@ def test_postprocess_settings_given_to_localize_win_over_the_checkpoints(localiz
                  "--cache", str(tmp_path / "cache"), "--random-weights", "--no-progress", "--device", "cpu",
                  "--set", "postprocess.class_score_threshold=1.0", "--set", "postprocess.score=cas")
     assert result.returncode == 0, result.stderr
-    assert "post-processing from the command line over the checkpoint's: class_score_threshold=1.0, score=cas" in result.stderr
+    assert ("post-processing from the command line over the checkpoint's: class_score_threshold=1.0, score=cas"
+            in result.stderr)
     labels = {entry["label"] for entry in load_predictions(out / "results.json")["demo 01"]}
     assert len(labels) == 1  # only the best class passes a threshold of 1
     page = (out / "demo 01" / "report.html").read_text(encoding="utf-8")
     [missing] = {"negative", "positive"} - labels
-    assert re.search(rf"No {missing} segment: this video's {missing} score 0\.\d{{3}} is under the class threshold 1\.00", page)
+    assert re.search(rf"No {missing} segment: this video's {missing} score 0\.\d{{3}} is under "
+                     r"the class threshold 1\.00", page)
 
     old = torch.load(localized_run.model, weights_only=True)
     del old["config"]["postprocess"]["score"]

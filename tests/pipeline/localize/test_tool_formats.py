@@ -18,7 +18,8 @@ def video(tmp_path: Path, name: str, shown: list[dict]) -> LocalizedVideo:
     source = tmp_path / "in" / f"{name}.mp4"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(b"")
-    return LocalizedVideo(name, source, 12.0, 0.64, np.zeros((19, 3)), None, shown, shown, tmp_path / "out" / name, 29.97)
+    return LocalizedVideo(name, source, 12.0, 0.64, np.zeros((19, 3)), None, shown, shown,
+                          tmp_path / "out" / name, 29.97)
 
 
 def test_hostile_names_make_well_formed_files_that_read_back(tmp_path):
@@ -38,7 +39,8 @@ def test_hostile_names_make_well_formed_files_that_read_back(tmp_path):
     assert back.videos == {name} and back.problems == []
     assert sorted((s.start_seconds, s.end_seconds, s.label) for s in back.segments) == [(1.0, 2.5, "positive"),
                                                                                         (4.0, 7.04, "negative")]
-    assert audacity_text([{"label": "pos\titive\n", "score": 1, "segment": [0.5, 1.25]}]) == "0.500000\t1.250000\tpos itive\n"
+    written = audacity_text([{"label": "pos\titive\n", "score": 1, "segment": [0.5, 1.25]}])
+    assert written == "0.500000\t1.250000\tpos itive\n"
 
 
 def test_frames_cover_the_seconds_and_an_empty_video_is_a_valid_task(tmp_path):

@@ -24,7 +24,8 @@ from pipeline.synthetic.release import (
 from tests.conftest import SHARED
 
 TSL300 = SHARED / "tsl300"
-SMALL = SynthConfig(num_videos=4, scale=0.1, seed=5, visual_width=48, face_width=40, audio_rows_per_snippet=4, audio_row_width=6)
+SMALL = SynthConfig(num_videos=4, scale=0.1, seed=5, visual_width=48, face_width=40, audio_rows_per_snippet=4,
+                    audio_row_width=6)
 
 
 def test_generator_statistics_are_tsl300_like():
@@ -167,7 +168,8 @@ def test_real_annotations_round_trip_through_the_loader(tmp_path):
     for video_id, sample in dataset.samples.items():
         expected = [[int(r["point"]) // 16, int(r["class_index"])] for r in points if r["video_id"] == video_id]
         assert sample.points.tolist() == [[min(s, sample.num_snippets - 1), c] for s, c in expected]
-        segments = [[float(a["segment"][0]), float(a["segment"][1]), "np".index(a["label"])] for a in database[video_id]["annotations"]]
+        segments = [[float(a["segment"][0]), float(a["segment"][1]), "np".index(a["label"])]
+                    for a in database[video_id]["annotations"]]
         np.testing.assert_allclose(sample.segments, np.array(segments).reshape(-1, 3))
         assert sample.snippet_seconds == pytest.approx(16 / fps[video_id])
         assert sample.features["audio"].shape == (sample.num_snippets, 32 * 60)

@@ -66,7 +66,9 @@ def test_torchrun_environment_and_devices():
 
 @pytest.mark.parametrize("supervision", ["point", "full", "video"])
 def test_shard_losses_add_up_to_the_global_batch_loss_and_gradient(release, supervision):
-    config = load_config(None, ["model.d_model=16", "model.num_heads=2", "model.dropout=0", f"model.supervision={supervision}"])
+    config = load_config(None,
+                         ["model.d_model=16", "model.num_heads=2", "model.dropout=0",
+                          f"model.supervision={supervision}"])
     dataset = load_dataset(release, config.data)
     config = with_overrides(config, {"model": {"num_classes": len(dataset.class_names)}})
     streams = config.model.streams
@@ -77,7 +79,8 @@ def test_shard_losses_add_up_to_the_global_batch_loss_and_gradient(release, supe
 
     whole = _loss(model, collate(samples, streams, 2), config, None, "cpu")
     whole["total"].backward()
-    expected = {name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None}
+    expected = {name: parameter.grad.clone() for name, parameter in model.named_parameters()
+                if parameter.grad is not None}
     model.zero_grad(set_to_none=True)
 
     shards = [samples[rank::3] for rank in range(3)]  # 2, 2 and 1 videos, different paddings
@@ -94,7 +97,8 @@ def test_shard_losses_add_up_to_the_global_batch_loss_and_gradient(release, supe
 
 
 def _losses(run_dir):
-    return [{k: v for k, v in record.items() if k != "seconds"} for record in json.loads((run_dir / "history.json").read_text())]
+    history = json.loads((run_dir / "history.json").read_text())
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
 
 
 def test_two_processes_train_like_one_and_resume(release, tmp_path):
@@ -128,7 +132,8 @@ def test_two_processes_train_like_one_and_resume(release, tmp_path):
             expected, got = expected[keep], got[keep]
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6, msg=name)
     for index, state in a["optimizer_state"]["state"].items():  # Adam's moving average of the gradients
-        torch.testing.assert_close(b["optimizer_state"]["state"][index]["exp_avg"], state["exp_avg"], rtol=1e-3, atol=1e-7)
+        torch.testing.assert_close(b["optimizer_state"]["state"][index]["exp_avg"], state["exp_avg"],
+                                   rtol=1e-3, atol=1e-7)
 
     assert sorted(path.name for path in two.iterdir()) == sorted(path.name for path in one.iterdir())
     assert len(list((two / "tensorboard").iterdir())) == 2  # one event file per launch: rank 0's

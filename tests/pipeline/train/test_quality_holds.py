@@ -91,7 +91,8 @@ def write_video(root: Path, split: str, video_id: str, rng: np.random.Generator,
     segments, points = [], []
     for class_id, start in zip(classes, segment_starts(rng, classes), strict=True):
         intensity[start:start + SEGMENT_SNIPPETS, class_id] = 1.0
-        segments.append(("np"[class_id], start * SNIPPET_FRAMES / FPS, (start + SEGMENT_SNIPPETS) * SNIPPET_FRAMES / FPS))
+        segments.append(("np"[class_id], start * SNIPPET_FRAMES / FPS,
+                         (start + SEGMENT_SNIPPETS) * SNIPPET_FRAMES / FPS))
         points.append((class_id, noisy_point(rng, start) * SNIPPET_FRAMES + SNIPPET_FRAMES // 2))
     for name in ("rgb", "img", "logmfcc"):
         width = AUDIO_ROWS * AUDIO_WIDTH if name == "logmfcc" else WIDTHS[name]
@@ -116,7 +117,8 @@ def write_planted_release(root: Path) -> Path:
         split = "train" if index < TRAIN_VIDEOS else "test"
         video_id = f"v{index:03d}"
         segments, points = write_video(root, split, video_id, rng, patterns)
-        database[video_id] = {"subset": split, "annotations": [{"label": label, "segment": [s, e]} for label, s, e in segments]}
+        database[video_id] = {"subset": split,
+                              "annotations": [{"label": label, "segment": [s, e]} for label, s, e in segments]}
         fps[video_id] = FPS
         splits.setdefault(split, []).append(video_id)
         if split == "train":

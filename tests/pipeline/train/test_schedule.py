@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.config import TrainConfig
+from pipeline.config.train import TrainConfig
 from pipeline.train.diagnostics import ranking_auc
 from pipeline.train.schedule import gain_epoch, learning_rate_at, stop_reason
 
@@ -33,7 +33,8 @@ def checks(values: list[float], every: int = 5) -> list[dict]:
     """history.json records: one per epoch, a validation mAP every `every` epochs."""
     records = []
     for index, value in enumerate(values):
-        records += [{"epoch": index * every + e} for e in range(1, every)] + [{"epoch": (index + 1) * every, "validation_map": value}]
+        records += [{"epoch": index * every + e} for e in range(1, every)]
+        records += [{"epoch": (index + 1) * every, "validation_map": value}]
     return records
 
 

@@ -115,7 +115,8 @@ def test_a_run_folder_refuses_other_annotations_or_features_under_the_same_setti
 
     def train_in_process(data, epochs: int):  # no new process to start: the test stays short
         try:
-            return run_train(data, None, run_dir, with_overrides(load_config(None, settings), {"train": {"epochs": epochs}}),
+            return run_train(data, None, run_dir,
+                             with_overrides(load_config(None, settings), {"train": {"epochs": epochs}}),
                              "cpu", show_progress=False, log=lambda message: None)
         finally:
             torch.set_num_threads(threads)
@@ -275,7 +276,8 @@ def test_training_on_the_fsenet_release_layout_needs_no_settings(tmp_path):
     run_dir = tmp_path / "run"
     result = cli("train", "--features", str(release), "--out", str(run_dir), "--epochs", "2", *TINY_MODEL)
     assert result.returncode == 0, result.stderr
-    assert "note: released layout read as: rgb one row per frame (16 per snippet), every 16th row plus the last" in result.stderr
+    assert ("note: released layout read as: rgb one row per frame (16 per snippet), every 16th row plus the last"
+            in result.stderr)
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
     assert checkpoint["stream_dims"] == {"visual": 1024, "audio": 768, "face": 1024}
     spec = checkpoint["feature_spec"]
@@ -287,9 +289,12 @@ def test_training_on_the_fsenet_release_layout_needs_no_settings(tmp_path):
 
 
 ELAN_POINTS = """<?xml version="1.0" encoding="UTF-8"?>
-<ANNOTATION_DOCUMENT AUTHOR="" DATE="2024-05-14T10:21:07+01:00" FORMAT="3.0" VERSION="3.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
+<ANNOTATION_DOCUMENT AUTHOR="" DATE="2024-05-14T10:21:07+01:00" FORMAT="3.0" VERSION="3.0"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
     <HEADER MEDIA_FILE="" TIME_UNITS="milliseconds">
-        <MEDIA_DESCRIPTOR MEDIA_URL="file:///data/videos/{name}.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="./{name}.mp4"/>
+        <MEDIA_DESCRIPTOR MEDIA_URL="file:///data/videos/{name}.mp4" MIME_TYPE="video/mp4"
+            RELATIVE_MEDIA_URL="./{name}.mp4"/>
         <PROPERTY NAME="lastUsedAnnotationId">{count}</PROPERTY>
     </HEADER>
     <TIME_ORDER>
@@ -341,8 +346,8 @@ def test_training_from_elan_points_on_an_extracted_cache(localized_run, tmp_path
 
 
 def test_diagnostics_and_early_stopping_options(release, tmp_path):
-    """train.diagnostics_splits fills history.json with the issue-13 figures; a patience of
-    one check with a learning rate too small to change anything stops after two checks."""
+    """train.diagnostics_splits fills history.json with the per-split loss terms, mAP and score
+    figures; a patience of one check with a learning rate too small to change anything stops after two checks."""
     run_dir = tmp_path / "run"
     result = cli(
         "train", "--features", str(release), "--out", str(run_dir), "--epochs", "12", *TINY_MODEL,

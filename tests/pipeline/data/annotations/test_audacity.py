@@ -50,7 +50,8 @@ def test_points_regions_and_every_bad_line_named(tmp_path):
 
 
 def test_the_video_is_the_file_name_without_labels(tmp_path):
-    named = read_annotations(write(tmp_path / "out" / "demo 01" / "demo 01.labels.txt", TRACK[:60]), VOCABULARY, DURATIONS)
+    named = read_annotations(write(tmp_path / "out" / "demo 01" / "demo 01.labels.txt", TRACK[:60]),
+                             VOCABULARY, DURATIONS)
     assert named.videos == {"talks/demo 01"} and len(named.points) == 1
     empty = read_annotations(write(tmp_path / "talk.labels.txt", ""), VOCABULARY, DURATIONS)  # a video without segments
     assert empty.videos == {"talk"} and not empty.points and not empty.problems
@@ -81,7 +82,8 @@ def test_a_folders_text_files_that_are_no_label_tracks_are_named_with_why(tmp_pa
                                "'start\\tend\\tlabel', not start<TAB>end<TAB>label); skipped"]
     assert result.notes == [f"{folder / 'README.txt'}: skipped, not an Audacity label track (line 1 reads "
                             "'Exported from Audacity on Monday.', not start<TAB>end<TAB>label)"]
-    with pytest.raises(AnnotationError, match=r"labels: 1 annotation problem\(s\), strict mode: .*talk.labels.txt: not an"):
+    with pytest.raises(AnnotationError,
+                       match=r"labels: 1 annotation problem\(s\), strict mode: .*talk.labels.txt: not an"):
         read_annotations(folder, VOCABULARY, DURATIONS, strict=True)  # named as a label track: meant to be read
     write(folder / "talk.labels.txt", "1.0\t1.0\tpositive\n")
     assert len(read_annotations(folder, VOCABULARY, DURATIONS, strict=True).points) == 1  # a README alone is no error

@@ -21,10 +21,15 @@ VOCABULARY = ClassVocabulary(("negative", "positive"), parse_label_aliases(("n=n
 DURATIONS = {"talk one": 10.0, "other": 5.0, "talks/demo 01": 9.0}
 
 EAF = """<?xml version="1.0" encoding="UTF-8"?>
-<ANNOTATION_DOCUMENT AUTHOR="" DATE="2024-05-14T10:21:07+01:00" FORMAT="3.0" VERSION="3.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
+<ANNOTATION_DOCUMENT AUTHOR="" DATE="2024-05-14T10:21:07+01:00" FORMAT="3.0" VERSION="3.0"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
     <HEADER MEDIA_FILE="" TIME_UNITS="milliseconds">
-        <MEDIA_DESCRIPTOR MEDIA_URL="file:///home/ana/videos/talk%20one.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="../videos/talk%20one.mp4"/>
-        <MEDIA_DESCRIPTOR EXTRACTED_FROM="file:///home/ana/videos/talk%20one.mp4" MEDIA_URL="file:///home/ana/videos/talk%20one.wav" MIME_TYPE="audio/x-wav" RELATIVE_MEDIA_URL="../videos/talk%20one.wav"/>
+        <MEDIA_DESCRIPTOR MEDIA_URL="file:///home/ana/videos/talk%20one.mp4" MIME_TYPE="video/mp4"
+            RELATIVE_MEDIA_URL="../videos/talk%20one.mp4"/>
+        <MEDIA_DESCRIPTOR EXTRACTED_FROM="file:///home/ana/videos/talk%20one.mp4"
+            MEDIA_URL="file:///home/ana/videos/talk%20one.wav" MIME_TYPE="audio/x-wav"
+            RELATIVE_MEDIA_URL="../videos/talk%20one.wav"/>
         <PROPERTY NAME="URN">urn:nl-mpi-tools-elan-eaf:4b1f0a52-1d2c-4f0e-9a53-5f6a1c0d9e21</PROPERTY>
         <PROPERTY NAME="lastUsedAnnotationId">9</PROPERTY>
     </HEADER>
@@ -96,7 +101,8 @@ EAF = """<?xml version="1.0" encoding="UTF-8"?>
         </ANNOTATION>
     </TIER>
     <LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>
-    <LINGUISTIC_TYPE CONSTRAINTS="Symbolic_Association" GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="tone-lt" TIME_ALIGNABLE="false"/>
+    <LINGUISTIC_TYPE CONSTRAINTS="Symbolic_Association" GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="tone-lt"
+        TIME_ALIGNABLE="false"/>
     <CONSTRAINT DESCRIPTION="1-1 association with a parent annotation" STEREOTYPE="Symbolic_Association"/>
 </ANNOTATION_DOCUMENT>
 """
@@ -140,10 +146,12 @@ def test_point_threshold_is_a_setting(tmp_path):
 
 
 def test_the_video_is_the_stem_else_the_linked_file_else_the_file_is_skipped(tmp_path):
-    bare = EAF.replace('<MEDIA_DESCRIPTOR MEDIA_URL="file:///home/ana/videos/talk%20one.mp4"', '<MEDIA_DESCRIPTOR MEDIA_URL="x.mp4"')
+    bare = EAF.replace('<MEDIA_DESCRIPTOR MEDIA_URL="file:///home/ana/videos/talk%20one.mp4"',
+                       '<MEDIA_DESCRIPTOR MEDIA_URL="x.mp4"')
     bare = bare.replace("talk%20one", "unrelated")
     assert read_elan(write(tmp_path / "other.eaf", bare), VOCABULARY, DURATIONS).videos == {"other"}
-    nested = bare.replace('RELATIVE_MEDIA_URL="../videos/unrelated.mp4"', 'RELATIVE_MEDIA_URL="../../new%20videos/talks/demo%2001.mp4"')
+    nested = bare.replace('RELATIVE_MEDIA_URL="../videos/unrelated.mp4"',
+                          'RELATIVE_MEDIA_URL="../../new%20videos/talks/demo%2001.mp4"')
     found = read_elan(write(tmp_path / "out" / "demo 01" / "demo 01.eaf", nested), VOCABULARY, DURATIONS)
     assert found.videos == {"talks/demo 01"}  # the id with its folder, from the relative media path
     lost = read_elan(write(tmp_path / "nobody.eaf", bare), VOCABULARY, DURATIONS)

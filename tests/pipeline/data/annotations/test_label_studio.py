@@ -26,7 +26,8 @@ FRAME_RATES = {"talk": 25.0, "clips/other": 30.0}
 def annotation(result: list, cancelled: bool = False, annotation_id: int = 31) -> dict:
     return {
         "id": annotation_id, "completed_by": 1, "result": result, "was_cancelled": cancelled, "ground_truth": False,
-        "created_at": "2024-05-14T10:00:00.000000Z", "updated_at": "2024-05-14T10:02:11.000000Z", "draft_created_at": None,
+        "created_at": "2024-05-14T10:00:00.000000Z", "updated_at": "2024-05-14T10:02:11.000000Z",
+        "draft_created_at": None,
         "lead_time": 131.4, "prediction": {}, "result_count": len(result), "unique_id": "8c0d2e1a", "import_id": None,
         "last_action": None, "task": 12, "project": 1, "updated_by": 1, "parent_prediction": None,
         "parent_annotation": None, "last_created_by": None,
