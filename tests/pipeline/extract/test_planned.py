@@ -24,14 +24,14 @@ def test_a_network_is_built_for_the_first_video_that_needs_it_and_never_on_a_rer
     assert first.counts()["extracted"] == 1
     assert planned["visual"].built is not None
     assert planned["visual"].built.identity() == planned["visual"].identity()
-    assert messages.count("device: cpu, fp32") == 1
+    assert sum(m.startswith("device: cpu, ") for m in messages) == 1  # the precision words are the machine's
 
     again = make_extractors(config, "cpu", allow_random_weights=True, log=messages.append)
     second = run_extract(tmp_path / "videos", tmp_path / "cache", config, allow_random_weights=True,
                          show_progress=False, extractors=again, log=messages.append)
     assert second.counts() == {"extracted": 0, "up to date": 1, "failed": 0}
     assert again["visual"].built is None
-    assert messages.count("device: cpu, fp32") == 1  # no network ran, so no device was chosen
+    assert sum(m.startswith("device: cpu, ") for m in messages) == 1  # no network ran, so no device was chosen
 
     audio_only = load_config(None, ["extract.streams=audio"])
     said: list[str] = []
