@@ -38,7 +38,8 @@ def features(checkpoint, video, **settings) -> tuple[VisualExtractor, np.ndarray
     return built, built.extract(probe, grid, lambda n: None).features
 
 
-def test_each_runtime_gives_the_torch_features_and_identity(checkpoint, clip_video, one_thread):
+def test_each_runtime_gives_the_torch_features_and_identity(checkpoint, clip_video, one_thread, tmp_path, monkeypatch):
+    monkeypatch.setenv("FSENET_CACHE_DIR", str(tmp_path / "fsenet"))  # this test's exports only
     torch_built, reference = features(checkpoint, clip_video, runtime="torch", precision="fp32")
     assert reference.shape[0] == 4 and np.abs(reference).max() > 0
     exported: list = []

@@ -62,7 +62,7 @@ def test_localize_without_out_returns_segments_and_scores_and_writes_nothing(tra
     for segment in found.segments:
         assert 0 <= segment.start_seconds < segment.end_seconds <= found.duration_seconds + 1e-6
         assert segment.label in found.class_names and segment in found.all_segments
-    assert "device: cpu, fp32" in capsys.readouterr().err  # said once, before the model runs
+    assert capsys.readouterr().err.count("device: cpu, ") == 1  # said once, before the model runs (its precision is the machine's)
 
 
 def test_localize_with_out_writes_the_files_and_shows_at_most_max_segments(trained, tmp_path):
