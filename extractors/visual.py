@@ -27,10 +27,14 @@ and one centre crop per snippet instead of three spatial crops per clip.
 Speed: a background thread reads frames from the ffmpeg decoder, keeps only the frames
 some clip needs (memory is flat in video length), and packs uint8 clips into batches,
 across snippets and across videos (`extract_many`), while the main thread runs the
-network. The network has its BatchNorms folded into the convolutions and its ReLUs in
-place, runs in channels-last-3d layout, and in bf16 where the hardware does it natively (CUDA; CPUs with
-AVX512-BF16/AMX), fp16 on older GPUs, fp32 otherwise; on CPU torch uses every core this
-process may run on. uint8 frames travel to the device and are normalized there.
+network. The network has its BatchNorms folded into the convolutions and runs where
+`visual.runtime` says (extractors/i3d_runtime.py): on the CPU by default in OpenVINO,
+from I3D exported once to ONNX (the fastest runtime measured on CPU, docs/benchmarks.md),
+else in torch (ReLUs in place, channels-last-3d layout). It computes in bf16 where the
+hardware does it natively (CUDA; CPUs with AVX512-BF16/AMX), fp16 on older GPUs, fp32
+otherwise, on every core this process may run on. uint8 frames travel to the network and
+are normalized there. Runtimes and precisions agree within cosine 0.999 per snippet, so
+neither is part of the cache identity.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +62,14 @@ from extractors.base import (
 from extractors.decode import DecodeConfig, VideoProbe, iter_video_frames
 from extractors.grid import SnippetGrid
 from extractors.hardware import available_cores, native_bf16
+from extractors.i3d_runtime import (
+    RUNTIMES,
+    ExportSpec,
+    OnnxRuntimeClipNet,
+    OpenVinoClipNet,
+    exported_network,
+    resolve_runtime,
+)
 from extractors.weights import I3D_CHECKPOINT, ResolvedWeights, resolve_weights
 from model.setting_checks import check_choice, check_int, check_number, require
 
@@ -82,8 +95,9 @@ class VisualConfig:
     batch_clips: int = 0  # clips per forward pass; 0: 8 on CPU, 32 on CUDA (speed only)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where native, else fp16 on CUDA, else fp32)
     torch_threads: int = 0  # CPU threads for the network; 0: every core this process may use (speed only)
-    channels_last: bool = True  # channels-last-3d memory layout (speed only)
+    channels_last: bool = True  # channels-last-3d memory layout, torch runtime (speed only)
     prefetch_batches: int = 2  # batches decoded ahead of the network (speed only)
+    runtime: str = "auto"  # auto | torch | openvino | onnxruntime (auto: openvino on CPU where installed, else torch)
 
     def __post_init__(self) -> None:
         check_number("visual.sampling_fps", self.sampling_fps, 0, low_open=True)
@@ -99,6 +113,7 @@ class VisualConfig:
         check_choice("visual.precision", self.precision, PRECISIONS)
         check_int("visual.torch_threads", self.torch_threads, 0, note="0: all cores")
         check_int("visual.prefetch_batches", self.prefetch_batches, 1)
+        check_choice("visual.runtime", self.runtime, RUNTIMES)
         # The head's AvgPool3d (4, 7, 7) needs a res5 map at least that large:
         # time = F // 2, side = ceil(crop / 32).
         require(
@@ -314,8 +329,16 @@ class VisualAssembler(FeatureAssembler):
 
 
 # -- the network side -------------------------------------------------------------------
-def resolve_precision(choice: str, device: str) -> str:
-    """The precision actually used on `device` for the config value `choice`."""
+def resolve_precision(choice: str, device: str, runtime: str = "torch") -> str:
+    """The precision actually used on `device` by `runtime` (resolved) for the config value
+    `choice`; onnxruntime computes in fp32 only."""
+    if runtime == "onnxruntime":
+        if choice not in ("auto", "fp32"):
+            raise ExtractorSettingsError(
+                f"visual.precision={choice}: visual.runtime=onnxruntime computes in fp32; use visual.precision=fp32 "
+                "(or auto), or visual.runtime=openvino for bf16"
+            )
+        return "fp32"
     if choice == "auto":
         if native_bf16(device):
             return "bf16"
@@ -336,13 +359,15 @@ class VisualExtractor(StreamExtractor):
         "torch_threads",
         "channels_last",
         "prefetch_batches",
+        "runtime",  # the runtimes agree within cosine 0.999 per snippet (extractors/i3d_runtime.py)
     )
     settings: VisualConfig
 
     def __init__(self, settings: VisualConfig, decode: DecodeConfig, device: str = "cpu",
                  allow_random_weights: bool = False):
         super().__init__(settings, decode, device, allow_random_weights)
-        self.precision = resolve_precision(settings.precision, device)
+        self.runtime = resolve_runtime(settings.runtime, device)
+        self.precision = resolve_precision(settings.precision, device, self.runtime)
         self.weights: ResolvedWeights = resolve_weights(
             I3D_CHECKPOINT, settings.weights_path, allow_random_weights, settings.random_seed
         )
@@ -365,47 +390,86 @@ class VisualExtractor(StreamExtractor):
 
     @classmethod
     def compute_precision(cls, settings: VisualConfig, device: str) -> str:
-        return resolve_precision(settings.precision, device)
+        """e.g. "bf16" (torch), "openvino bf16", "onnxruntime fp32"."""
+        runtime = resolve_runtime(settings.runtime, device)
+        precision = resolve_precision(settings.precision, device, runtime)
+        return precision if runtime == "torch" else f"{runtime} {precision}"
 
     # -- network ------------------------------------------------------------------------
-    def _build_network(self):
+    def _feature_net(self):
+        """The I3DFeatureNet in fp32 on the CPU: built (seeded), the weights loaded, BatchNorms
+        folded, ReLUs in place."""
         import torch
 
-        from extractors.i3d import (
-            I3DFeatureNet,
-            build_i3d_r50,
-            fold_batch_norms,
-            load_i3d_checkpoint,
-            use_inplace_relu,
-        )
+        from extractors.i3d import I3DFeatureNet, build_i3d_r50, fold_batch_norms, load_i3d_checkpoint, use_inplace_relu
 
-        settings = self.settings
-        if self.device == "cpu":
-            torch.set_num_threads(settings.torch_threads or available_cores())
-        elif self.device.startswith("cuda"):
-            torch.backends.cudnn.benchmark = True  # fixed clip shapes: let cuDNN pick its fastest kernels
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.random_seed)
+            torch.manual_seed(self.settings.random_seed)
             model = build_i3d_r50()
         if not self.weights.is_random:
             load_i3d_checkpoint(model, self.weights.path)
         model.eval()
-        network = use_inplace_relu(fold_batch_norms(I3DFeatureNet(model, settings.layer))).eval()
-        self.compute_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
-        self.memory_format = torch.channels_last_3d if settings.channels_last else torch.contiguous_format
-        network = network.to(self.device, dtype=self.compute_dtype, memory_format=self.memory_format)
+        network = use_inplace_relu(fold_batch_norms(I3DFeatureNet(model, self.settings.layer))).eval()
         for parameter in network.parameters():
             parameter.requires_grad_(False)
+        return network
+
+    def _build_network(self):
+        """The network half on self.device: a torch module, or (visual.runtime openvino,
+        onnxruntime) a callable on uint8 numpy clips running the exported graph."""
+        import torch
+
+        settings = self.settings
+        threads = settings.torch_threads or available_cores()
+        if self.device == "cpu":
+            torch.set_num_threads(threads)
+        elif self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True  # fixed clip shapes: let cuDNN pick its fastest kernels
+        if self.runtime != "torch":
+            return self._exported_network(threads)
+        self.compute_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        self.memory_format = torch.channels_last_3d if settings.channels_last else torch.contiguous_format
+        network = self._feature_net().to(self.device, dtype=self.compute_dtype, memory_format=self.memory_format)
         shape = (1, 3, 1, 1, 1)
         self._pixel_offset = torch.tensor([255.0 * m for m in settings.mean], device=self.device).view(shape)
         self._pixel_scale = torch.tensor([1.0 / (255.0 * s) for s in settings.std], device=self.device).view(shape)
         return network
 
-    def embed_clips(self, clips: torch.Tensor) -> np.ndarray:
-        """(B, F, S, S, 3) uint8 RGB clips (any device) -> (B, D) float32 features."""
+    def _exported_network(self, threads: int):
+        """OpenVinoClipNet or OnnxRuntimeClipNet on the exported graph (exported now if this
+        spec was never exported; extractors/i3d_runtime.py)."""
+        from extractors.i3d import ClipFeatureNet
+
+        s = self.settings
+        spec = ExportSpec(self.weights.identity(), s.layer, s.frames_per_clip, s.crop_size, tuple(s.mean), tuple(s.std))
+
+        def build() -> ClipFeatureNet:
+            return ClipFeatureNet(self._feature_net(), s.mean, s.std)
+
+        model = exported_network(spec, build)
+        try:
+            return self._runtime_network(model, threads)
+        except ExtractorSettingsError:
+            raise
+        except Exception:  # a damaged file in the export cache (the disk, or someone's edit): export it again, once
+            if not isinstance(model, Path):
+                raise
+            model.unlink(missing_ok=True)
+            return self._runtime_network(exported_network(spec, build), threads)
+
+    def _runtime_network(self, model: Path | bytes, threads: int):
+        if self.runtime == "openvino":
+            return OpenVinoClipNet(model, self.precision, threads)
+        return OnnxRuntimeClipNet(model, threads)
+
+    def embed_clips(self, clips: torch.Tensor | np.ndarray) -> np.ndarray:
+        """(B, F, S, S, 3) uint8 RGB clips (a tensor on any device, or an array) -> (B, D) float32 features."""
         import torch
 
+        if self.runtime != "torch":
+            return self.network(np.ascontiguousarray(clips.numpy() if isinstance(clips, torch.Tensor) else clips))
         with torch.inference_mode():
+            clips = torch.as_tensor(clips)
             # (B, 3, F, S, S), channels-last strides
             pixels = clips.to(self.device, non_blocking=True).permute(0, 4, 1, 2, 3)
             normalized = ((pixels.float() - self._pixel_offset) * self._pixel_scale).to(

@@ -111,10 +111,17 @@ def hub_checkpoint_dir() -> Path:
     return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))) / "hub" / "checkpoints"
 
 
+def fsenet_cache_dir() -> Path:
+    """fsenet's own relocatable cache folder: $FSENET_CACHE_DIR, else $XDG_CACHE_HOME/fsenet,
+    else ~/.cache/fsenet (remembered hashes here; networks exported for other runtimes in
+    its `exported` folder, extractors/i3d_runtime.py)."""
+    folder = os.getenv("FSENET_CACHE_DIR") or os.path.join(os.getenv("XDG_CACHE_HOME") or "~/.cache", "fsenet")
+    return Path(os.path.expanduser(folder))
+
+
 def weights_sha256_cache_path() -> Path:
     """The JSON file of remembered checkpoint hashes (see the module docstring)."""
-    folder = os.getenv("FSENET_CACHE_DIR") or os.path.join(os.getenv("XDG_CACHE_HOME") or "~/.cache", "fsenet")
-    return Path(os.path.expanduser(folder)) / "weights-sha256.json"
+    return fsenet_cache_dir() / "weights-sha256.json"
 
 
 def _stat_key(path: Path) -> tuple[str, dict]:

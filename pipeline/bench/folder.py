@@ -27,7 +27,9 @@ SIZE = (1280, 720)
 FPS = 25.0
 FACE_SIDE = 360  # pixels: the photo's side in the frame
 SAMPLE_RATE = 16000
-CPU_TARGET = 0.7  # the CPU goal: all streams >= 0.7x real time at 720p on 2 cores
+# the CPU goal: all streams >= 1.0x real time at 720p on 2 cores without native bf16, >= 2x where the
+# visual stream computes in bf16 (the precision its I3D runs in here decides which applies)
+CPU_TARGETS = {"fp32": 1.0, "bf16": 2.0}
 ALL_STREAMS = ("audio", "visual", "face")
 
 
@@ -136,15 +138,20 @@ def _section_body(results: list[dict], config: Config, count: int, seconds: floa
     best = max(every["one"]["x_real_time"], every["concurrent"]["x_real_time"])
     target = ""
     if device == "cpu":
-        met = "met" if best >= CPU_TARGET else "NOT met"
-        target = (f"\nThe issue's CPU target, all streams >= {CPU_TARGET}x real time at 720p on 2 cores: {met} "
-                  f"(best {best:.2f}x here, on {os.cpu_count()} cores with a load average of {load_before:.1f} "
-                  "before the run).")
+        from extractors.visual import VisualExtractor
+
+        words = VisualExtractor.compute_precision(config.visual, device)  # e.g. "openvino bf16"
+        goal = CPU_TARGETS["bf16" if words.endswith("bf16") else "fp32"]
+        met = "met" if best >= goal else "NOT met"
+        target = (f"\nThe CPU goal for this precision (visual: {words}), all streams >= {goal:g}x real time at 720p "
+                  f"on 2 cores: {met} (best {best:.2f}x here, on {os.cpu_count()} cores with a load average of "
+                  f"{load_before:.1f} before the run).")
     return (f"{table}\n\n{count} videos of {seconds:g} s, {SIZE[0]}x{SIZE[1]} at {FPS:g} fps (H.264) with sound "
             f"(AAC), a real face photo ({FACE_SIDE} px) moving across; {count * seconds:g} s of video per run. "
             "x real time = seconds of video / seconds of the whole `extract` run (networks built, worker processes "
             "started, cache written). Random weights where no checkpoint is installed (the speed does not depend "
-            f"on the values); visual {config.visual.short_side}/{config.visual.crop_size} px, "
+            f"on the values); visual {config.visual.short_side}/{config.visual.crop_size} px "
+            f"(runtime {config.visual.runtime}, precision {config.visual.precision}), "
             f"face detector {config.face.detector_backend} at {config.face.detection_max_side} px, "
             f"decode.hardware={config.decode.hardware}. GPU use: mean of torch.cuda.utilization (or nvidia-smi) "
             f"every 0.25 s.{target}")

@@ -15,21 +15,18 @@ architecture, so the same speed; the notes say which).
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from extractors.decode import iter_video_frames, probe_video
-from extractors.grid import SnippetGrid
-from extractors.visual import VisualConfig, VisualExtractor, frame_count
+from extractors.visual import VisualConfig, VisualExtractor
+from extractors.weights import I3D_CHECKPOINT, WeightsError, resolve_weights
 from pipeline.bench.doc import markdown_table, update_device_section
-from pipeline.bench.extractors import extractor_preferring_checkpoint
+from pipeline.bench.visual_candidates import CANDIDATES, TOLERANCE, candidates_table, run_candidates
+from pipeline.bench.visual_measure import measure_decode, measure_network, measure_visual_stream
 from pipeline.config import Config
 from pipeline.devices import resolve_device
+from pipeline.synthetic.i3d_checkpoint import write_random_i3d_checkpoint
 from pipeline.synthetic.videos import astronaut_video
 
 BENCH_COMMAND = "python cli.py bench visual"
@@ -39,77 +36,6 @@ RESOLUTIONS: dict[str, tuple[tuple[int, int], int]] = {
     "720p": ((1280, 720), 640),
     "360p": ((640, 360), 320),
 }
-
-
-def _rss_mib() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-class _PeakRss(threading.Thread):
-    """Samples this process's resident memory every 50 ms until stopped."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.baseline = _rss_mib()
-        self.peak = self.baseline
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(0.05):
-            self.peak = max(self.peak, _rss_mib())
-
-    def stop(self) -> float:
-        """Peak growth over the baseline, MiB."""
-        self._stop_event.set()
-        self.join()
-        return max(0.0, self.peak - self.baseline)
-
-
-def measure_decode(video: Path, config: Config, settings: VisualConfig) -> float:
-    """Seconds for ffmpeg to deliver the frames the visual stream reads, read and dropped."""
-    probe = probe_video(video)
-    start = time.perf_counter()
-    for _ in iter_video_frames(
-        probe, config.decode, settings.sampling_fps, frame_count(probe.duration_seconds, settings.sampling_fps),
-        short_side=settings.short_side, chunk_frames=16,
-    ):
-        pass
-    return time.perf_counter() - start
-
-
-def measure_network(extractor: VisualExtractor, batches: int = 2) -> float:
-    """Seconds per clip of the network alone (uint8 clips in memory, one warm-up batch)."""
-    import torch
-
-    settings = extractor.settings
-    shape = (extractor.batch_clips, settings.frames_per_clip, settings.crop_size, settings.crop_size, 3)
-    clips = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    extractor.embed_clips(clips)
-    start = time.perf_counter()
-    for _ in range(batches):
-        extractor.embed_clips(clips)
-    return (time.perf_counter() - start) / (batches * extractor.batch_clips)
-
-
-def measure_visual_stream(video: Path, config: Config, extractor: VisualExtractor) -> dict:
-    probe = probe_video(video)
-    grid = SnippetGrid.for_duration(probe.duration_seconds, config.grid)
-    memory = _PeakRss()
-    memory.start()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    result = extractor.extract(probe, grid, lambda finished: None)
-    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    grown = memory.stop()
-    assert result.features.shape == (grid.num_snippets, extractor.output_dim) and np.isfinite(result.features).all()
-    return {"duration": probe.duration_seconds, "snippets": grid.num_snippets, "total": total, "cpu": cpu,
-            "rss_growth": grown}
 
 
 def _times(duration: float, seconds: float) -> str:
@@ -127,7 +53,8 @@ def _measure_one(video: Path, config: Config, settings: VisualConfig, extractor:
                     network_rate=network_rate)
     ratio = decode_seconds / measured["total"]
     row = [
-        resolution, f"{d:.0f} s ({measured['snippets']} clips)", f"{precision} -> {extractor.precision}",
+        resolution, f"{d:.0f} s ({measured['snippets']} clips)",
+        f"{precision} -> {VisualExtractor.compute_precision(settings, extractor.device)}",
         _times(d, decode_seconds), f"{network_rate:.2f}x", f"**{_times(d, measured['total'])}**", f"{ratio:.2f}",
         f"{measured['cpu']:.1f} s", f"{measured['rss_growth']:.0f} MiB",
     ]
@@ -152,8 +79,9 @@ def _notes(config: Config, device: str, weights: str, loads: tuple[float, float]
         f"{visual.sampling_fps:g} fps per {config.grid.snippet_seconds:g} s snippet, short side {visual.short_side}, "
         f"centre crop {visual.crop_size}, layer {visual.layer}, batch {batch} clips, on {device}"
         f"{f' ({gpu})' if gpu else ''}, torch threads {torch.get_num_threads()}, "
-        f"channels-last {visual.channels_last}. *auto* precision is the default setting: bf16 where the "
-        "hardware runs it natively (CUDA; CPUs with AVX512-BF16/AMX), else fp16 on CUDA, else fp32.\n"
+        f"channels-last {visual.channels_last} (torch), runtime {visual.runtime}. *auto* precision is the default "
+        "setting: bf16 where the hardware runs it natively (CUDA; CPUs with AVX512-BF16/AMX), else fp16 on CUDA, "
+        "else fp32; runtime *auto* is OpenVINO on the CPU where it is installed, else torch.\n"
         f"Input: skimage's astronaut photo gliding over a grey background, H.264, {VIDEO_FPS:g} fps "
         f"({', '.join(f'{name} {size[0]}x{size[1]}' for name, (size, _) in RESOLUTIONS.items())}).\n"
         "*decode alone*: ffmpeg delivering every frame the visual stream reads (resampled to "
@@ -167,26 +95,31 @@ def _notes(config: Config, device: str, weights: str, loads: tuple[float, float]
     )
 
 
-def run_visual_bench(
-    config: Config,
-    workdir: Path,
-    doc: Path,
-    durations: Sequence[float] = (30.0,),
-    device: str | None = None,
-    precisions: Sequence[str] = ("auto", "fp32"),
-) -> list[dict]:
-    """Measure every precision x resolution x duration (seconds of video), print a line
-    each, and update the "visual-<device>" section of `doc`. `device`: a torch device; None:
-    config.extract.device. `precisions`: visual.precision values to compare ("auto" is
-    the default setting; the others are measured on the shortest 720p video only)."""
-    workdir = Path(workdir)
-    device = device or resolve_device(config.extract.device)
-    load_before = os.getloadavg()[0]
+def bench_weights(config: Config, workdir: Path) -> tuple[Config, str]:
+    """The config to bench with and the words for its weights: the checkpoint when one is
+    found, else a checkpoint of random values shaped like trained ones, written once under
+    `workdir` (pytorchvideo's own random init leaves the residual branches dead, which
+    would flatter the cosine of the candidates; the speed is the same)."""
+    visual = config.visual
+    try:
+        resolve_weights(I3D_CHECKPOINT, visual.weights_path, allow_random=False, download=False)
+        return config, "checkpoint"
+    except WeightsError:
+        if visual.weights_path:
+            raise
+    path = workdir / "random_i3d" / I3D_CHECKPOINT.file_name
+    if not path.is_file():
+        write_random_i3d_checkpoint(path, seed=visual.random_seed)
+    return replace(config, visual=replace(visual, weights_path=str(path))), "random weights shaped like trained ones"
+
+
+def _default_rows(config: Config, workdir: Path, durations: Sequence[float], device: str,
+                  precisions: Sequence[str]) -> tuple[list[dict], list[list[str]]]:
+    """The default settings (and `precisions`) on each resolution and duration."""
     rows, results = [], []
-    weights = "?"
     for precision in precisions:
         settings = replace(config.visual, precision=precision)
-        extractor, weights = extractor_preferring_checkpoint("visual", settings, config, device)
+        extractor = VisualExtractor(settings, config.decode, device)
         for resolution, (size, photo_side) in RESOLUTIONS.items():
             for duration in durations:
                 if precision != precisions[0] and (resolution != "720p" or duration != min(durations)):
@@ -199,12 +132,56 @@ def run_visual_bench(
                 results.append(measured)
                 rows.append(row)
         del extractor
+    return results, rows
+
+
+def _candidates_section(config: Config, workdir: Path, device: str, seconds: float) -> str:
+    """The candidates (pipeline/bench/visual_candidates.py) on a 720p video of `seconds`."""
+    size, photo_side = RESOLUTIONS["720p"]
+    video = astronaut_video(workdir / f"visual_720p_{seconds:g}s.mp4", seconds, VIDEO_FPS, size, photo_side,
+                            config.decode.ffmpeg_binary)
+    results = run_candidates(config, config.visual, video, device)
+    return (
+        f"\n### Candidates, side by side (720p, {seconds:g} s)\n\n"
+        + candidates_table(results, (config.visual.crop_size, config.visual.short_side))
+        + "\n\n*network alone*, *visual stream*: as above. *decode, then network*: decode alone and network alone "
+        "added up, what the stream would take without its decoder thread. *cosine min*: the least per-snippet "
+        f"cosine between the row's features and the first row's on the same frames and weights; {TOLERANCE} or "
+        "more keeps the cache identity (the runtime and precision are runtime fields); a crop of 224 is another "
+        "setting (and a short side of 224 too), so the identity changes and the cosine only shows how far the "
+        "features move. Rows are measured "
+        "one after the other in this one run.\n"
+    )
+
+
+def run_visual_bench(
+    config: Config,
+    workdir: Path,
+    doc: Path,
+    durations: Sequence[float] = (30.0,),
+    device: str | None = None,
+    precisions: Sequence[str] = ("auto", "fp32"),
+    candidate_seconds: float = 15.0,
+) -> list[dict]:
+    """Measure every precision x resolution x duration (seconds of video) at the default
+    settings, then (on the CPU; 0 `candidate_seconds` skips them) the candidates side by
+    side on a 720p video of `candidate_seconds`; print a line each, and update the
+    "visual-<device>" section of `doc`. `device`: a torch device; None:
+    config.extract.device. `precisions`: visual.precision values to compare ("auto" is
+    the default setting; the others are measured on the shortest 720p video only)."""
+    workdir = Path(workdir)
+    device = device or resolve_device(config.extract.device)
+    load_before = os.getloadavg()[0]
+    config, weights = bench_weights(config, workdir)
+    results, rows = _default_rows(config, workdir, durations, device, precisions)
     table = markdown_table(
         ["input", "length", "precision", "decode alone", "network alone", "visual stream", "stream / decode",
          "its CPU time", "peak RSS growth"],
         rows,
     )
+    candidates = _candidates_section(config, workdir, device, candidate_seconds) if (
+        device == "cpu" and candidate_seconds > 0 and CANDIDATES) else ""
     notes = _notes(config, device, weights, (load_before, os.getloadavg()[0]))
     update_device_section(doc, "visual", "Visual stream (I3D R50, pytorchvideo)", BENCH_COMMAND, device,
-                          table + "\n" + notes)
+                          table + "\n" + notes + candidates)
     return results

@@ -22,6 +22,7 @@ from extractors.visual import (
 )
 from extractors.weights import I3D_CHECKPOINT, WeightsError
 from pipeline.config import ConfigError, load_config
+from pipeline.synthetic.i3d_checkpoint import random_i3d_state, write_random_i3d_checkpoint
 from pipeline.synthetic.videos import astronaut_frames, write_video
 from tests.conftest import cli, run_ffmpeg
 
@@ -31,32 +32,9 @@ DECODE_CHUNK_FRAMES = 16
 SMALL = {"short_side": 64, "crop_size": 64, "layer": "res5"}
 
 
-def random_i3d_state(seed: int) -> dict[str, torch.Tensor]:
-    """Every tensor of the I3D R50 state dict with random values (BN statistics included)."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, value in build_i3d_r50().state_dict().items():
-        if not value.is_floating_point():  # num_batches_tracked
-            state[name] = value
-        elif name.endswith("running_var"):
-            state[name] = torch.rand(value.shape, generator=generator) + 0.5
-        elif name.endswith("running_mean") or ("norm" in name and name.endswith("bias")):
-            state[name] = 0.1 * torch.randn(value.shape, generator=generator)
-        elif "norm" in name:  # BN scale; small at the end of each residual branch, as trained nets have
-            low, width = (0.1, 0.2) if "norm_c" in name else (0.5, 0.5)
-            state[name] = low + width * torch.rand(value.shape, generator=generator)
-        elif value.dim() == 5:  # Conv3d weights, He-scaled
-            state[name] = torch.randn(value.shape, generator=generator) * (2.0 / value[0].numel()) ** 0.5
-        else:  # the classifier
-            state[name] = 0.01 * torch.randn(value.shape, generator=generator)
-    return state
-
-
 def write_checkpoint(path, seed: int = 0):
     """A checkpoint in the published I3D_8x8_R50.pyth layout, with random values."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"epoch": 196, "model_state": random_i3d_state(seed), "cfg": "MODEL:\n  ARCH: i3d\n"}, path)
-    return path
+    return write_random_i3d_checkpoint(path, seed)
 
 
 @pytest.fixture(scope="module")
