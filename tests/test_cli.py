@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from extractors.visual import resolve_precision
+from extractors.visual import VisualConfig, VisualExtractor
 from pipeline.devices import device_line
 from tests.conftest import ROOT, cli
 
@@ -58,7 +58,8 @@ def test_redirected_stderr_gets_no_progress_bars_and_quiet_keeps_only_warnings(t
     with open(log, "w") as stderr:
         assert subprocess.run(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr).returncode == 0
     text = log.read_text()
-    said_device = device_line("cpu", resolve_precision("auto", "cpu"))  # visual.precision=auto: the CPU decides
+    # the runtime and precision the visual stream resolves to here (the machine decides)
+    said_device = device_line("cpu", VisualExtractor.compute_precision(VisualConfig(), "cpu"))
     assert "\r" not in text and said_device in text.splitlines() and "RANDOM weights" in text
     quiet = subprocess.run([*args, "--cache", str(tmp_path / "quiet"), "--quiet"], cwd=ROOT, capture_output=True,
                            text=True)

@@ -4,7 +4,7 @@ when every video is up to date, and a network that cannot be built stopping the 
 
 from __future__ import annotations
 
-from extractors.visual import resolve_precision
+from extractors.visual import VisualExtractor
 from pipeline.config import load_config
 from pipeline.devices import device_line
 from pipeline.extract.planned import make_extractors
@@ -17,7 +17,8 @@ SMALL_VISUAL = ["extract.streams=audio,visual", "visual.short_side=64", "visual.
 def test_a_network_is_built_for_the_first_video_that_needs_it_and_never_on_a_rerun(tmp_path, pattern_video):
     pattern_video("videos/clip one.mp4", 1.3, size=(96, 64))
     config = load_config(None, SMALL_VISUAL)
-    said_device = device_line("cpu", resolve_precision(config.visual.precision, "cpu"))  # bf16 or fp32: the CPU decides
+    # runtime and precision as the visual stream resolves them here (the machine decides)
+    said_device = device_line("cpu", VisualExtractor.compute_precision(config.visual, "cpu"))
     messages: list[str] = []
     planned = make_extractors(config, "cpu", allow_random_weights=True, log=messages.append)
     assert planned["visual"].built is None and planned["audio"].built is None
