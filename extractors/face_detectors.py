@@ -411,7 +411,7 @@ def detector_identity(backend: str) -> dict:
         return {"name": backend, "weights": None}
     if backend in DEEPFACE_BACKENDS:
         return deepface_detector_identity(backend)
-    raise ValueError(f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}; got {backend!r}")
+    raise ValueError(f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {backend!r}")
 
 
 def build_detector(backend: str, deepface_home: Path | None = None) -> FaceDetector:
@@ -429,7 +429,7 @@ def build_detector(backend: str, deepface_home: Path | None = None) -> FaceDetec
         return WholePicture()
     if backend in DEEPFACE_BACKENDS:
         return DeepFaceDetector(backend, deepface_home)
-    raise ValueError(f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}; got {backend!r}")
+    raise ValueError(f"face.detector_backend must be one of {', '.join(DETECTOR_BACKENDS)}, got {backend!r}")
 
 
 def _sha256_bytes(data: bytes) -> str:

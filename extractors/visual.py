@@ -71,7 +71,7 @@ from extractors.i3d_runtime import (
     resolve_runtime,
 )
 from extractors.weights import I3D_CHECKPOINT, ResolvedWeights, resolve_weights
-from model.setting_checks import check_choice, check_int, check_number, require
+from model.setting_checks import check_choice, check_int, check_number, check_seed, require
 
 if TYPE_CHECKING:
     import torch
@@ -114,6 +114,7 @@ class VisualConfig:
         check_int("visual.torch_threads", self.torch_threads, 0, note="0: all cores")
         check_int("visual.prefetch_batches", self.prefetch_batches, 1)
         check_choice("visual.runtime", self.runtime, RUNTIMES)
+        check_seed("visual.random_seed", self.random_seed)
         # The head's AvgPool3d (4, 7, 7) needs a res5 map at least that large:
         # time = F // 2, side = ceil(crop / 32).
         require(

@@ -78,6 +78,14 @@ def check_number(
         raise ValueError(f"{key} must be a number{allowed}{_suffix(note)}, got {value!r}")
 
 
+MAX_SEED = 2**63 - 1  # every seed reaches numpy (non-negative only) and torch (64 bits)
+
+
+def check_seed(key: str, value: Any) -> None:
+    """A seed: an integer in [0, MAX_SEED], what numpy and torch both take."""
+    check_int(key, value, 0, MAX_SEED, note="2**63 - 1")
+
+
 def check_choice(key: str, value: Any, choices: Sequence[str], note: str = "") -> None:
     """One of `choices`."""
     if value not in choices:

@@ -126,15 +126,6 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(annotation)}, got {value!r}")
 
 
-MAX_SEED = 2**63 - 1  # every seed reaches numpy (non-negative only) and torch (64 bits)
-
-
-def _check_seed(key: str, value: Any) -> None:
-    """A setting named `seed` or `*_seed` must be an integer in [0, MAX_SEED] (or None where allowed)."""
-    if value is not None and not (isinstance(value, int) and 0 <= value <= MAX_SEED):
-        raise ConfigError(f"{key}: a seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {value!r}")
-
-
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
@@ -145,8 +136,6 @@ def _build(cls: type, data: dict, prefix: str = "") -> Any:
             hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (known: {', '.join(names)})"
             raise ConfigError(f"unknown setting {prefix}{key}{hint}")
         kwargs[key] = _coerce(value, hints[key], prefix + key)
-        if key == "seed" or key.endswith("_seed"):
-            _check_seed(prefix + key, kwargs[key])
     try:
         return cls(**kwargs)
     except ValueError as error:

@@ -83,7 +83,7 @@ class PostprocessConfig:
         check_choice("postprocess.nms", self.nms, NMS_KINDS)
         check_number("postprocess.nms_tiou_threshold", self.nms_tiou_threshold, 0, 1, low_open=True)
         check_number("postprocess.soft_nms_sigma", self.soft_nms_sigma, 0, low_open=True)
-        check_int("postprocess.max_segments_per_video", self.max_segments_per_video, 0, note="0 keeps all")
+        check_int("postprocess.max_segments_per_video", self.max_segments_per_video, 0, note="0: keep all")
         check_choice("postprocess.score", self.score, SCORE_KINDS)
         check_choice("postprocess.threshold_mode", self.threshold_mode, THRESHOLD_MODES)
         check_choice("postprocess.class_scores_from", self.class_scores_from, CLASS_SCORE_SOURCES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, check_seed
 from pipeline.devices import AMP_CHOICES
 
 SELECTION_METRICS = ("auto", "map", "loss")
@@ -54,6 +54,7 @@ class TrainConfig:
         check_int("train.batch_size", self.batch_size, 1)
         check_number("train.learning_rate", self.learning_rate, 0, low_open=True)
         check_number("train.weight_decay", self.weight_decay, 0)
+        check_seed("train.seed", self.seed)
         check_int("train.validate_every_epochs", self.validate_every_epochs, 1)
         check_choice("train.selection_metric", self.selection_metric, SELECTION_METRICS)
         check_int("train.max_train_snippets", self.max_train_snippets, 0, note="0: never")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, require
+from model.setting_checks import check_bool, check_choice, check_int, check_names, check_number, check_seed, require
 from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.data.annotations import POINT_MAX_SECONDS, ClassVocabulary, ReadOptions, parse_label_aliases
 
@@ -74,11 +74,12 @@ class DataConfig:
             raise ValueError(f"data.label_aliases: {error}") from None
         check_names("data.streams", self.streams, STREAM_NAMES, what="stream", empty_ok=True)
         check_number("data.validation_fraction", self.validation_fraction, 0, 1, high_open=True)
+        check_seed("data.split_seed", self.split_seed)
         folders = list(self.release_stream_folders().values())
         require(all(f and "/" not in f and "\\" not in f for f in folders) and len(set(folders)) == len(folders),
                 f"data.release_*_folder must be different plain folder names, one per stream, got {folders}")
         check_int("data.release_snippet_frames", self.release_snippet_frames, 1)
-        check_int("data.release_audio_rows_per_snippet", self.release_audio_rows_per_snippet, 0, note="0 = infer")
+        check_int("data.release_audio_rows_per_snippet", self.release_audio_rows_per_snippet, 0, note="0: inferred")
         check_number("data.release_audio_offset", self.release_audio_offset)
         check_number("data.release_audio_scale", self.release_audio_scale)
         require(self.release_audio_scale != 0, "data.release_audio_scale must not be 0")

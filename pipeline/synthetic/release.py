@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from cache.atomic import atomic_save_npy, atomic_write_text
-from model.setting_checks import check_bool, check_int, check_names, check_number, require
+from model.setting_checks import check_bool, check_int, check_names, check_number, check_seed, require
 from model.streams import RELEASE_FOLDERS, STREAM_NAMES
 from pipeline.csv_text import csv_text
 from pipeline.data.release import (
@@ -135,6 +135,7 @@ class SynthConfig:
     feature_video_limit: int = 0
 
     def __post_init__(self) -> None:
+        check_seed("synth.seed", self.seed)
         check_int("synth.num_videos", self.num_videos, 2)
         check_number("synth.test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
         check_number("synth.scale", self.scale, 0, low_open=True)
@@ -159,7 +160,7 @@ class SynthConfig:
         check_number("synth.noise_smoothness", self.noise_smoothness, 0, 1, high_open=True)
         check_int("synth.row_jitter", self.row_jitter, 0)
         check_bool("synth.real_points", self.real_points)
-        check_int("synth.feature_video_limit", self.feature_video_limit, 0, note="0 = all")
+        check_int("synth.feature_video_limit", self.feature_video_limit, 0, note="0: all")
 
 # -- the videos' metadata ---------------------------------------------------------------
 @dataclass

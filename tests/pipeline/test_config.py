@@ -1,5 +1,9 @@
 """The typed config: defaults, YAML, --set, validation messages, round trip."""
 
+import dataclasses
+import re
+import typing
+
 import pytest
 
 from pipeline.config import (
@@ -41,7 +45,8 @@ def test_yaml_then_set_overrides_in_that_order(tmp_path):
         ("extract.streams=audio,smell", "unknown stream 'smell'"),
         ("nonsense", "expected KEY=VALUE"),
         ("audio=3", "audio: expected a mapping"),
-        ("visual.random_seed=-5", "visual.random_seed: a seed must be an integer from 0 to 9223372036854775807"),
+        ("visual.random_seed=-5",
+         "visual.random_seed must be an integer in [0, 9223372036854775807] (2**63 - 1), got -5"),
     ],
 )
 def test_bad_settings_stop_with_one_line_naming_the_key(override, message):
@@ -115,9 +120,32 @@ def test_a_seed_out_of_range_stops_train_before_anything_is_written(tmp_path):
     run = tmp_path / "run"
     line = one_error_line(cli("train", "--features", str(tmp_path / "absent"), "--annotations", str(tmp_path / "a.csv"),
                               "--out", str(run), "--set", f"train.seed={4 * 10**24}"))
-    assert line == "error: train.seed: a seed must be an integer from 0 to 9223372036854775807 (2**63 - 1), got " \
+    assert line == "error: train.seed must be an integer in [0, 9223372036854775807] (2**63 - 1), got " \
                    f"{4 * 10**24}"
     assert not run.exists()
+
+
+def _seed_fields(section_type, prefix):
+    """(key, section type, field name) of every seed setting of `section_type`, nested sections included."""
+    hints = typing.get_type_hints(section_type)
+    for item in dataclasses.fields(section_type):
+        if dataclasses.is_dataclass(hints[item.name]):
+            yield from _seed_fields(hints[item.name], f"{prefix}{item.name}.")
+        elif item.name == "seed" or item.name.endswith("_seed"):
+            yield f"{prefix}{item.name}", section_type, item.name
+
+
+def test_every_seed_setting_is_checked_by_its_own_section():
+    hints = typing.get_type_hints(Config)
+    seeds = [found for item in dataclasses.fields(Config) for found in _seed_fields(hints[item.name], item.name + ".")]
+    seeds += list(_seed_fields(SynthConfig, "synth."))
+    assert {key for key, _, _ in seeds} >= {"train.seed", "data.split_seed", "visual.random_seed", "synth.seed"}
+    for key, section_type, name in seeds:
+        section_type(**{name: 2**63 - 1})
+        message = rf"^{re.escape(key)} must be an integer in \[0, 9223372036854775807\] \(2\*\*63 - 1\), got "
+        for bad in (-1, 2**63):
+            with pytest.raises(ValueError, match=message):
+                section_type(**{name: bad})
 
 
 def test_synth_is_its_commands_own_section_read_from_the_same_layers(tmp_path):
@@ -129,7 +157,7 @@ def test_synth_is_its_commands_own_section_read_from_the_same_layers(tmp_path):
     assert (synth.num_videos, synth.scale) == (12, 0.5) and synth.seed == SynthConfig().seed
     with pytest.raises(ConfigError, match=r"unknown setting synth\.num_vidoes \(did you mean synth\.num_videos\?\)"):
         load_section("synth", SynthConfig, None, ["synth.num_vidoes=3"])
-    with pytest.raises(ConfigError, match="synth.seed: a seed must be an integer from 0 to 9223372036854775807"):
+    with pytest.raises(ConfigError, match=r"synth\.seed must be an integer in \[0, 9223372036854775807\]"):
         load_section("synth", SynthConfig, None, ["synth.seed=18446744073709551616"])
     with pytest.raises(ConfigError, match=f"{file}: synth.scale must be a number > 0, got 0"):
         load_section("synth", SynthConfig, file, ["synth.scale=0"])

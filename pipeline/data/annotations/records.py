@@ -45,7 +45,7 @@ class ReadOptions:
     def __post_init__(self) -> None:
         check_number("data.point_max_seconds", self.point_max_seconds, 0)
         check_number("data.label_studio_frame_rate", self.label_studio_frame_rate, 0,
-                     note="0 = from the task or the video")
+                     note="0: from the task or the video")
 
 
 # -- labels -----------------------------------------------------------------------------
