@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from model import LOSS_TERMS, FSENet
+from model.streams import GUIDED_STREAMS
 from pipeline.config import Config, ConfigError, with_overrides
 from pipeline.console import printable, random_weights_warning, to_stderr
 from pipeline.data.batching import collate, crop_sample, resident_bytes, resident_features, training_batches
@@ -111,9 +112,9 @@ def restrict_streams(config: Config, dataset: SentimentDataset) -> tuple[Config,
     """Train on the configured streams the features have; a note when some are missing."""
     available = dataset.feature_spec.streams
     kept = tuple(name for name in config.model.streams if name in available)
-    if not any(name in kept for name in ("visual", "audio")):
+    if not any(name in kept for name in GUIDED_STREAMS):
         raise ConfigError(
-            f"the features hold streams {sorted(available)}; FSENet needs visual or audio "
+            f"the features hold streams {sorted(available)}; FSENet needs {' or '.join(GUIDED_STREAMS)} "
             f"(model.streams = {list(config.model.streams)})"
         )
     if kept == config.model.streams:

@@ -14,6 +14,7 @@ from model.streams import GSP_ORDER, GUIDE_STREAM, GUIDED_STREAMS, RELEASE_FOLDE
 from pipeline.config import Config, load_config
 from pipeline.data.config import DataConfig
 from pipeline.data.release import FRAME_STREAM_DESCRIPTIONS, STREAM_DESCRIPTIONS
+from pipeline.synthetic.release import SynthConfig, generate_videos, stream_directions, video_feature_arrays
 
 WIDTHS = {"visual": 12, "audio": 6, "face": 10}
 
@@ -37,6 +38,10 @@ def test_every_place_a_stream_touches_knows_every_stream() -> None:
         assert getattr(config.data, f"release_{name}_folder") == RELEASE_FOLDERS[name]
         assert name in STREAM_DESCRIPTIONS and name in FRAME_STREAM_DESCRIPTIONS
     assert config.extract.streams and set(config.extract.streams) <= set(STREAM_NAMES)
+    synth = SynthConfig(num_videos=2, scale=0.05)  # the synthetic release writes every stream by default
+    assert synth.streams == STREAM_NAMES
+    arrays = video_feature_arrays(generate_videos(synth)[0], 0, synth, stream_directions(synth))
+    assert list(arrays) == list(STREAM_NAMES) and all(array.size for array in arrays.values())
 
 
 def _gsp_model() -> FSENet:

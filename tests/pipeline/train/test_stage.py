@@ -386,3 +386,21 @@ def test_bench_curves_tabulates_and_plots_a_run_with_diagnostics(release, tmp_pa
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli_main(["bench", "curves", str(tmp_path)]) == 2  # not a run folder: one line
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_training_needs_a_guided_stream_of_the_table_among_the_features():
+    from model.streams import GUIDED_STREAMS
+    from pipeline.config import ConfigError, load_config
+    from pipeline.data.feature_spec import FeatureSpec
+    from pipeline.data.samples import SentimentDataset
+    from pipeline.train.stage import restrict_streams
+
+    def dataset(streams):
+        return SentimentDataset((), {}, {}, FeatureSpec("release", "features", dict.fromkeys(streams, 4)), [])
+
+    config = load_config()
+    with pytest.raises(ConfigError, match=f"FSENet needs {' or '.join(GUIDED_STREAMS)} "):
+        restrict_streams(config, dataset(["face"]))
+    for guided in GUIDED_STREAMS:
+        restricted, note = restrict_streams(config, dataset([guided, "face"]))
+        assert restricted.model.streams == (guided, "face") and note
