@@ -157,8 +157,9 @@ def _selection_metric(config: Config, dataset: SentimentDataset) -> str:
 
 
 def _checksum(video_ids: list[str]) -> int:
-    """CRC-32 of a list of video ids (exact in a float64, for comparing processes)."""
-    return zlib.crc32("\n".join(video_ids).encode("utf-8"))
+    """CRC-32 of a list of video ids (exact in a float64, for comparing processes); an id
+    from a file name that is not UTF-8 (lone surrogates) counts by its code points."""
+    return zlib.crc32("\n".join(video_ids).encode("utf-8", "surrogatepass"))
 
 
 def _silent(*_lines) -> None:

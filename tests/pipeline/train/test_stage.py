@@ -252,6 +252,33 @@ def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
     assert "clip 1: damaged cache entry (meta.json holds an array, not an object); rerun `extract`" in line
 
 
+def test_videos_whose_names_are_not_utf8_train_and_resume(tmp_path, pattern_video, one_thread):
+    """File names that are not UTF-8 (Latin-1 bytes, carried as surrogateescape) are ids like
+    any other: training compared its processes' video lists as UTF-8 and stopped in a
+    UnicodeEncodeError traceback before the first epoch, on every rerun."""
+    import os
+
+    from pipeline import api
+
+    names = [os.fsdecode(b"caf\xe9"), "plain", os.fsdecode(b"\xff\xfe/na\xefve")]
+    for index, name in enumerate(names):
+        pattern_video(f"videos/{name}.mp4", 4.0, size=(64, 48), tone_hz=300.0 + 200.0 * index)
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    assert api.extract(tmp_path / "videos", cache, streams=["audio"], quiet=True).failures == []
+    labels_of = {name: "positive" if index % 2 else "negative" for index, name in enumerate(names)}
+    segments = {"database": {name: {"subset": "train", "annotations": [{"label": label, "segment": [1.0, 2.5]}]}
+                             for name, label in labels_of.items()}}
+    labels = tmp_path / "segments.json"
+    labels.write_text(json.dumps(segments))  # JSON keeps such a name exactly: "caf\udce9"
+    settings = {"model": {"d_model": 16, "num_heads": 2, "streams": ["audio"]},
+                "data": {"validation_fraction": 0.0}, "train": {"epochs": 2, "selection_metric": "loss"}}
+    first = api.train(cache, labels, run_dir, device="cpu", quiet=True, **settings)
+    assert first.epochs_run == 2
+    settings["train"]["epochs"] = 3
+    assert api.train(cache, labels, run_dir, device="cpu", quiet=True, **settings).epochs_run == 1  # resumed
+    assert json.loads((run_dir / "run.json").read_text())["splits"]["train"] == 3
+
+
 def test_features_kept_on_the_device_and_padded_batches_train_the_same(release, tmp_path):
     """train.features_on_device=always (batches padded where the features live) and
     train.pad_multiple_snippets (masked padding to fewer shapes) leave the run unchanged."""
