@@ -127,6 +127,9 @@ def escape_undecodable(text: str) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`data` as the file `path` (a temp file, fsync, rename). An OSError names `path`: a
+    write or fsync that fails (a full disk) names no file of its own, and the temp file's
+    name means nothing to the person who reads the error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(path)
@@ -136,6 +139,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        if error.filename in (None, str(temp)):
+            error.filename = str(path)
+        raise
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

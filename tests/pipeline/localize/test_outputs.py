@@ -154,3 +154,34 @@ def test_a_run_file_that_cannot_be_written_is_one_line_naming_it_and_the_rest_is
     assert len(errors) == 1 and errors[0].startswith(f"error: {out / 'results.json'}: "), errors
     assert errors[0].endswith("; not written (the videos' own files are)")
     assert read_csv(out / "summary.csv")[0]["status"] == "localized"  # the other run files are written
+
+
+def test_writes_failing_as_on_a_full_disk_name_the_file_they_could_not_write(localized_run, tmp_path):
+    """A write that fails after its file was opened (a full disk; here a file-size limit)
+    names the file: the video's reason named none ('cannot write outputs: File too large')
+    and the run's line read 'error: None: File too large'."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    arguments = ["localize", str(localized_run.localized_video), "--model", str(localized_run.model),
+                 "--cache", str(localized_run.out / "cache"), "--random-weights", "--quiet", "--device", "cpu"]
+    assert cli(*arguments, "--out", str(reference)).returncode == 0
+    [row] = read_csv(reference / "summary.csv")
+    limit = max(path.stat().st_size for path in reference.rglob(".fsenet-localize.json")) + 1
+    assert (reference / row["outputs"] / "segments.json").stat().st_size > limit  # the manifests fit, it does not
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *arguments, "--out", str(out)], capture_output=True,
+                            text=True, cwd=ROOT, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "None" not in result.stderr, result.stderr
+    reason = f": cannot write outputs: {row['outputs']}/segments.json: File too large"
+    assert any(line.endswith(reason) for line in result.stdout.splitlines()), result.stdout  # the failed videos
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors and all(line.startswith(f"error: {out}/") and ": File too large" in line for line in errors), errors
+    assert any(line.startswith(f"error: {out / 'results.json'}: File too large") for line in errors), errors
