@@ -28,6 +28,7 @@ every array it lists has the recorded shape, dtype float32 and only finite value
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,7 +166,10 @@ class FeatureCache:
 
     # -- layout -------------------------------------------------------------------------
     def is_cache(self) -> bool:
-        return (self.root / "cache.json").is_file()
+        """cache.json is there: a file, or anything but a folder in its place (a FIFO: a
+        damaged marker, never read (cache/regular_files.py), which `extract` rewrites)."""
+        marker = self.root / "cache.json"
+        return os.path.lexists(marker) and not marker.is_dir()
 
     def _marker(self) -> dict | None:
         """cache.json parsed, None when it is not a JSON object (damaged)."""
@@ -195,7 +199,7 @@ class FeatureCache:
         strangers = [p.name for p in self.root.iterdir() if not (p.name == LOCK_NAME or is_temp_file(p))] \
             if self.root.is_dir() else []
         marker = self.root / "cache.json"
-        if marker.is_file():
+        if self.is_cache():
             info = self._marker()
             if info is None and not any((self.root / name).exists() for name in self._CACHE_FILES):
                 raise CacheError(f"{marker}: not a feature cache marker (not a JSON object); pass a new --cache folder")
@@ -229,7 +233,7 @@ class FeatureCache:
             with self.lock():
                 self.check_folder()
                 marker = self.root / "cache.json"
-                if not marker.is_file():
+                if not self.is_cache():
                     self._write_marker()
                 elif self._marker() is None:
                     self._write_marker()

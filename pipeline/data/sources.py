@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cache.store import FeatureCache
 from pipeline.data.annotations import AnnotationError
 from pipeline.data.cached import load_cache_dataset
 from pipeline.data.config import DataConfig
@@ -15,7 +16,7 @@ from pipeline.data.samples import DatasetError, SentimentDataset
 def detect_source(path: Path) -> str:
     """"cache" or "release" from the folder's contents, else DatasetError."""
     path = Path(path)
-    if (path / "cache.json").is_file():
+    if FeatureCache(path).is_cache():
         return "cache"
     if is_release(path):
         return "release"

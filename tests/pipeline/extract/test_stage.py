@@ -444,7 +444,7 @@ def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, 
     cache = tmp_path / "cache"
     assert cli("extract", str(folder), "--cache", str(cache), *AUDIO).returncode == 0
     fifos = [cache / "videos" / "v1" / "audio.mask.npy", cache / "videos" / "v2" / "meta.json",
-             cache / "extract_report.json"]
+             cache / "extract_report.json", cache / "cache.json"]  # the marker too: 'not a feature cache' before
     for path in fifos:
         path.unlink()
         os.mkfifo(path)  # no writer will ever come: a reader that opens it waits forever
@@ -457,6 +457,7 @@ def test_fifos_in_the_cache_are_reported_and_replaced_never_waited_on(tmp_path, 
     assert "damaged cache entry" in line and "not a regular file" in line and "rerun `extract`" in line
     repaired = cli("extract", str(folder), "--cache", str(cache), *AUDIO, timeout=120)
     assert repaired.returncode == 0 and "2 extracted, 2 already up to date" in repaired.stdout, repaired.stderr
+    assert f"warning: {cache / 'cache.json'} was damaged (not a JSON object); rewritten" in repaired.stderr
     assert all(stat.S_ISREG(path.stat().st_mode) for path in fifos)
     assert all(record["valid"] for record in records_by_id(cache).values())
 
