@@ -7,7 +7,8 @@ a relative link, a copy or a symlink beside it (localize.video).
 
 Names from outside never collide with localize's own: a video's folder is never one of the
 run's files or the default cache (RUN_LEVEL_NAMES: `results.json.mp4` gets the folder
-`_results.json`), a file name is cut to fit the filesystem (`fitted_name`), and no file
+`_results.json`), nor one of another video's files (`talk.mp4` beside `talk/report.html.mp4`:
+the folder `talk/_report.html`), a file name is cut to fit the filesystem (`fitted_name`), and no file
 localize did not write is replaced (pipeline/localize/owned_files.py).
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from cache.atomic import fitted_name, temp_path_for
 from cache.store import check_video_id
 from extractors.weights import weights_sha256
+from pipeline.config.extract import VIDEO_EXTENSIONS
 from pipeline.config.localize import LocalizeConfig
 from pipeline.data.activitynet import write_results
 from pipeline.infer.checkpoint import TrainedModel
@@ -37,18 +39,28 @@ from pipeline.localize.video import LocalizedVideo
 RUN_LEVEL_NAMES: tuple[str, ...] = ("results.json", "summary.csv", "label_studio.json",
                                     "label_studio_config.xml", "cache")
 TOOL_SUFFIXES: tuple[str, ...] = (".srt", ".vtt", ".eaf", ".labels.txt")  # files named after the video
+# a video folder's own files: those above, these, and the video copied or linked beside the report
+VIDEO_FOLDER_NAMES: tuple[str, ...] = ("segments.json", "segments.csv", "timeline.csv", "timeline.png", "report.html")
+
+
+def _takes_a_video_file_name(part: str) -> bool:
+    """Could a folder named `part` inside a video's folder be one of that video's files?"""
+    name = part.casefold()
+    return name in VIDEO_FOLDER_NAMES or name.endswith(TOOL_SUFFIXES) or name.endswith(VIDEO_EXTENSIONS)
 
 
 def output_folder_name(video_id: str) -> str:
-    """The video's folder relative to OUT_DIR: its id, with a '_' before the first part when
-    that part, less its leading '_'s, is one of RUN_LEVEL_NAMES (case-insensitively, as some
-    filesystems compare names): 'results.json' -> '_results.json', '_results.json' ->
-    '__results.json' (one id, one folder; no two ids share one). CacheError for an id that
+    """The video's folder relative to OUT_DIR: its id, with a '_' before a part that, less its
+    leading '_'s and case-insensitively (as some filesystems compare names), could be a file
+    localize writes beside it: the first part one of RUN_LEVEL_NAMES ('results.json' ->
+    '_results.json', '_results.json' -> '__results.json'), a later part one of a video
+    folder's files ('talk/report.html' -> 'talk/_report.html': the video 'talk' writes
+    talk/report.html). One id, one folder; no two ids share one. CacheError for an id that
     would leave OUT_DIR ('..' parts)."""
-    first, _, rest = check_video_id(video_id).partition("/")
-    if first.lstrip("_").casefold() in RUN_LEVEL_NAMES:
-        first = "_" + first
-    return f"{first}/{rest}" if rest else first
+    first, *rest = check_video_id(video_id).split("/")
+    parts = ["_" + first if first.lstrip("_").casefold() in RUN_LEVEL_NAMES else first]
+    parts += ["_" + part if _takes_a_video_file_name(part.lstrip("_")) else part for part in rest]
+    return "/".join(parts)
 
 
 def video_output_dir(out_dir: Path, video_id: str) -> Path:

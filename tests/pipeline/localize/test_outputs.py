@@ -25,7 +25,11 @@ LONGEST = "a" * 251  # "<name>.mp4" is 255 bytes, the most a name may have: "<na
 RUN_LEVEL_LOOKALIKES = {  # file stem -> the folder its outputs get (never one of OUT_DIR's own files)
     "Label_Studio_Config.XML": "_Label_Studio_Config.XML", "cache": "_cache", "_results.json": "__results.json",
 }
-STEMS = (NOT_UTF8, "plain", GREEK, LONGEST, *RUN_LEVEL_LOOKALIKES)
+NESTED_LOOKALIKES = {  # a video inside the folder of the video "plain", named like one of its files -> its folder
+    "plain/segments.json": "plain/_segments.json", "plain/plain.srt": "plain/_plain.srt",
+    "plain/report.html": "plain/_report.html", "plain/_report.html": "plain/__report.html",
+}
+STEMS = (NOT_UTF8, "plain", GREEK, LONGEST, *RUN_LEVEL_LOOKALIKES, *NESTED_LOOKALIKES)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -100,6 +104,19 @@ def test_a_video_named_like_a_run_file_gets_its_own_folder_and_the_run_files_sta
         assert rows[stem]["outputs"] == folder and (out / folder / f"{stem}.srt").is_file(), stem
         assert json.loads((out / folder / "segments.json").read_text())["localize"]["video_id"] == stem
     assert rows["plain"]["outputs"] == "plain"
+
+
+def test_a_video_inside_another_video_s_folder_never_takes_the_name_of_one_of_its_files(named_run):
+    """plain.mp4 beside plain/segments.json.mp4: the second one's folder was plain/segments.json,
+    the first one's file, and it failed ('cannot write outputs: plain/segments.json: File exists')."""
+    _, out, result = named_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {row["video_id"]: row for row in read_csv(out / "summary.csv")}
+    for stem, folder in NESTED_LOOKALIKES.items():
+        assert rows[stem]["status"] == "localized" and rows[stem]["outputs"] == folder, rows[stem]
+        assert json.loads((out / folder / "segments.json").read_text())["localize"]["video_id"] == stem
+    for name in ("segments.json", "plain.srt", "report.html"):
+        assert (out / "plain" / name).is_file(), name  # the video "plain" keeps its own files
 
 
 def test_localize_into_a_folder_of_the_users_own_files_replaces_none_of_them(localized_run, tmp_path):
