@@ -17,7 +17,7 @@ import numpy as np
 from cache.identity import ExtractorIdentity, canonical
 from cache.store import CacheError, FeatureCache, LoadedStream
 from model.streams import STREAM_NAMES
-from pipeline.data.annotations import AnnotationSet, raise_if_strict, read_annotations
+from pipeline.data.annotations import AnnotationSet, raise_if_strict, read_annotations, require_labels
 from pipeline.data.config import DataConfig
 from pipeline.data.feature_spec import FeatureSpec
 from pipeline.data.samples import (
@@ -224,12 +224,14 @@ def _annotated_entries(
     annotation_set = read_annotations(annotations, data.vocabulary(), durations, frame_rates,
                                       options=data.annotation_options())
     video_ids = sorted(annotation_set.videos & set(metas))
+    names_none = f"names none of the {len(metas)} videos in the feature cache {path}"
+    require_labels(annotations, annotation_set, "" if video_ids else f"it {names_none}")
     unannotated = sorted(set(metas) - annotation_set.videos)
     if unannotated:
         shown = ", ".join(unannotated[:5]) + (" ..." if len(unannotated) > 5 else "")
         problems.append(f"{path}: {len(unannotated)} cached video(s) have no annotation and are left out: {shown}")
-    if not video_ids:
-        raise DatasetError(f"{annotations}: names none of the {len(metas)} videos in the feature cache {path}")
+    if not video_ids:  # labels only for videos without features cannot be read, but say why if it happens
+        raise DatasetError(f"{annotations}: {names_none}")
     return metas, annotation_set, video_ids
 
 

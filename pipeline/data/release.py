@@ -38,6 +38,7 @@ from pipeline.data.annotations import (
     read_annotations,
     read_release_points_csv,
     read_segments_json,
+    require_labels,
 )
 from pipeline.data.config import DataConfig
 from pipeline.data.feature_spec import FeatureSpec
@@ -401,6 +402,8 @@ def _release_annotations(
     annotation_set = AnnotationSet()
     extra = (read_annotations(annotations, vocabulary, durations, files.frame_rates, options=data.annotation_options())
              if annotations is not None else None)
+    if extra is not None:
+        require_labels(annotations, extra)  # they would replace the release's labels with none
     extra_kinds = extra.kinds() if extra is not None else set()
     points_file = next((path / n for n in (RELEASE_POINTS_FILE, FSENET_POINTS_FILE) if (path / n).is_file()), None)
     if "points" not in extra_kinds and points_file is not None:

@@ -47,6 +47,7 @@ from pipeline.data.annotations.records import (
     VideoLabelAnnotation,
     parse_label_aliases,
     raise_if_strict,
+    require_labels,
 )
 from pipeline.data.annotations.segments_json import read_segments_json, read_subsets
 
@@ -56,5 +57,5 @@ __all__ = [
     "PointAnnotation", "ReadOptions", "SegmentAnnotation", "VideoLabelAnnotation", "annotation_kind", "csv_header",
     "parse_label_aliases", "raise_if_strict", "read_annotation_file", "read_annotations", "read_audacity_labels",
     "read_elan", "read_label_studio", "read_points_csv", "read_release_points_csv", "read_segments_csv",
-    "read_segments_json", "read_subsets", "read_video_labels_csv",
+    "read_segments_json", "read_subsets", "read_video_labels_csv", "require_labels",
 ]

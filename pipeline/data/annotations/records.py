@@ -181,6 +181,10 @@ class AnnotationSet:
         for kind, paths in other.files.items():
             self.files.setdefault(kind, []).extend(paths)
 
+    def has_labels(self) -> bool:
+        """Did the files give any usable point, segment or video label?"""
+        return bool(self.points or self.segments or self.video_labels)
+
     def kinds(self) -> set[str]:
         """The kinds of annotation read ("points", "segments", "video_labels")."""
         return set(self.files)
@@ -199,6 +203,22 @@ def raise_if_strict(problems: list[str], strict: bool, what: str) -> None:
         shown = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise AnnotationError(f"{what}: {len(problems)} annotation problem(s), strict mode: {shown}{more}")
+
+
+def require_labels(path: Path | str, annotations: AnnotationSet, context: str = "") -> None:
+    """AnnotationError when the annotations read from `path` (a file or a folder) hold no
+    usable label, quoting the first reason rows were dropped and how many problems there
+    were; `context` (e.g. "it names none of the 3 videos ...") goes before them."""
+    if annotations.has_labels():
+        return
+    folder = Path(path).is_dir()
+    what = f"the annotation files in {path}" if folder else str(path)
+    context = f"; {context}" if context else ""
+    if annotations.problems:
+        why = f"{len(annotations.problems)} problem(s), the first: {annotations.problems[0]}"
+    else:
+        why = f"{'they hold' if folder else 'it holds'} no point, segment or video label"
+    raise AnnotationError(f"{what}: no usable label was found{context}; {why}")
 
 
 def read_utf8_text(path: Path) -> str:

@@ -225,6 +225,42 @@ def test_feature_cache_and_points_csv_make_a_dataset_with_problems_reported(audi
         load_dataset(audio_cache, DataConfig())
 
 
+def test_annotations_without_one_usable_label_stop_with_the_first_reason(audio_cache, tiny_release, tmp_path):
+    """Every row dropped (unknown labels, times that are not numbers, unknown videos) is an
+    error quoting the first reason and a count, not a dataset without labels to train on."""
+    unknown = tmp_path / "happy.csv"
+    unknown.write_text("video_id,time_s,label\ntalk,0.5,happy\nextra,0.2,happy\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(audio_cache, DataConfig(), unknown)
+    assert str(caught.value) == (
+        f"{unknown}: no usable label was found; 2 problem(s), the first: {unknown}:2: unknown label 'happy' "
+        "(known: 'negative', 'positive', 'n', 'p'); dropped"
+    )
+
+    not_numbers = tmp_path / "folder" / "abc.csv"
+    not_numbers.parent.mkdir()
+    not_numbers.write_text("video_id,time_s,label\ntalk,abc,positive\ntalk,x,negative\nghost,1.0,p\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(audio_cache, DataConfig(), not_numbers.parent)
+    message = str(caught.value)
+    assert message.startswith(f"the annotation files in {not_numbers.parent}: no usable label was found; "
+                              f"it names none of the 3 videos in the feature cache {audio_cache}; 3 problem(s)")
+    assert message.endswith(f"the first: {not_numbers}:2: time_s 'abc' is not a number; dropped")
+
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("video_id,time_s,label\n")
+    with pytest.raises(DatasetError, match="empty.csv: no usable label was found; it names none of the 3 videos "
+                                           "in the feature cache .*; it holds no point, segment or video label$"):
+        load_dataset(audio_cache, DataConfig(), header_only)
+
+    # A release's own labels are replaced by the kinds --annotations gives: none is no replacement.
+    video_id = (tiny_release / "split_train.txt").read_text().split()[0]
+    replacement = tmp_path / "release points.csv"
+    replacement.write_text(f"video_id,time_s,label\n{video_id},1.0,happy\n")
+    with pytest.raises(DatasetError, match=f"{replacement}: no usable label was found; 1 problem"):
+        load_dataset(tiny_release, DataConfig(), replacement)
+
+
 def test_feature_cache_splits_follow_the_json_subsets(audio_cache, tmp_path):
     ground_truth = {
         "database": {

@@ -252,6 +252,31 @@ def test_training_from_an_extracted_cache_with_points(tmp_path, pattern_video):
     assert "clip 1: damaged cache entry (meta.json holds an array, not an object); rerun `extract`" in line
 
 
+def test_annotations_that_give_no_label_stop_before_training(tmp_path, pattern_video):
+    """Every row dropped is one line with the first reason, before a run folder is made; it
+    trained on no label at all and reported `best validation loss: n/a`, or (every time_s not
+    a number) stopped with `names none of the 2 videos` and never said why."""
+    for index, hz in enumerate((300.0, 700.0)):
+        pattern_video(f"videos/clip {index}.mp4", 2.0, size=(64, 48), tone_hz=hz)
+    cache = tmp_path / "cache"
+    assert cli("extract", str(tmp_path / "videos"), "--cache", str(cache), "--streams", "audio",
+               "--no-progress").returncode == 0
+    unknown, not_numbers = tmp_path / "happy.csv", tmp_path / "abc.csv"
+    unknown.write_text("video_id,time_s,label\nclip 0,1.0,happy\nclip 1,0.5,happy\n")
+    not_numbers.write_text("video_id,time_s,label\nclip 0,abc,positive\nclip 1,x,negative\n")
+    run_dir = tmp_path / "run"
+    line = one_error_line(cli("train", "--features", str(cache), "--annotations", str(unknown), "--out",
+                              str(run_dir), "--epochs", "1", *TINY_MODEL))
+    assert line == (f"error: {unknown}: no usable label was found; 2 problem(s), the first: {unknown}:2: "
+                    "unknown label 'happy' (known: 'negative', 'positive', 'n', 'p'); dropped")
+    line = one_error_line(cli("train", "--features", str(cache), "--annotations", str(not_numbers), "--out",
+                              str(run_dir), "--epochs", "1", *TINY_MODEL))
+    assert line == (f"error: {not_numbers}: no usable label was found; it names none of the 2 videos in the "
+                    f"feature cache {cache}; 2 problem(s), the first: {not_numbers}:2: time_s 'abc' is not a "
+                    "number; dropped")
+    assert not run_dir.exists()
+
+
 def test_videos_whose_names_are_not_utf8_train_and_resume(tmp_path, pattern_video, one_thread):
     """File names that are not UTF-8 (Latin-1 bytes, carried as surrogateescape) are ids like
     any other: training compared its processes' video lists as UTF-8 and stopped in a
