@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
+import os
+import stat
 import time
 import types
 import typing
@@ -174,13 +177,52 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESETS_FOLDER.glob("*.yaml"))
 
 
-def _config_text(path: Path) -> str:
-    """The text of a config file; ConfigError when it cannot be read or is not UTF-8 (naming
-    the line of the first byte that is not)."""
+CONFIG_MAX_BYTES = 1 << 20  # a config file holds settings: anything larger is not one (/dev/zero never ends)
+
+
+def _config_too_large(path: Path) -> ConfigError:
+    return ConfigError(f"{path}: larger than {CONFIG_MAX_BYTES // (1 << 20)} MiB, too large for a config file; "
+                       "pass a YAML file of settings")
+
+
+def _open_config(path: Path) -> int:
+    """A descriptor of the config at `path` when it is a regular file, a pipe (/dev/stdin,
+    `<(...)`) or a terminal; ConfigError for a folder or a device (/dev/zero), which is
+    opened without waiting (O_NONBLOCK) only to learn whether it is a terminal."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+    waits = stat.S_ISREG(mode) or stat.S_ISFIFO(mode)  # a named pipe waits for its writer, as `cat` does
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if waits else os.O_NONBLOCK | os.O_NOCTTY))
+    opened = os.fstat(descriptor).st_mode
+    if not (stat.S_ISREG(opened) or stat.S_ISFIFO(opened) or os.isatty(descriptor)):
+        os.close(descriptor)
+        raise ConfigError(f"{path}: not a regular file (a device or the like); pass a YAML file of settings")
+    if stat.S_ISREG(opened) and os.fstat(descriptor).st_size > CONFIG_MAX_BYTES:
+        os.close(descriptor)
+        raise _config_too_large(path)
+    os.set_blocking(descriptor, True)
+    return descriptor
+
+
+def _config_bytes(path: Path) -> bytes:
+    """The bytes of a config file, pipe or terminal, read up to CONFIG_MAX_BYTES (ConfigError
+    past it, or for what is not one: see _open_config)."""
     try:
-        data = path.read_bytes()
+        descriptor = _open_config(path)
+        with os.fdopen(descriptor, "rb") as handle:
+            data = handle.read(CONFIG_MAX_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    if len(data) > CONFIG_MAX_BYTES:
+        raise _config_too_large(path)
+    return data
+
+
+def _config_text(path: Path) -> str:
+    """The text of a config file; ConfigError when it cannot be read, is too large or is not
+    UTF-8 (naming the line of the first byte that is not)."""
+    data = _config_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -2,9 +2,13 @@
 
 import dataclasses
 import re
+import shlex
+import subprocess
+import sys
 import typing
 
 import pytest
+import yaml
 
 from pipeline.config import (
     Config,
@@ -17,6 +21,7 @@ from pipeline.config import (
     saved_config,
 )
 from pipeline.synthetic.release import SynthConfig
+from tests.conftest import ROOT
 
 
 def test_defaults_match_the_method():
@@ -112,6 +117,50 @@ def test_a_config_file_that_is_not_utf8_or_nests_too_deep_is_one_line_naming_it(
     path.write_text("train: " + "[" * 100_000)
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load_config(path)
+
+
+def _config_command(shell_line: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """`fsenet config` run by bash (`<(...)`, pipes), under a 2 GB address-space limit: a
+    reader without a cap ends in a MemoryError (or the timeout), never fills the machine."""
+    command = f"ulimit -v 2000000; {shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'cli.py'))} {shell_line}"
+    return subprocess.run(["bash", "-c", command], input=stdin, capture_output=True, timeout=60)
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in lines[0], result.stderr
+    return lines[0]
+
+
+def test_a_config_that_is_a_device_or_too_large_is_one_line_and_pipes_still_work(tmp_path):
+    """`--config /dev/zero` read forever; a file, a pipe or `<(...)` past CONFIG_MAX_BYTES is
+    refused, while small ones from /dev/stdin and process substitution load as before."""
+    from pipeline.config import CONFIG_MAX_BYTES
+
+    assert _one_line(_config_command("config --config /dev/zero")) == (
+        "error: /dev/zero: not a regular file (a device or the like); pass a YAML file of settings")
+    too_large = "larger than 1 MiB, too large for a config file; pass a YAML file of settings"
+    big = tmp_path / "big.yaml"
+    big.write_text("train:\n  epochs: 4\n" + "#" * CONFIG_MAX_BYTES)
+    with pytest.raises(ConfigError) as caught:
+        load_config(big)
+    assert str(caught.value) == f"{big}: {too_large}"
+    assert _one_line(_config_command("config --config <(yes '# a comment')")).endswith(f": {too_large}")
+    assert _one_line(_config_command("config --config /dev/stdin", stdin=big.read_bytes())) == (
+        f"error: /dev/stdin: {too_large}")
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(tmp_path))}: cannot read config \\(is a folder\\)$"):
+        load_config(tmp_path)
+
+    settings = b"train:\n  epochs: 4\n"
+    small = settings + b"#" * (CONFIG_MAX_BYTES - len(settings))  # the cap itself still loads
+    big.write_bytes(small)
+    assert load_config(big).train.epochs == 4
+    for shell_line, stdin in (("config --config /dev/stdin", small),
+                              ("config --config <(printf 'train:\\n  epochs: 5\\n')", None),
+                              (f"config --config /dev/stdin < {shlex.quote(str(big))}", None)):
+        result = _config_command(shell_line, stdin)
+        assert result.returncode == 0, result.stderr
+        assert yaml.safe_load(result.stdout)["train"]["epochs"] == (5 if "printf" in shell_line else 4)
 
 
 def test_a_seed_out_of_range_stops_train_before_anything_is_written(tmp_path):
