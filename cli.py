@@ -182,9 +182,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         if args.predictions or args.ground_truth:
             raise _usage_error("evaluate: pass either --run RUN_DIR, or --predictions with --ground-truth, not both")
-        out = args.out or args.run / f"predictions_{args.split}.json"
+        if args.subset is not None:
+            raise _usage_error("evaluate: --subset filters a --ground-truth file; with --run pass --split")
+        split = args.split or "test"
+        out = args.out or args.run / f"predictions_{split}.json"
         config = _config(args)  # the settings given are checked before any work
-        result = evaluate_run(args.run, args.split, out, resolve_device(args.device), checkpoint=args.checkpoint,
+        result = evaluate_run(args.run, split, out, resolve_device(args.device), checkpoint=args.checkpoint,
                               log=_log(args), postprocess_overrides=_given_postprocess(args), infer=config.infer)
         print(json_for_stdout(result.to_json()) if args.json else format_report(result))
         if not args.json:
@@ -194,7 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise _usage_error("evaluate: pass --run RUN_DIR, or --predictions FILE --ground-truth FILE")
     from pipeline.evaluate.stage import evaluate_files
 
-    result = evaluate_files(args.predictions, args.ground_truth, args.subset)
+    result = evaluate_files(args.predictions, args.ground_truth, args.subset, args.split)
     print(json_for_stdout(result.to_json()) if args.json else format_report(result))
     return 0
 
@@ -374,7 +377,8 @@ def _add_train_command(commands) -> None:
 def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score a run on a split, or a results file against a ground truth")
     evaluate.add_argument("--run", type=Path, metavar="RUN_DIR", help="a folder written by train")
-    evaluate.add_argument("--split", default="test", help="split of the run's dataset (default test)")
+    evaluate.add_argument("--split", help="--run: split of the run's dataset (default test); --ground-truth: its "
+                                           "videos of that split (train, validation, test; subset testing is test)")
     evaluate.add_argument("--checkpoint", default="best.pt", metavar="NAME",
                           help="--run: the checkpoint in RUN_DIR to score (default best.pt; "
                                "refit.pt after train --refit)")

@@ -138,17 +138,47 @@ def evaluate_run(run_dir: Path, split: str, out: Path, device: str, checkpoint: 
     return result
 
 
-def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None) -> EvaluationResult:
-    """Score an ActivityNet results file against an ActivityNet-style ground truth (its
-    videos of `subset`, None: all). A file that cannot be read is an ActivityNetFileError,
-    a ground truth without segments an EvaluateError (one line each). Classes predicted
-    but absent from the ground truth are reported as not scored."""
-    truth = load_ground_truth(ground_truth, subset)
+def _ground_truth_of_split(path: Path, split: str) -> dict[str, list[dict]]:
+    """The ground truth of the videos whose "subset" names `split` as `evaluate --run` reads
+    subsets (SUBSET_SPLITS: "test" or "testing", ...); EvaluateError for another split or
+    when no video is in it."""
+    splits = tuple(dict.fromkeys(SUBSET_SPLITS.values()))
+    if split not in splits:
+        raise EvaluateError(f"--split {split!r}: a ground truth's splits are {', '.join(splits)} (its videos' "
+                            "\"subset\"); pass one of them, or --subset as the file writes it")
+    truth = load_ground_truth(path)
+    subsets = read_subsets(path)
+    kept = {video: entries for video, entries in truth.items()
+            if SUBSET_SPLITS.get(str(subsets.get(video)).strip().lower()) == split}
+    if not kept:
+        present = ", ".join(sorted({str(subset) for subset in subsets.values()}))
+        spellings = ", ".join(repr(name) for name, value in SUBSET_SPLITS.items() if value == split)
+        raise EvaluateError(f"{path}: no video is in split {split!r} (subset {spellings}); the subsets present: "
+                            f"{present}")
+    return kept
+
+
+def evaluate_files(predictions: Path, ground_truth: Path, subset: str | None,
+                   split: str | None = None) -> EvaluationResult:
+    """Score an ActivityNet results file against an ActivityNet-style ground truth: its
+    videos of `subset` (the "subset" value as written), or of `split` (train, validation or
+    test, as `evaluate --run` reads subsets: "testing" is test), None: all; not both. A file
+    that cannot be read is an ActivityNetFileError, a ground truth without segments an
+    EvaluateError (one line each). Classes predicted but absent from the ground truth are
+    reported as not scored."""
+    if subset is not None and split is not None:
+        raise EvaluateError("evaluate: pass --split (train, validation or test) or --subset (the ground truth's "
+                            "\"subset\" as written), not both")
+    if split is not None:
+        truth = _ground_truth_of_split(ground_truth, split)
+    else:
+        truth = load_ground_truth(ground_truth, subset)
     if not any(truth.values()):
-        where = (f"the {len(truth)} video(s) of subset {subset!r}" if subset is not None
+        option, value = ("--split", split) if split is not None else ("--subset", subset)
+        where = (f"the {len(truth)} video(s) of {option[2:]} {value!r}" if value is not None
                  else f"its {len(truth)} video(s)")
         raise EvaluateError(f"{ground_truth}: {where} have no annotated segments; nothing to evaluate; pass a "
-                            "ground truth with segments" + (" or another --subset" if subset is not None else ""))
+                            "ground truth with segments" + (f" or another {option}" if value is not None else ""))
     found = load_predictions(predictions)
     labels = {entry["label"] for entries in [*truth.values(), *found.values()] for entry in entries}
     return evaluate_detections(found, truth, labels=sorted(labels))

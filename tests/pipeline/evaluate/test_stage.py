@@ -101,6 +101,46 @@ def test_a_class_only_predicted_is_not_scored_and_stops_nothing(tmp_path, capsys
     assert "classes without ground truth, not scored: negative" in capsys.readouterr().out
 
 
+def test_split_picks_the_ground_truth_videos_of_that_split_as_run_mode_reads_subsets(tmp_path, capsys):
+    """`--split` with --ground-truth was accepted and ignored (every video scored); it keeps
+    the videos whose subset names the split ("testing" is test), like `evaluate --run`."""
+    truth = {"database": {
+        "a": {"subset": "testing", "annotations": [{"label": "positive", "segment": [1.0, 3.0]}]},
+        "b": {"subset": "Training", "annotations": [{"label": "positive", "segment": [5.0, 7.0]}]},
+    }}
+    (tmp_path / "gt.json").write_text(json.dumps(truth))
+    (tmp_path / "p.json").write_text(json.dumps({"results": {
+        "a": [{"label": "positive", "score": 0.9, "segment": [1.0, 3.0]}],
+        "b": [{"label": "positive", "score": 0.8, "segment": [0.0, 0.5]}]}}))
+
+    def average_map(*options: str) -> float:
+        status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth",
+                           str(tmp_path / "gt.json"), "--json", *options])
+        assert status == 0
+        return json.loads(capsys.readouterr().out)["average_mAP"]
+
+    assert average_map() == pytest.approx(0.5)  # a found, b missed
+    assert average_map("--split", "test") == average_map("--subset", "testing") == pytest.approx(1.0)
+    assert average_map("--split", "train") == pytest.approx(0.0)
+
+    for options, said in (
+        (["--split", "test", "--subset", "testing"], "error: evaluate: pass --split (train, validation or test) or "
+                                                     "--subset (the ground truth's \"subset\" as written), not both"),
+        (["--split", "dev"], "error: --split 'dev': a ground truth's splits are train, validation, test"),
+        (["--split", "validation"], f"error: {tmp_path / 'gt.json'}: no video is in split 'validation' (subset "
+                                    "'validation', 'val'); the subsets present: Training, testing"),
+    ):
+        status = cli.main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--ground-truth",
+                           str(tmp_path / "gt.json"), *options])
+        printed = capsys.readouterr()
+        assert status == 2 and printed.out == "" and printed.err.splitlines() == [printed.err.strip()], printed.err
+        assert printed.err.startswith(said), printed.err
+    status = cli.main(["evaluate", "--run", str(tmp_path / "no run"), "--subset", "test"])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == ("error: evaluate: --subset filters a --ground-truth file; with --run "
+                                               "pass --split")
+
+
 @pytest.mark.parametrize(("predictions", "ground_truth", "said"), [
     (None, GROUND_TRUTH, "p.json: results file not found"),
     (b"not json", GROUND_TRUTH, "p.json: not valid JSON (Expecting value, line 1)"),
