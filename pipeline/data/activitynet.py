@@ -126,7 +126,7 @@ def load_predictions(path: Path | str) -> dict[str, list[dict]]:
 
     The file is {"results": {video: [{"label", "score", "segment"}]}, ...}; other keys
     ("version", "external_data") are ignored. ActivityNetFileError when the file is not
-    such a file (a score must be a finite number).
+    such a file (a score must be a finite number, not a boolean; a label a string).
     """
     try:
         return _parse_predictions(Path(path))
@@ -134,6 +134,29 @@ def load_predictions(path: Path | str) -> dict[str, list[dict]]:
         raise
     except ValueError as error:  # segment_of / label_of: the message names the file and the entry
         raise ActivityNetFileError(str(error)) from None
+
+
+def _score_of(entry: Mapping, where: str) -> float:
+    """A result's finite score; a boolean (`true` reads as 1 to float()) is no score."""
+    score = entry.get("score")
+    try:
+        if isinstance(score, bool):
+            raise TypeError
+        value = float(score)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: 'score' must be a number, got {score!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: 'score' must be a finite number, got {value}")
+    return value
+
+
+def _result_label(entry: Mapping, where: str) -> str:
+    """A result's label: a class name as a string, never a number read as one."""
+    label = label_of(entry, where)
+    if not isinstance(entry["label"], str):
+        raise ValueError(f"{where}: 'label' must be a string (a class name), got "
+                         f"{type(entry['label']).__name__} {entry['label']!r:.40}")
+    return label
 
 
 def _parse_predictions(path: Path) -> dict[str, list[dict]]:
@@ -149,13 +172,8 @@ def _parse_predictions(path: Path) -> dict[str, list[dict]]:
         for n, entry in enumerate(entries):
             where = f"{path}: video {video!r}, result {n}"
             start, end = segment_of(entry, where)
-            try:
-                score = float(entry["score"])
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f"{where}: 'score' must be a number, got {entry.get('score')!r}") from None
-            if not math.isfinite(score):
-                raise ValueError(f"{where}: 'score' must be a finite number, got {score}")
-            parsed.append({"label": label_of(entry, where), "score": score, "segment": [start, end]})
+            parsed.append({"label": _result_label(entry, where), "score": _score_of(entry, where),
+                           "segment": [start, end]})
         predictions[str(video)] = parsed
     return predictions
 
