@@ -108,9 +108,10 @@ tbody tr.current { background: #e3ecff; }
 td.num { font-variant-numeric: tabular-nums; }
 h2 { font-size: 1.05rem; margin: 20px 0 8px; }
 details { margin-top: 14px; font-size: 0.9rem; }
-.files a { margin-right: 12px; }
-.provenance { font-size: 0.8rem; color: #555; white-space: pre-wrap; background: #fff; border: 1px solid #eee;
-              padding: 8px; border-radius: 6px; }
+.files { display: flex; flex-wrap: wrap; gap: 4px 12px; }  /* a link wraps whole, never past the window */
+.files a { white-space: nowrap; }
+.provenance { font-size: 0.8rem; color: #555; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff;
+              border: 1px solid #eee; padding: 8px; border-radius: 6px; }
 """
 
 SCRIPT = """

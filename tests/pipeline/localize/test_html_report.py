@@ -32,6 +32,7 @@ from pipeline.localize.colours import (
     text_colour_on,
 )
 from pipeline.localize.html_report import SVG_HEIGHT, report_html
+from pipeline.localize.outputs import output_file_names
 from pipeline.localize.text_formats import timeline_csv_text
 from pipeline.localize.timeline_plot import FIGURE_BACKGROUND, TEXT_COLOURS, timeline_png
 from pipeline.localize.video import LocalizedVideo
@@ -294,10 +295,36 @@ TIMELINE_TEXTS = """() => {
 }"""
 
 
+# What reaches past the window's width (or left of it), every <details> opened first: the
+# page's scroll width and each element of the body whose box does, as "tag text: left..right".
+WIDER_THAN_WINDOW = """() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  const limit = document.documentElement.clientWidth;
+  const wide = [];
+  document.querySelectorAll("body *").forEach(e => {
+    const box = e.getBoundingClientRect();
+    if (box.width > 0 && (box.right > limit + 0.01 || box.left < -0.01)) {
+      wide.push(`${e.tagName.toLowerCase()} ${(e.textContent || "").trim().slice(0, 30)}: ${box.left}..${box.right}`);
+    }
+  });
+  return {limit: limit, scroll: document.documentElement.scrollWidth, wide: wide};
+}"""
+
+REALISTIC_HEADER = {  # what localize writes (outputs.run_header): a sha256 is one long word
+    "model": "best.pt", "model_sha256": "0123456789abcdef" * 4, "epoch": 3, "class_names": ["negative", "positive"],
+    "streams": ["audio", "face"], "trained_on": "training cache",
+    "extractors": {"audio": {"name": "audio", "version": 3, "weights": "no weights"},
+                   "face": {"name": "face", "version": 2, "weights": "RANDOM weights"}},
+    "random_weights": True, "random_weight_streams": ["face"], "created": "2026-12-08T10:00:00+0100",
+}
+
+
 def test_the_timeline_stays_legible_on_a_narrow_window(tmp_path):
     """At 500 px (a narrow window) and 360 px (a phone) every text of the timeline is at
     least 10 px tall (it was 5 and 4 px when the whole SVG scaled down), the time labels do
-    not overlap, nothing leaves the window, and the plot keeps its height."""
+    not overlap, nothing leaves the window, and the plot keeps its height. Nothing of the
+    page is wider than the window, its <details> open: at 360 px the "ELAN (.eaf)" link
+    wrapped inside itself and reached 1 px past it, and the model's sha256 ran off the page."""
     sync_api = _browser_or_skip()
     rng = np.random.default_rng(1)
     snippets, names = 148, ("happy", "sad", "neutral")
@@ -308,8 +335,8 @@ def test_the_timeline_stays_legible_on_a_narrow_window(tmp_path):
                            rng.random((snippets, 3)), presence,
                            shown, shown, tmp_path, emotions=rng.dirichlet(np.ones(3), snippets).astype(np.float32),
                            emotion_names=names)
-    (tmp_path / "report.html").write_text(report_html(video, ("negative", "positive"), {"model": "m.pt"}, {}),
-                                          encoding="utf-8")
+    page_text = report_html(video, ("negative", "positive"), REALISTIC_HEADER, output_file_names(video.video_id))
+    (tmp_path / "report.html").write_text(page_text, encoding="utf-8")
     executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -326,6 +353,8 @@ def test_the_timeline_stays_legible_on_a_narrow_window(tmp_path):
                 assert not small, (width, small)
                 assert all(a["right"] + 4 <= b["left"] for a, b in zip(ticks, ticks[1:], strict=False)), (width, ticks)
                 assert all(0 <= t["left"] and t["right"] <= width for t in texts), (width, texts)
+                overflow = page.evaluate(WIDER_THAN_WINDOW)
+                assert overflow["limit"] == width and overflow["scroll"] <= width and not overflow["wide"], overflow
                 page.close()
         finally:
             browser.close()
