@@ -24,7 +24,7 @@ TINY = {"model": {"d_model": 32, "num_heads": 2, "streams": ["audio"]},
 def trained(tmp_path_factory):
     """(root, cache, run summary, the new video) made through the API."""
     root = tmp_path_factory.mktemp("api")
-    videos = write_demo_videos(root / "videos", 4, duration_seconds=5.0, test_videos=1, seed=3)
+    videos = write_demo_videos(root / "videos", 4, duration_seconds=8.0, test_videos=1)  # 3 of 4 hold sentiment
     write_demo_annotations(root / "annotations", videos)
     [new_video] = write_demo_videos(root / "new", 1, duration_seconds=5.0, test_videos=0, seed=4)
     first = api.extract(root / "videos", root / "cache", streams=["audio"], device="cpu", quiet=True)
