@@ -21,6 +21,7 @@ SUPERVISION_KINDS: tuple[str, ...] = ("point", "video", "full")
 OVERLAP_RULES: tuple[str, ...] = ("max", "nearest")
 OUTSIDE_WINDOW_RULES: tuple[str, ...] = ("unlabelled", "background", "mined")
 BASE_FORMS: tuple[str, ...] = ("topk", "mean")
+FOCAL_FORMS: tuple[str, ...] = ("split", "quality")
 SINGLE_CLASS_NEGATIVE_RULES: tuple[str, ...] = ("lowest_w_sent", "lowest_similarity", "none")
 
 
@@ -108,6 +109,12 @@ class LossConfig:
 
     Attributes:
         focal_gamma: gamma of the focal binary cross-entropy of L_frame, L_frame_glo.
+        focal_form: how the focal factor meets a soft target y^ (BSPG's mounds; both
+            forms are the usual focal loss on targets 0 and 1): "split" weights the two
+            log terms by (1 - p)^gamma and p^gamma, which puts the loss's minimum between
+            y^ and 0.5 (a mound's 0.6 is fitted at 0.54); "quality" weights the binary
+            cross-entropy by |y^ - p|^gamma, whose minimum is p = y^ (docs/method.md,
+            "Losses and training").
         lambda_frame: lambda1 (docs/method.md, "Losses and training").
         lambda_sc: lambda2 (docs/method.md, "Losses and training").
         base_includes_background: the video-level target of L_base also marks the
@@ -121,6 +128,7 @@ class LossConfig:
     """
 
     focal_gamma: float = 2.0
+    focal_form: str = "quality"
     lambda_frame: float = 1.0
     lambda_sc: float = 0.05
     base_includes_background: bool = True
@@ -129,6 +137,7 @@ class LossConfig:
     def __post_init__(self) -> None:
         check_choice("model.loss.base_form", self.base_form, BASE_FORMS)
         check_number("model.loss.focal_gamma", self.focal_gamma, 0)
+        check_choice("model.loss.focal_form", self.focal_form, FOCAL_FORMS)
         check_number("model.loss.lambda_frame", self.lambda_frame, 0)
         check_number("model.loss.lambda_sc", self.lambda_sc, 0)
         check_bool("model.loss.base_includes_background", self.base_includes_background)

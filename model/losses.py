@@ -49,18 +49,24 @@ class LossPart(NamedTuple):
     count: Tensor
 
 
-def focal_bce(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0) -> Tensor:
+def focal_bce(
+    probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0, form: str = "quality"
+) -> Tensor:
     """Focal binary cross-entropy with soft targets, over labelled snippets.
 
     See :func:`focal_bce_part`; this is its total over its count (0 when nothing is labelled).
     """
-    return _average(focal_bce_part(probabilities, targets, label_mask, gamma))
+    return _average(focal_bce_part(probabilities, targets, label_mask, gamma, form))
 
 
-def focal_bce_part(probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0) -> LossPart:
+def focal_bce_part(
+    probabilities: Tensor, targets: Tensor, label_mask: Tensor, gamma: float = 2.0, form: str = "quality"
+) -> LossPart:
     """Focal binary cross-entropy with soft targets, over labelled snippets, before averaging.
 
-    loss_{t,k} = -[ y^ (1 - p)^gamma log p + (1 - y^) p^gamma log(1 - p) ],
+    form "split":   loss_{t,k} = -[ y^ (1 - p)^gamma log p + (1 - y^) p^gamma log(1 - p) ];
+    form "quality": loss_{t,k} = -|y^ - p|^gamma [ y^ log p + (1 - y^) log(1 - p) ]
+    (the same on targets 0 and 1; on a soft target only "quality" is smallest at p = y^),
     summed over the K channels and averaged over the labelled snippets of the batch.
 
     Args:
@@ -68,6 +74,7 @@ def focal_bce_part(probabilities: Tensor, targets: Tensor, label_mask: Tensor, g
         targets: (B, T, K) targets y^ in [0, 1].
         label_mask: (B, T) bool, snippets that count.
         gamma: focusing exponent (0 gives plain BCE).
+        form: "split" or "quality" (model.loss.focal_form).
 
     Returns:
         :class:`LossPart`: the loss summed over the labelled snippets of the batch, and
@@ -75,7 +82,10 @@ def focal_bce_part(probabilities: Tensor, targets: Tensor, label_mask: Tensor, g
     """
     p = probabilities.float().clamp(_EPS, 1.0 - _EPS)
     y = targets.float()
-    per_channel = -(y * (1.0 - p).pow(gamma) * torch.log(p) + (1.0 - y) * p.pow(gamma) * torch.log1p(-p))
+    if form == "quality":
+        per_channel = -(y - p).abs().pow(gamma) * (y * torch.log(p) + (1.0 - y) * torch.log1p(-p))
+    else:
+        per_channel = -(y * (1.0 - p).pow(gamma) * torch.log(p) + (1.0 - y) * p.pow(gamma) * torch.log1p(-p))
     mask = label_mask.to(per_channel.dtype)
     per_snippet = per_channel.sum(dim=-1) * mask
     return LossPart(per_snippet.sum(), mask.sum().detach())
@@ -317,9 +327,11 @@ def _fsenet_loss_parts_float32(
     if config.supervision != "video":
         labels = make_frame_labels(config, output, point_labels, segment_masks)
         if config.use_frame_losses and labels is not None:
-            frame = focal_bce_part(output.cas, labels.targets, labels.label_mask, weights.focal_gamma)
+            frame = focal_bce_part(output.cas, labels.targets, labels.label_mask, weights.focal_gamma,
+                                   weights.focal_form)
             if config.use_gsp:
-                frame_glo = focal_bce_part(output.global_cas, labels.targets, labels.label_mask, weights.focal_gamma)
+                frame_glo = focal_bce_part(output.global_cas, labels.targets, labels.label_mask, weights.focal_gamma,
+                                           weights.focal_form)
         if point_labels is not None:
             negatives = config.pssc.single_class_negatives
             if negatives == "lowest_w_sent" and not config.use_gsp:

@@ -59,6 +59,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("paper_losses", "the defaults' schedule (early stopping on validation) with the paper's four loss settings",
             {"model": {"bspg": {"outside": "background"}, "loss": {"base_form": "mean"},
                        "pssc": {"temperature": 1.0, "single_class_negatives": "none"}}}),
+    Variant("focal_split", "the defaults with the frame losses' focal factors split over the two log terms (the "
+            "earlier default; a soft target is fitted between itself and 0.5)",
+            {"model": {"loss": {"focal_form": "split"}}}),
     Variant("gsp_only", "GSP only (no FCI)", {"model": {"use_fci": False}}),
     Variant("fci_one_stage", "FCI one stage + GSP", {"model": {"fci_stages": 1}}),
     Variant("no_gsp", "FCI two stages, no GSP", {"model": {"use_gsp": False}}),
@@ -76,7 +79,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("baseline_points", "baseline: points only, no PSSC",
             {"model": {"pseudo_labels": "none", "loss": {"lambda_sc": 0.0}}}),
 )
-DEFAULT_VARIANTS: tuple[str, ...] = ("default", "paper", "gsp_only", "baseline_window")
+DEFAULT_VARIANTS: tuple[str, ...] = ("default", "paper", "focal_split", "gsp_only", "baseline_window")
 
 PAPER_AVG_MAP = {
     "default": 21.45, "paper": 21.45, "gsp_only": 18.42, "fci_one_stage": 19.10, "no_gsp": 20.22,

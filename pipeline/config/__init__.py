@@ -15,6 +15,7 @@ is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import errno
@@ -321,11 +322,31 @@ def config_from_dict(data: dict) -> Config:
     return _build(Config, _shared_sections(data))
 
 
+# Training settings whose default changed after configs were saved without them: a saved
+# config (a checkpoint's, a run's) that lacks one was trained with this value, and reads it.
+SAVED_WITHOUT: dict[tuple[str, ...], object] = {
+    ("model", "loss", "focal_form"): "split",  # the frame losses' form before model.loss.focal_form existed
+}
+
+
+def _with_saved_without(data: dict) -> dict:
+    """`data` with the SAVED_WITHOUT values of the settings it lacks (only inside sections it has)."""
+    data = copy.deepcopy(data)
+    for path, value in SAVED_WITHOUT.items():
+        section = data
+        for key in path[:-1]:
+            section = section.get(key) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.setdefault(path[-1], value)
+    return data
+
+
 def saved_config(data: dict) -> tuple[Config, list[str]]:
     """(the Config, notes) of a config saved by this or an earlier version (a checkpoint's, a
     run's), validated. Sections this version no longer has are left out, never refused: the
     command sections silently (every earlier checkpoint carries `synth`), any other with a
-    one-line note."""
+    one-line note. A setting it lacks takes its SAVED_WITHOUT value, else its default."""
+    data = _with_saved_without(data)
     known = {section.name for section in dataclasses.fields(Config)}
     unknown = [str(key) for key in data if key not in known and key not in COMMAND_SECTIONS]
     notes = [f"note: the saved config's section(s) {', '.join(unknown)} are not read by this version (left out)"]

@@ -26,15 +26,49 @@ def test_focal_bce_hand_values() -> None:
     label_mask = torch.tensor([[True, False]])
     first = -(0.2**2) * math.log(0.8)
     second = -(0.3 * 0.9**2 * math.log(0.1) + 0.7 * 0.1**2 * math.log(0.9))
-    assert focal_bce(probabilities, targets, label_mask, 2.0).item() == pytest.approx(first + second, rel=1e-5)
+    assert focal_bce(probabilities, targets, label_mask, 2.0, "split").item() == pytest.approx(first + second, rel=1e-5)
+    quality_second = -(0.2**2) * (0.3 * math.log(0.1) + 0.7 * math.log(0.9))
+    assert focal_bce(probabilities, targets, label_mask, 2.0, "quality").item() == pytest.approx(
+        first + quality_second, rel=1e-5)
     # gamma 0 is binary cross-entropy, summed over channels, averaged over labelled snippets
     probabilities = torch.rand(2, 5, 3)
     targets = torch.rand(2, 5, 3)
     label_mask = torch.rand(2, 5) > 0.4
     label_mask[0, 0] = True
     expected = F.binary_cross_entropy(probabilities, targets, reduction="none").sum(-1)[label_mask].mean()
-    torch.testing.assert_close(focal_bce(probabilities, targets, label_mask, 0.0), expected)
+    for form in ("split", "quality"):
+        torch.testing.assert_close(focal_bce(probabilities, targets, label_mask, 0.0, form), expected)
     assert focal_bce(probabilities, targets, torch.zeros_like(label_mask), 2.0) == 0
+
+
+@pytest.mark.parametrize("target", [0.6, 0.8, 0.3])
+def test_only_the_quality_form_fits_a_soft_target_where_it_is(target: float) -> None:
+    """A BSPG mound's soft target: the "quality" focal loss is smallest at p = target, the
+    "split" one between the target and 0.5; on targets 0 and 1 the two are the same loss."""
+    p = torch.linspace(0.001, 0.999, 999).view(1, -1, 1)
+    y = torch.full_like(p, target)
+    mask = torch.ones(1, p.shape[1], dtype=torch.bool)
+
+    def best_p(form: str) -> float:
+        per_snippet = [focal_bce(p[:, i:i + 1], y[:, i:i + 1], mask[:, :1], 2.0, form) for i in range(p.shape[1])]
+        return float(p[0, int(torch.stack(per_snippet).argmin()), 0])
+
+    assert best_p("quality") == pytest.approx(target, abs=0.002)
+    assert abs(best_p("split") - 0.5) < abs(target - 0.5) - 0.03
+    for hard in (0.0, 1.0):
+        y_hard = torch.full_like(p, hard)
+        torch.testing.assert_close(focal_bce(p, y_hard, mask, 2.0, "split"), focal_bce(p, y_hard, mask, 2.0, "quality"))
+
+
+def test_the_loss_section_chooses_the_frame_losses_form(make_config: Callable, make_model: Callable,
+                                                        two_video_batch: dict) -> None:
+    model = make_model()
+    output = model(two_video_batch["features"], two_video_batch["padding_mask"], two_video_batch["face_mask"])
+    split = fsenet_loss(output, make_config(loss=LossConfig(focal_form="split")), two_video_batch["points"])
+    quality = fsenet_loss(output, make_config(loss=LossConfig(focal_form="quality")), two_video_batch["points"])
+    assert LossConfig().focal_form == "quality"
+    assert split["frame"] != quality["frame"] and split["frame_glo"] != quality["frame_glo"]
+    torch.testing.assert_close(split["base"], quality["base"])
 
 
 def test_video_base_loss_hand_values() -> None:

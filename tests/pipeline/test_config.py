@@ -91,6 +91,7 @@ def test_the_paper_preset_sits_under_the_config_file_and_set(tmp_path):
     paper = load_config(preset="paper")
     assert paper.model.bspg.outside == "background" and paper.model.loss.base_form == "mean"
     assert paper.model.pssc.temperature == 1.0 and paper.model.pssc.single_class_negatives == "none"
+    assert paper.model.loss.focal_form == "split" != load_config().model.loss.focal_form
     assert (paper.train.epochs, paper.train.early_stopping_patience, paper.data.validation_fraction) == (600, 0, 0.0)
     assert paper.postprocess == load_config().postprocess  # inference is not part of the recipe
     file = tmp_path / "mine.yaml"
@@ -220,3 +221,11 @@ def test_a_saved_config_leaves_out_the_sections_this_version_no_longer_has():
     assert config_from_dict({"synth": {"seed": 4}, "train": {"epochs": 9}}).train.epochs == 9
     with pytest.raises(ConfigError, match="unknown setting retired"):
         config_from_dict({"retired": {}})
+
+
+def test_a_saved_config_without_a_setting_whose_default_changed_reads_what_it_was_trained_with():
+    saved = config_to_dict(load_config())
+    del saved["model"]["loss"]["focal_form"]  # saved before model.loss.focal_form existed: trained with "split"
+    assert saved_config(saved)[0].model.loss.focal_form == "split" != load_config().model.loss.focal_form
+    assert saved_config(config_to_dict(load_config()))[0].model.loss.focal_form == "quality"
+    assert "focal_form" not in saved["model"]["loss"]  # the caller's data is left as it was

@@ -22,14 +22,17 @@ down together so that a run takes seconds). What is asserted, over seeds 1, 2, 3
   checkpoint (last.pt) stays within MEAN_DROP of best.pt on average: without early
   stopping the schedule runs on and the final model decays.
 
-Measured when written (2026-12-06, seeds 1/2/3; test avg mAP of best.pt / last.pt, share
-of two-class test videos with both classes localized):
-- defaults: 0.694 / 0.554, 0.470 / 0.426, 0.502 / 0.413 (mean 0.555; drop 0.091), both 1.0;
-  stopped at epochs 33, 36, 30;
+Measured (2026-12-08, seeds 1/2/3, bf16 autocast on a 2-core EPYC; test avg mAP of best.pt
+/ last.pt, share of two-class test videos with both classes localized):
+- defaults: 0.758 / 0.600, 0.615 / 0.619, 0.558 / 0.589 (mean 0.644; drop 0.041), both 1.0;
+  stopped at epochs 36, 33, 33;
 - ``postprocess.class_scores_from=localized`` (the class scores before the fix):
-  best.pt 0.406, 0.409, 0.343 (mean 0.386 < FLOOR), both 0.0;
-- ``train.early_stopping_patience=0``: 90 epochs each, best.pt unchanged, last.pt 0.237,
-  0.241, 0.487 (mean drop 0.219 > MEAN_DROP).
+  best.pt 0.523, 0.441, 0.419 (mean 0.461 < FLOOR), both 0.44, 0.0, 0.11;
+- ``train.early_stopping_patience=0``: 90 epochs each, last.pt 0.386, 0.356, 0.573 (mean drop
+  0.197 > MEAN_DROP);
+- ``model.loss.focal_form=split`` (the frame losses' earlier form, which fits BSPG's soft
+  targets between themselves and 0.5): best.pt 0.694, 0.470, 0.502 (mean 0.555), still above
+  FLOOR: this test guards the class-score rule and the stopping, not the loss form.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ STRENGTH = {"rgb": 0.9, "img": 1.4, "logmfcc": 0.7}
 OUTSIDE_SHARE, OUTSIDE_MEDIAN_SNIPPETS, OUTSIDE_SIGMA = 0.44, 30.0, 1.4
 TRAIN_VIDEOS, TEST_VIDEOS = 48, 16
 SEEDS = (1, 2, 3)
-FLOOR, BOTH_CLASSES, MEAN_DROP = 0.45, 0.5, 0.15
+FLOOR, BOTH_CLASSES, MEAN_DROP = 0.5, 0.5, 0.15
 SETTINGS = {  # every other setting at its default
     "model": {"d_model": 16, "num_heads": 2},
     "train": {"epochs": 90, "learning_rate": 3e-3, "validate_every_epochs": 3, "early_stopping_start_epoch": 18,
