@@ -459,9 +459,9 @@ def _add_bench_command(commands) -> None:
                        help="startup: runs of each command (default 5; the median is reported)")
     bench.add_argument("--seeds", default="1,2,3", help="train: comma-separated seeds (default 1,2,3)")
     bench.add_argument("--variants",
-                       help="train: comma-separated variants (default: default, paper, gsp_only, baseline_window; "
-                       "also fci_one_stage, no_gsp, hard_labels, no_pseudo_labels, "
-                       "no_frame_losses, no_face, baseline_points)")
+                       help="train: comma-separated variants (default: default, paper, focal_split, gsp_only, "
+                       "baseline_window; also paper_losses, fci_one_stage, no_gsp, hard_labels, hard_window, "
+                       "no_pseudo_labels, no_frame_losses, no_face, baseline_points)")
     bench.add_argument("--report-only", action="store_true",
                        help="train: write the tables from the runs finished so far")
     bench.add_argument("--features", type=Path, help="train: a dataset to use instead of the synthetic release")
