@@ -101,6 +101,7 @@ video { width: 100%; max-height: 52vh; display: block; margin: 0 auto; backgroun
           margin-right: 4px; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9rem; }
 th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #eee; }
+@media (max-width: 400px) { th, td { padding: 4px 4px; } }  /* 5 columns fit at 320 px */
 th { background: #fafafa; font-weight: 600; }
 tbody tr[data-start] { cursor: pointer; }
 tbody tr[data-start]:hover { background: #f0f4ff; }
