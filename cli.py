@@ -34,9 +34,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, extra: list[str] = ()):
-    from pipeline.config import load_config  # here, as every heavy import: --help loads no model code
+    from pipeline.config import given_settings, load_config  # here, as every heavy import: --help loads no model code
 
-    return load_config(args.config, [*args.overrides, *extra], args.preset)
+    config = load_config(args.config, [*args.overrides, *extra], args.preset)
+    if "synth" in given_settings(args.config, args.overrides, args.preset):
+        _synth_settings(args)  # read only by synth and bench, but a typo in it is an error everywhere
+    return config
 
 
 def _given_postprocess(args: argparse.Namespace) -> dict:

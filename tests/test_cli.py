@@ -40,6 +40,17 @@ def test_a_usage_mistake_is_one_line_that_names_it(args, line):
     assert result.stderr.splitlines() == [line] and result.stdout == ""
 
 
+def test_a_synth_setting_is_checked_by_every_command_that_takes_settings(tmp_path):
+    """The shared config leaves `synth` out, but a typo in it is not silently ignored."""
+    result = cli("config", "--set", "synth.seeed=1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: unknown setting synth.seeed (did you mean synth.seed?)"]
+    settings = tmp_path / "both.yaml"
+    settings.write_text("synth:\n  seed: 3\ntrain:\n  epochs: 7\n", encoding="utf-8")
+    good = cli("config", "--config", str(settings))  # a file shared with `synth` is accepted, its synth left out
+    assert good.returncode == 0 and "epochs: 7" in good.stdout and "synth" not in good.stdout
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path):
     process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "config"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
