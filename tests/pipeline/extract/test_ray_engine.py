@@ -121,7 +121,7 @@ def run_while_watching(args: list[str], watch: Callable[[dict[int, str]], None],
         [sys.executable, str(ROOT / "cli.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seen: set[int] = set()
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 480  # a hang guard: on 2 busy cores a Ray run took over 300 s
     while process.poll() is None and time.monotonic() < deadline:
         below = descendants(root_pid or process.pid)
         seen.update(below)
