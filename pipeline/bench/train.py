@@ -176,7 +176,7 @@ def _variant_row(variant: Variant, runs: list[dict]) -> list[str]:
         variant.name, variant.what, str(len(runs)), _spread([r["best"]["map"] for r in runs]),
         _spread([r["final"]["map"] for r in runs]), _spread([r["best"]["recall"] for r in runs]),
         _spread([r["best"]["f2"] for r in runs]), ", ".join(str(r["stopped_epoch"]) for r in runs) or "-",
-        ", ".join(str(r["best_epoch"]) for r in runs) or "-",
+        ", ".join(str(r["best_epoch"] if r["best_epoch"] is not None else "last") for r in runs) or "-",
         f"{statistics.fmean([r['epoch_seconds'] for r in runs]):.1f}" if runs else "-",
         str(PAPER_AVG_MAP.get(variant.name, "-")),
     ]
