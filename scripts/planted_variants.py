@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.bench.doc import machine_description  # noqa: E402
+from pipeline.bench.train import VARIANTS as TRAIN_BENCH_VARIANTS  # noqa: E402
 from pipeline.config import config_from_layers  # noqa: E402
 from pipeline.evaluate.stage import evaluate_run  # noqa: E402
 from pipeline.train.stage import run_train  # noqa: E402
@@ -30,12 +31,11 @@ from tests.pipeline.train.test_quality_holds import (  # noqa: E402
     write_planted_release,
 )
 
+BENCH_VARIANTS = {variant.name: variant for variant in TRAIN_BENCH_VARIANTS}
 VARIANTS: dict[str, tuple[str, dict]] = {
     "defaults": ("the defaults (the test's settings)", {}),
-    "focal_split": ("`model.loss.focal_form=split`", {"model": {"loss": {"focal_form": "split"}}}),
-    "hard_window": ("`model.pseudo_labels=hard_window`", {"model": {"pseudo_labels": "hard_window"}}),
-    "baseline_window": ("window baseline (hard windows, tau 1, no PSSC)",
-                        {"model": {"pseudo_labels": "hard_window", "bspg": {"tau": 1.0}, "loss": {"lambda_sc": 0.0}}}),
+    **{name: (BENCH_VARIANTS[name].what, BENCH_VARIANTS[name].overrides)
+       for name in ("focal_split", "hard_window", "baseline_window")},  # as `bench train` defines them
     "class_scores_localized": ("`postprocess.class_scores_from=localized`",
                                {"postprocess": {"class_scores_from": "localized"}}),
     "no_early_stopping": ("`train.early_stopping_patience=0`", {"train": {"early_stopping_patience": 0}}),
