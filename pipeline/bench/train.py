@@ -216,9 +216,9 @@ def _paper_schedule(chosen: list[Variant], given: dict, seed: int) -> str:
     paper = [variant for variant in chosen if variant.preset == "paper"]
     if not paper:
         return ""
-    train = run_config(paper[0], given, seed).train
-    return (f"The paper preset: {train.epochs} epochs without early stopping, every training video trained "
-            "(the preset's own schedule is 600 epochs). ")
+    config = run_config(paper[0], given, seed)
+    return (f"The paper preset: {config.train.epochs} epochs without early stopping, validation fraction "
+            f"{config.data.validation_fraction} (the preset's own schedule is 600 epochs). ")
 
 
 def run_train_bench(
